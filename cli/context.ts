@@ -1,0 +1,124 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from '@temporalio/client';
+import { ConfigError } from '../domain/config.ts';
+import { InputError } from '../domain/finding.ts';
+import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.ts';
+import { ctemHome } from '../runtime/paths.ts';
+import { STACK_FILE, type StackInfo } from '../runtime/stack.ts';
+import { createPool, type Pool } from '../db/pool.ts';
+import { migrate } from '../db/migrate.ts';
+import { ensureDatabase, startEmbeddedPostgres } from '../runtime/postgres.ts';
+import { connectClient } from '../worker/connection.ts';
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  config?: string;
+}
+
+/** A failure the user can act on: printed as one sentence, exit code 2 (bad input) or 1. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export function load(opts: GlobalOptions): LoadedConfig {
+  return loadConfig(opts.config);
+}
+
+/** The running `ctem up` stack of this CTEM_HOME, if any (its process is alive). */
+export function runningStack(home = ctemHome()): StackInfo | undefined {
+  const file = path.join(home, STACK_FILE);
+  if (!existsSync(file)) return undefined;
+  const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
+  try {
+    process.kill(info.pid, 0);
+    return info;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface OpenDatabase {
+  pool: Pool;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A migrated database for a one-shot command: DATABASE_URL / database.url when configured, the
+ * embedded PostgreSQL of a running `ctem up`, or else the embedded PostgreSQL started just for this
+ * command (same data directory, so the data is the same one `ctem up` uses).
+ */
+export async function openDatabase(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<OpenDatabase> {
+  const home = ctemHome(env);
+  let url: string;
+  let stopServer: (() => Promise<void>) | undefined;
+  if (loaded.config.database.url) {
+    url = resolveSecret(loaded.config.database.url, env, loaded.baseDir);
+  } else {
+    const stack = runningStack(home);
+    const credFile = path.join(home, 'postgres', 'credentials.json');
+    if (stack?.databaseUrl.embedded && stack.databaseUrl.port && existsSync(credFile)) {
+      const creds = JSON.parse(readFileSync(credFile, 'utf8')) as { user: string; password: string };
+      url = `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${stack.databaseUrl.port}/ctem`;
+    } else {
+      const server = await startEmbeddedPostgres({ dataDir: path.join(home, 'postgres'), port: Number(env.CTEM_PG_PORT ?? 55432) });
+      stopServer = server.stop;
+      url = await ensureDatabase(server.url, 'ctem');
+    }
+  }
+  const pool = createPool(url);
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end();
+    await stopServer?.();
+    throw err;
+  }
+  return {
+    pool,
+    url,
+    close: async () => {
+      await pool.end();
+      await stopServer?.();
+    },
+  };
+}
+
+/** A Temporal client: temporal.address when configured, else the dev server of a running `ctem up`. */
+export async function openTemporalClient(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<{ client: Client; taskQueue: string; close(): Promise<void> }> {
+  const address = loaded.config.temporal.address ?? runningStack(ctemHome(env))?.temporal.address;
+  if (!address) throw new UserError('Temporal is not running: start `ctem up` in another terminal, or set temporal.address in ctem.yaml');
+  const connection = await connectClient(loaded.config, address, loaded.baseDir);
+  return {
+    client: new Client({ connection, namespace: loaded.config.temporal.namespace }),
+    taskQueue: loaded.config.temporal.taskQueue,
+    close: () => connection.close(),
+  };
+}
+
+/** Print an error as the user should see it and choose the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`ctem: invalid configuration:\n${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof InputError) {
+    process.stderr.write(`ctem: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`ctem: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`ctem: ${message}\n`);
+  if (process.env.CTEM_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}

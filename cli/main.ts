@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { reportError } from './context.ts';
+import { registerUpCommand } from './commands/up.ts';
+import { registerStatusCommand } from './commands/status.ts';
+import { registerDbCommand } from './commands/db.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('ctem')
+    .description('Continuous Threat Exposure Management: from scanner findings to verified fixes')
+    .option('-c, --config <file>', 'configuration file (default: $CTEM_CONFIG or ./ctem.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerUpCommand(program);
+  registerStatusCommand(program);
+  registerDbCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    return reportError(err);
+  }
+}

@@ -1,0 +1,140 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { Worker } from '@temporalio/worker';
+import type { Config } from '../domain/config.ts';
+import { createPool, type Pool } from '../db/pool.ts';
+import { migrate } from '../db/migrate.ts';
+import { resolveSecret } from './config.ts';
+import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from './postgres.ts';
+import { startTemporalDevServer, type RunningTemporal } from './temporal.ts';
+import { connectWorker } from '../worker/connection.ts';
+import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
+import { HttpServer, sendJson } from '../bots/http.ts';
+
+export interface StackInfo {
+  pid: number;
+  startedAt: string;
+  databaseUrl: { embedded: boolean; port?: number };
+  temporal: { address: string; namespace: string; embedded: boolean; uiUrl?: string };
+  taskQueue: string;
+  http: { host: string; port: number };
+}
+
+export interface Stack {
+  info: StackInfo;
+  pool: Pool;
+  databaseUrl: string;
+  http: HttpServer;
+  stop(): Promise<void>;
+}
+
+export interface StartStackOptions {
+  config: Config;
+  baseDir: string;
+  home: string;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: (step: string) => void;
+}
+
+export const STACK_FILE = 'stack.json';
+
+/**
+ * Start everything a ctem deployment needs in one process: PostgreSQL (embedded unless DATABASE_URL),
+ * migrations, Temporal (dev server with a persistent db file unless temporal.address), the worker and
+ * the HTTP server. If any step fails, what was already started is stopped again.
+ */
+export async function startStack(opts: StartStackOptions): Promise<Stack> {
+  const { config, baseDir, home, log } = opts;
+  const env = opts.env ?? process.env;
+  const progress = opts.onProgress ?? (() => undefined);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'stop step failed'));
+    stops.length = 0;
+  };
+  try {
+    await mkdir(home, { recursive: true });
+
+    let pg: RunningPostgres | undefined;
+    let databaseUrl: string;
+    if (config.database.url) {
+      databaseUrl = resolveSecret(config.database.url, env, baseDir);
+      progress('using the configured PostgreSQL');
+    } else {
+      progress('starting embedded PostgreSQL');
+      const port = Number(env.CTEM_PG_PORT ?? 55432);
+      pg = await startEmbeddedPostgres({ dataDir: path.join(home, 'postgres'), port });
+      stops.push(() => pg!.stop());
+      databaseUrl = await ensureDatabase(pg.url, 'ctem');
+    }
+    const pool = createPool(databaseUrl, 20);
+    stops.push(() => pool.end());
+    progress('applying database migrations');
+    const migrated = await migrate(pool);
+    if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied');
+
+    let temporal: RunningTemporal | undefined;
+    let address = config.temporal.address;
+    if (!address) {
+      progress('starting the Temporal dev server');
+      const port = Number(env.CTEM_TEMPORAL_PORT ?? 7233);
+      temporal = await startTemporalDevServer({
+        port,
+        uiPort: Number(env.CTEM_TEMPORAL_UI_PORT ?? port + 1000),
+        headless: env.CTEM_TEMPORAL_UI === '0',
+        dbFile: path.join(home, 'temporal.db'),
+        namespace: config.temporal.namespace,
+      });
+      stops.push(() => temporal!.stop());
+      address = temporal.address;
+    }
+
+    progress('starting the worker');
+    installWorkerRuntime(log);
+    const connection = await connectWorker(config, address, baseDir);
+    stops.push(() => connection.close());
+    const worker: Worker = await createWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      deps: { pool, config, baseDir, log: log.child({ part: 'worker' }), workerName: `${os.hostname()}:${process.pid}` },
+    });
+    const running = worker.run();
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    });
+    running.catch((err: unknown) => log.error({ err }, 'worker stopped with an error'));
+
+    progress('starting the HTTP server');
+    const http = new HttpServer(log.child({ part: 'http' }));
+    http.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
+    http.route('GET', '/readyz', async (_req, res) => {
+      const dbOk = await pool.query('select 1').then(() => true, () => false);
+      const workerOk = worker.getState() === 'RUNNING';
+      sendJson(res, dbOk && workerOk ? 200 : 503, { database: dbOk, worker: worker.getState() });
+    });
+    const httpPort = await http.listen(config.http.port, config.http.host);
+    stops.push(() => http.close());
+
+    const info: StackInfo = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      databaseUrl: { embedded: !!pg, port: pg ? Number(new URL(databaseUrl).port) : undefined },
+      temporal: { address, namespace: config.temporal.namespace, embedded: !!temporal, uiUrl: temporal?.uiUrl },
+      taskQueue: config.temporal.taskQueue,
+      http: { host: config.http.host, port: httpPort },
+    };
+    const stackFile = path.join(home, STACK_FILE);
+    await writeFile(stackFile, JSON.stringify(info, null, 2));
+    stops.push(() => rm(stackFile, { force: true }));
+    // Stop order: HTTP, worker (drains activities), Temporal, pool, PostgreSQL.
+    return { info, pool, databaseUrl, http, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,51 @@
+import { createRequire } from 'node:module';
+import { DefaultLogger, Runtime, Worker, type LogLevel, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities/index.ts';
+import type { ActivityDeps } from '../activities/deps.ts';
+
+const require = createRequire(import.meta.url);
+
+export interface CreateWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** A prebuilt workflow bundle (tests bundle once per run); otherwise workflows/ is bundled now. */
+  workflowBundle?: { codePath: string } | { code: string };
+  extra?: Partial<WorkerOptions>;
+}
+
+export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
+  return await Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    activities: createActivities(opts.deps),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
+    ...opts.extra,
+  });
+}
+
+export function workflowsEntry(): string {
+  return require.resolve('../workflows/index.ts');
+}
+
+let runtimeInstalled = false;
+
+/**
+ * Route the Temporal SDK's own logs (bundler output, worker state changes) into our structured log at
+ * the given level. Must run before the first worker or native connection of the process.
+ */
+export function installWorkerRuntime(log: Logger, level: LogLevel = 'WARN'): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry) => {
+      const fields = { ...entry.meta, part: 'temporal-sdk' };
+      if (entry.level === 'ERROR') log.error(fields, entry.message);
+      else if (entry.level === 'WARN') log.warn(fields, entry.message);
+      else log.info(fields, entry.message);
+    }),
+  });
+}
