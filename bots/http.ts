@@ -41,7 +41,9 @@ export class HttpServer {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
           err.code === 'EADDRINUSE'
-            ? new Error(`the HTTP server cannot listen on ${host}:${port} because the port is in use; set http.port in ctem.yaml or CTEM_HTTP_PORT`)
+            ? new Error(
+                `the HTTP server cannot listen on ${host}:${port} because the port is in use; set http.port in ctem.yaml or CTEM_HTTP_PORT`,
+              )
             : err,
         );
       };
@@ -65,7 +67,9 @@ export class HttpServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const candidates = this.routes.filter((r) =>
-      r.path.endsWith('/*') ? url.pathname.startsWith(r.path.slice(0, -1)) || url.pathname === r.path.slice(0, -2) : url.pathname === r.path,
+      r.path.endsWith('/*')
+        ? url.pathname.startsWith(r.path.slice(0, -1)) || url.pathname === r.path.slice(0, -2)
+        : url.pathname === r.path,
     );
     const route = candidates.find((r) => r.method === method || (r.method === 'GET' && method === 'HEAD'));
     if (!route) {
@@ -81,7 +85,10 @@ export class HttpServer {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -55,7 +55,10 @@ export interface OpenDatabase {
  * embedded PostgreSQL of a running `ctem up`, or else the embedded PostgreSQL started just for this
  * command (same data directory, so the data is the same one `ctem up` uses).
  */
-export async function openDatabase(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<OpenDatabase> {
+export async function openDatabase(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<OpenDatabase> {
   const home = ctemHome(env);
   let url: string;
   let stopServer: (() => Promise<void>) | undefined;
@@ -68,7 +71,10 @@ export async function openDatabase(loaded: LoadedConfig, env: NodeJS.ProcessEnv 
       const creds = JSON.parse(readFileSync(credFile, 'utf8')) as { user: string; password: string };
       url = `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${stack.databaseUrl.port}/ctem`;
     } else {
-      const server = await startEmbeddedPostgres({ dataDir: path.join(home, 'postgres'), port: Number(env.CTEM_PG_PORT ?? 55432) });
+      const server = await startEmbeddedPostgres({
+        dataDir: path.join(home, 'postgres'),
+        port: Number(env.CTEM_PG_PORT ?? 55432),
+      });
       stopServer = server.stop;
       url = await ensureDatabase(server.url, 'ctem');
     }
@@ -92,9 +98,15 @@ export async function openDatabase(loaded: LoadedConfig, env: NodeJS.ProcessEnv 
 }
 
 /** A Temporal client: temporal.address when configured, else the dev server of a running `ctem up`. */
-export async function openTemporalClient(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<{ client: Client; taskQueue: string; close(): Promise<void> }> {
+export async function openTemporalClient(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ client: Client; taskQueue: string; close(): Promise<void> }> {
   const address = loaded.config.temporal.address ?? runningStack(ctemHome(env))?.temporal.address;
-  if (!address) throw new UserError('Temporal is not running: start `ctem up` in another terminal, or set temporal.address in ctem.yaml');
+  if (!address)
+    throw new UserError(
+      'Temporal is not running: start `ctem up` in another terminal, or set temporal.address in ctem.yaml',
+    );
   const connection = await connectClient(loaded.config, address, loaded.baseDir);
   return {
     client: new Client({ connection, namespace: loaded.config.temporal.namespace }),

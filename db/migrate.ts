@@ -46,26 +46,34 @@ export async function migrate(pool: Pool): Promise<MigrateResult> {
     await client.query(`create table if not exists schema_migrations (
       version integer primary key, name text not null, checksum text not null, applied_at timestamptz not null default now())`);
     const done = new Map<number, { name: string; checksum: string }>(
-      (await client.query<{ version: number; name: string; checksum: string }>('select version, name, checksum from schema_migrations')).rows.map(
-        (r) => [r.version, r],
-      ),
+      (
+        await client.query<{ version: number; name: string; checksum: string }>(
+          'select version, name, checksum from schema_migrations',
+        )
+      ).rows.map((r) => [r.version, r]),
     );
     const applied: string[] = [];
     for (const m of migrations) {
       const prior = done.get(m.version);
       if (prior) {
         if (prior.checksum !== m.checksum)
-          throw new Error(`migration ${m.name} was changed after it was applied to this database; add a new migration instead`);
+          throw new Error(
+            `migration ${m.name} was changed after it was applied to this database; add a new migration instead`,
+          );
         continue;
       }
       await client.query('begin');
       try {
         await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [m.version, m.name, m.checksum]);
+        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
         await client.query('commit');
       } catch (err) {
         await client.query('rollback');
-        throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
+        throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(m.name);
     }

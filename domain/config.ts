@@ -6,7 +6,10 @@ import { z } from 'zod';
 /** Secrets are never written in ctem.yaml: only references to an environment variable or a file. */
 export const secretRef = z
   .string()
-  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'must be a secret reference, env:NAME or file:PATH (secrets are not written in ctem.yaml)');
+  .regex(
+    /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/,
+    'must be a secret reference, env:NAME or file:PATH (secrets are not written in ctem.yaml)',
+  );
 export type SecretRef = z.infer<typeof secretRef>;
 
 /** "90s", "30m", "12h", "7d", "2w". */
@@ -15,7 +18,9 @@ export const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'must be a duration
 export function durationMs(text: string): number {
   const m = /^(\d+)(s|m|h|d|w)$/.exec(text);
   if (!m) throw new Error(`not a duration: ${text}`);
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[
+    m[2] as 's' | 'm' | 'h' | 'd' | 'w'
+  ];
   return Number(m[1]) * unit;
 }
 
@@ -23,7 +28,10 @@ const level = z.enum(['L', 'M', 'H']);
 const criticality = z.enum(['low', 'medium', 'high', 'critical']);
 const cidr = z
   .string()
-  .regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/, 'must be a CIDR block such as 10.0.0.0/8 or 2001:db8::/32');
+  .regex(
+    /^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/,
+    'must be a CIDR block such as 10.0.0.0/8 or 2001:db8::/32',
+  );
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day HH:MM');
 
@@ -61,7 +69,11 @@ export const scopeSchema = z
     /** Cycles an asset may be missed before it is retired. */
     retireAfterMissedCycles: z.number().int().min(1).default(3),
     cia: z
-      .object({ confidentiality: level.default('M'), integrity: level.default('M'), availability: level.default('M') })
+      .object({
+        confidentiality: level.default('M'),
+        integrity: level.default('M'),
+        availability: level.default('M'),
+      })
       .strict()
       .default({ confidentiality: 'M', integrity: 'M', availability: 'M' }),
     /** Person ids per role in this scope. */
@@ -93,7 +105,10 @@ export const configSchema = z
     temporal: z
       .object({
         /** host:port of a Temporal frontend; absent → the embedded dev server. */
-        address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
+        address: z
+          .string()
+          .regex(/^[^\s:]+:\d+$/, 'must be host:port')
+          .optional(),
         namespace: z.string().default('default'),
         taskQueue: z.string().default('ctem'),
         tls: z
@@ -111,7 +126,10 @@ export const configSchema = z
       .default({ namespace: 'default', taskQueue: 'ctem' }),
     database: z.object({ url: secretRef.optional() }).strict().default({}),
     http: z
-      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
       .strict()
       .default({ host: '127.0.0.1', port: 8080 }),
     people: z.array(personSchema).default([]),
@@ -127,17 +145,23 @@ export const configSchema = z
     const people = new Set(cfg.people.map((p) => p.id));
     const seenPeople = new Set<string>();
     cfg.people.forEach((p, i) => {
-      if (seenPeople.has(p.id)) ctx.addIssue({ code: 'custom', path: ['people', i, 'id'], message: `duplicate person id "${p.id}"` });
+      if (seenPeople.has(p.id))
+        ctx.addIssue({ code: 'custom', path: ['people', i, 'id'], message: `duplicate person id "${p.id}"` });
       seenPeople.add(p.id);
     });
     const seenScopes = new Set<string>();
     cfg.scopes.forEach((s, i) => {
-      if (seenScopes.has(s.name)) ctx.addIssue({ code: 'custom', path: ['scopes', i, 'name'], message: `duplicate scope "${s.name}"` });
+      if (seenScopes.has(s.name))
+        ctx.addIssue({ code: 'custom', path: ['scopes', i, 'name'], message: `duplicate scope "${s.name}"` });
       seenScopes.add(s.name);
       for (const role of roleNames) {
         s.roles[role].forEach((id, j) => {
           if (!people.has(id))
-            ctx.addIssue({ code: 'custom', path: ['scopes', i, 'roles', role, j], message: `unknown person "${id}": add it under people` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['scopes', i, 'roles', role, j],
+              message: `unknown person "${id}": add it under people`,
+            });
         });
       }
     });
@@ -153,7 +177,10 @@ export class ConfigError extends Error {
   ) {
     super(
       problems
-        .map((p) => `${p.file}${p.line !== undefined ? `:${p.line}:${p.column ?? 1}` : ''}: ${p.field ? `${p.field}: ` : ''}${p.message}`)
+        .map(
+          (p) =>
+            `${p.file}${p.line !== undefined ? `:${p.line}:${p.column ?? 1}` : ''}: ${p.field ? `${p.field}: ` : ''}${p.message}`,
+        )
         .join('\n'),
     );
     this.name = 'ConfigError';
@@ -166,16 +193,27 @@ export class ConfigError extends Error {
  */
 export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: string, schema: S): z.infer<S> {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
         const pos = e.linePos?.[0];
-        return { file, line: pos?.line, column: pos?.col, field: '', message: e.message.split('\n')[0] ?? e.message };
+        return {
+          file,
+          line: pos?.line,
+          column: pos?.col,
+          field: '',
+          message: e.message.split('\n')[0] ?? e.message,
+        };
       }),
     );
   }
-  const data: unknown = doc.toJS() ?? {};
+  const raw: unknown = doc.toJS() ?? {};
+  // A section whose keys are all commented out (`database:` alone) means "defaults", not null.
+  const data =
+    raw && typeof raw === 'object' && !Array.isArray(raw)
+      ? Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null))
+      : raw;
   const result = schema.safeParse(data);
   if (result.success) return result.data as z.infer<S>;
   throw new ConfigError(
@@ -192,7 +230,10 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
           break;
         }
       }
-      const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const field = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
       return { file, line, column, field, message: issue.message };
     }),
   );
@@ -218,7 +259,9 @@ export function applyEnvOverrides(cfg: Config, env: Record<string, string | unde
   if (env.CTEM_HTTP_PORT) {
     const port = Number(env.CTEM_HTTP_PORT);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new ConfigError([{ file: 'environment', field: 'CTEM_HTTP_PORT', message: 'must be a port number 0-65535' }]);
+      throw new ConfigError([
+        { file: 'environment', field: 'CTEM_HTTP_PORT', message: 'must be a port number 0-65535' },
+      ]);
     out.http.port = port;
   }
   if (env.CTEM_HTTP_HOST) out.http.host = env.CTEM_HTTP_HOST;

@@ -1,6 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyEnvOverrides, ConfigError, defaultConfig, parseConfig, type Config, type SecretRef } from '../domain/config.ts';
+import {
+  applyEnvOverrides,
+  ConfigError,
+  defaultConfig,
+  parseConfig,
+  type Config,
+  type SecretRef,
+} from '../domain/config.ts';
 
 export interface LoadedConfig {
   config: Config;
@@ -15,22 +22,33 @@ export interface LoadedConfig {
  * defaults (embedded services, no scopes). Environment overrides apply last.
  */
 export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const chosen = explicit ?? env.CTEM_CONFIG ?? (existsSync('ctem.yaml') ? 'ctem.yaml' : undefined);
+  const chosen = explicit || env.CTEM_CONFIG || (existsSync('ctem.yaml') ? 'ctem.yaml' : undefined);
   if (!chosen) return { config: applyEnvOverrides(defaultConfig(), env), baseDir: process.cwd() };
   const file = path.resolve(chosen);
   if (!existsSync(file)) {
-    throw new ConfigError([{ file: chosen, field: '', message: 'file not found; copy ctem.example.yaml to ctem.yaml or pass --config FILE' }]);
+    throw new ConfigError([
+      {
+        file: chosen,
+        field: '',
+        message: 'file not found; copy ctem.example.yaml to ctem.yaml or pass --config FILE',
+      },
+    ]);
   }
   const config = parseConfig(readFileSync(file, 'utf8'), chosen);
   return { config: applyEnvOverrides(config, env), file, baseDir: path.dirname(file) };
 }
 
 /** Read a secret from the environment or a file. The value is returned, never logged. */
-export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): string {
+export function resolveSecret(
+  ref: SecretRef,
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir = process.cwd(),
+): string {
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);
     const value = env[name];
-    if (value === undefined || value === '') throw new Error(`the environment variable ${name} is not set (referenced as ${ref})`);
+    if (value === undefined || value === '')
+      throw new Error(`the environment variable ${name} is not set (referenced as ${ref})`);
     return value;
   }
   const file = path.resolve(baseDir, ref.slice(5));

@@ -12,15 +12,30 @@ export interface PartHealth {
 }
 
 /** Check each part of a deployment with a real round trip, not just an open port. */
-export async function checkHealth(loaded: LoadedConfig, stack: StackInfo | undefined, databaseUrl: string | undefined): Promise<PartHealth[]> {
+export async function checkHealth(
+  loaded: LoadedConfig,
+  stack: StackInfo | undefined,
+  databaseUrl: string | undefined,
+): Promise<PartHealth[]> {
   const parts: PartHealth[] = [];
 
-  if (!databaseUrl) parts.push({ part: 'postgresql', ok: false, detail: 'not running (start `ctem up`, or set DATABASE_URL)' });
+  if (!databaseUrl)
+    parts.push({
+      part: 'postgresql',
+      ok: false,
+      detail: 'not running (start `ctem up`, or set DATABASE_URL)',
+    });
   else {
     const pool = createPool(databaseUrl, 1);
     try {
-      const { rows } = await pool.query<{ version: number | null }>('select max(version) as version from schema_migrations');
-      parts.push({ part: 'postgresql', ok: true, detail: `reachable, schema version ${rows[0]?.version ?? 0}` });
+      const { rows } = await pool.query<{ version: number | null }>(
+        'select max(version) as version from schema_migrations',
+      );
+      parts.push({
+        part: 'postgresql',
+        ok: true,
+        detail: `reachable, schema version ${rows[0]?.version ?? 0}`,
+      });
     } catch (err) {
       parts.push({ part: 'postgresql', ok: false, detail: (err as Error).message });
     } finally {
@@ -31,7 +46,11 @@ export async function checkHealth(loaded: LoadedConfig, stack: StackInfo | undef
   const address = loaded.config.temporal.address ?? stack?.temporal.address;
   const namespace = loaded.config.temporal.namespace;
   if (!address) {
-    parts.push({ part: 'temporal', ok: false, detail: 'not running (start `ctem up`, or set temporal.address)' });
+    parts.push({
+      part: 'temporal',
+      ok: false,
+      detail: 'not running (start `ctem up`, or set temporal.address)',
+    });
     parts.push({ part: 'worker', ok: false, detail: 'no Temporal to poll' });
   } else {
     let connection: Awaited<ReturnType<typeof connectClient>> | undefined;
@@ -51,7 +70,8 @@ export async function checkHealth(loaded: LoadedConfig, stack: StackInfo | undef
         const r = result as { worker: string };
         parts.push({ part: 'worker', ok: true, detail: `task queue ${taskQueue} served by ${r.worker}` });
       } catch (err) {
-        const why = err instanceof WorkflowFailedError ? 'no worker answered within 10 s' : (err as Error).message;
+        const why =
+          err instanceof WorkflowFailedError ? 'no worker answered within 10 s' : (err as Error).message;
         parts.push({ part: 'worker', ok: false, detail: `task queue ${taskQueue}: ${why}` });
       }
     } catch (err) {

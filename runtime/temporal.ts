@@ -21,7 +21,9 @@ export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Datetime' | 'Double'
  * on PATH. Returns undefined when there is none.
  */
 export function findTemporalBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.CTEM_TEMPORAL_BIN, path.join(bundledBinDir, 'temporal')].filter((c): c is string => !!c);
+  const candidates = [env.CTEM_TEMPORAL_BIN, path.join(bundledBinDir, 'temporal')].filter(
+    (c): c is string => !!c,
+  );
   for (const c of candidates) if (existsSync(c)) return c;
   const probe = spawnSync('temporal', ['--version'], { encoding: 'utf8' });
   if (probe.status === 0) return 'temporal';
@@ -40,7 +42,8 @@ export class MissingTemporalError extends Error {
 export interface RunningTemporal {
   address: string;
   uiUrl?: string;
-  process: ChildProcess;
+  /** The server process when we spawned the CLI ourselves. */
+  process?: ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -58,14 +61,33 @@ export interface DevServerOptions {
 /** Start `temporal server start-dev` on loopback and wait until its frontend answers. */
 export async function startTemporalDevServer(opts: DevServerOptions): Promise<RunningTemporal> {
   const bin = findTemporalBinary();
-  if (!bin) throw new MissingTemporalError();
   if (!(await isPortFree(opts.port))) {
-    throw new PortInUseError('Temporal', '127.0.0.1', opts.port, 'set CTEM_TEMPORAL_PORT to a free port or temporal.address to use a running server');
+    throw new PortInUseError(
+      'Temporal',
+      '127.0.0.1',
+      opts.port,
+      'set CTEM_TEMPORAL_PORT to a free port or temporal.address to use a running server',
+    );
   }
   if (opts.uiPort !== undefined && !opts.headless && !(await isPortFree(opts.uiPort))) {
-    throw new PortInUseError('The Temporal UI', '127.0.0.1', opts.uiPort, 'set CTEM_TEMPORAL_UI_PORT to a free port');
+    throw new PortInUseError(
+      'The Temporal UI',
+      '127.0.0.1',
+      opts.uiPort,
+      'set CTEM_TEMPORAL_UI_PORT to a free port',
+    );
   }
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', opts.logLevel ?? 'warn'];
+  if (!bin) return await startDownloadedDevServer(opts);
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(opts.port),
+    '--log-level',
+    opts.logLevel ?? 'warn',
+  ];
   if (opts.dbFile) {
     await mkdir(path.dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);
@@ -90,7 +112,9 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   const ready = waitForPort(opts.port, '127.0.0.1', 60_000).then(() => 'ready' as const);
   const outcome = await Promise.race([ready, exited.then(() => 'exited' as const)]);
   if (outcome === 'exited') {
-    throw new Error(`the Temporal dev server exited during start: ${output.join('').trim().split('\n').slice(-5).join(' | ')}`);
+    throw new Error(
+      `the Temporal dev server exited during start: ${output.join('').trim().split('\n').slice(-5).join(' | ')}`,
+    );
   }
   // The port opens slightly before the frontend serves; probe with a real RPC.
   await waitForNamespace(`127.0.0.1:${opts.port}`, opts.namespace ?? 'default', 30_000);
@@ -130,5 +154,44 @@ export async function waitForNamespace(address: string, namespace: string, timeo
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  throw new Error(`Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
+  throw new Error(
+    `Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`,
+  );
+}
+
+/**
+ * Last resort when no CLI is installed: @temporalio/testing downloads the dev server into .ctem/bin
+ * and runs it with the same options. Where the download is impossible (no network), one clear error.
+ */
+async function startDownloadedDevServer(opts: DevServerOptions): Promise<RunningTemporal> {
+  if (process.env.CTEM_TEMPORAL_DOWNLOAD === '0') throw new MissingTemporalError();
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const extraArgs = ['--log-level', opts.logLevel ?? 'warn'];
+  for (const [k, v] of Object.entries(SEARCH_ATTRIBUTES)) extraArgs.push('--search-attribute', `${k}=${v}`);
+  let env: Awaited<ReturnType<typeof TestWorkflowEnvironment.createLocal>>;
+  try {
+    env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        ip: '127.0.0.1',
+        port: opts.port,
+        dbFilename: opts.dbFile,
+        ui: !opts.headless,
+        uiPort: opts.headless ? undefined : opts.uiPort,
+        namespace: opts.namespace ?? 'default',
+        extraArgs,
+        executable: { type: 'cached-download', downloadDir: bundledBinDir },
+      },
+    });
+  } catch (err) {
+    throw new Error(
+      `${new MissingTemporalError().message} (downloading one failed too: ${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    address: `127.0.0.1:${opts.port}`,
+    uiUrl: opts.headless ? undefined : `http://127.0.0.1:${opts.uiPort ?? opts.port + 1000}`,
+    stop: () => (stopping ??= env.teardown()),
+  };
 }

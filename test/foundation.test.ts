@@ -9,7 +9,11 @@ describe('the foundation, end to end on real servers', () => {
     const taskQueue = temporal.taskQueue('health');
     const worker = await temporal.worker({ taskQueue, pool: db.pool });
     const result = await worker.runUntil(
-      temporal.client.workflow.execute('healthProbe', { taskQueue, workflowId: `probe-${taskQueue}`, args: ['probe-1'] }),
+      temporal.client.workflow.execute('healthProbe', {
+        taskQueue,
+        workflowId: `probe-${taskQueue}`,
+        args: ['probe-1'],
+      }),
     );
     expect((result as { worker: string }).worker).toMatch(/:\d+$/);
     const { rows } = await db.pool.query('select probe_id, worker from worker_heartbeats');
@@ -18,7 +22,9 @@ describe('the foundation, end to end on real servers', () => {
 
   it('gives each test file a database with every migration applied', async () => {
     const db = await testDatabase();
-    const { rows } = await db.pool.query<{ name: string }>('select name from schema_migrations order by version');
+    const { rows } = await db.pool.query<{ name: string }>(
+      'select name from schema_migrations order by version',
+    );
     expect(rows.map((r) => r.name)).toContain('001_init');
     await db.pool.query(`insert into events (type) values ('probe')`);
     await expect(db.pool.query('update events set type = $1', ['x'])).rejects.toThrow(/append-only/);

@@ -14,17 +14,27 @@ export function temporalConnectionOptions(config: Config, address: string, baseD
         serverNameOverride: t.tls.serverName,
         serverRootCACertificate: t.tls.caFile ? read(t.tls.caFile) : undefined,
         clientCertPair:
-          t.tls.certFile && t.tls.keyFile ? { crt: read(t.tls.certFile), key: read(t.tls.keyFile) } : undefined,
+          t.tls.certFile && t.tls.keyFile
+            ? { crt: read(t.tls.certFile), key: read(t.tls.keyFile) }
+            : undefined,
       }
     : undefined;
   const apiKey = t.apiKey ? resolveSecret(t.apiKey, process.env, baseDir) : undefined;
   return { address, tls: tls ?? (apiKey ? true : undefined), apiKey };
 }
 
-export async function connectClient(config: Config, address: string, baseDir: string): Promise<ClientConnection> {
+export async function connectClient(
+  config: Config,
+  address: string,
+  baseDir: string,
+): Promise<ClientConnection> {
   return await ClientConnection.connect(temporalConnectionOptions(config, address, baseDir));
 }
 
-export async function connectWorker(config: Config, address: string, baseDir: string): Promise<NativeConnection> {
+export async function connectWorker(
+  config: Config,
+  address: string,
+  baseDir: string,
+): Promise<NativeConnection> {
   return await NativeConnection.connect(temporalConnectionOptions(config, address, baseDir));
 }

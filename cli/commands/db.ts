@@ -11,7 +11,9 @@ export function registerDbCommand(program: Command): void {
       // openDatabase migrates already; report what the second pass sees for a precise message.
       const database = await openDatabase(loaded);
       try {
-        const { rows } = await database.pool.query<{ name: string }>('select name from schema_migrations order by version');
+        const { rows } = await database.pool.query<{ name: string }>(
+          'select name from schema_migrations order by version',
+        );
         const again = await migrate(database.pool);
         process.stdout.write(`schema at version ${again.current}: ${rows.map((r) => r.name).join(', ')}\n`);
       } finally {

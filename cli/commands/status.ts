@@ -16,7 +16,8 @@ export function registerStatusCommand(program: Command): void {
       const home = ctemHome();
       const stack = runningStack(home);
       let databaseUrl: string | undefined;
-      if (loaded.config.database.url) databaseUrl = resolveSecret(loaded.config.database.url, process.env, loaded.baseDir);
+      if (loaded.config.database.url)
+        databaseUrl = resolveSecret(loaded.config.database.url, process.env, loaded.baseDir);
       else if (stack?.databaseUrl.port) {
         const credFile = path.join(home, 'postgres', 'credentials.json');
         if (existsSync(credFile)) {
@@ -28,7 +29,8 @@ export function registerStatusCommand(program: Command): void {
       const healthy = parts.every((p) => p.ok);
       if (opts.json) process.stdout.write(`${JSON.stringify({ healthy, parts })}\n`);
       else {
-        for (const p of parts) process.stdout.write(`${p.ok ? 'ok  ' : 'FAIL'}  ${p.part.padEnd(10)}  ${p.detail}\n`);
+        for (const p of parts)
+          process.stdout.write(`${p.ok ? 'ok  ' : 'FAIL'}  ${p.part.padEnd(10)}  ${p.detail}\n`);
         process.stdout.write(healthy ? 'healthy\n' : 'unhealthy\n');
       }
       process.exitCode = healthy ? 0 : 1;

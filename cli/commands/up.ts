@@ -7,18 +7,30 @@ import { createLogger } from '../../runtime/log.ts';
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('start the whole stack: PostgreSQL, Temporal, the worker and the HTTP server (Ctrl-C stops it)')
+    .description(
+      'start the whole stack: PostgreSQL, Temporal, the worker and the HTTP server (Ctrl-C stops it)',
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const loaded = load(cmd.optsWithGlobals<GlobalOptions>());
       const log = createLogger('ctem', process.env.CTEM_LOG_LEVEL ?? 'warn');
       const started = Date.now();
       const say = (line: string) => process.stderr.write(`ctem: ${line}\n`);
-      const stack = await startStack({ config: loaded.config, baseDir: loaded.baseDir, home: ctemHome(), log, onProgress: (s) => say(`${s}…`) });
+      const stack = await startStack({
+        config: loaded.config,
+        baseDir: loaded.baseDir,
+        home: ctemHome(),
+        log,
+        onProgress: (s) => say(`${s}…`),
+      });
       const { info } = stack;
       say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       say(`  HTTP       http://${info.http.host}:${info.http.port}  (/healthz, /readyz)`);
-      say(`  Temporal   ${info.temporal.address} namespace ${info.temporal.namespace}${info.temporal.uiUrl ? `  UI ${info.temporal.uiUrl}` : ''}`);
-      say(`  PostgreSQL ${info.databaseUrl.embedded ? `embedded on 127.0.0.1:${info.databaseUrl.port}` : 'external (DATABASE_URL)'}`);
+      say(
+        `  Temporal   ${info.temporal.address} namespace ${info.temporal.namespace}${info.temporal.uiUrl ? `  UI ${info.temporal.uiUrl}` : ''}`,
+      );
+      say(
+        `  PostgreSQL ${info.databaseUrl.embedded ? `embedded on 127.0.0.1:${info.databaseUrl.port}` : 'external (DATABASE_URL)'}`,
+      );
       say(`  state in   ${ctemHome()}`);
       say('press Ctrl-C to stop');
       await new Promise<void>((resolve) => {

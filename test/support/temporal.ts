@@ -17,7 +17,12 @@ export interface TestTemporal {
   /** A task queue name unique to this call. */
   taskQueue(prefix?: string): string;
   /** A worker on the shared server with the prebuilt workflow bundle and real activities. */
-  worker(opts: { taskQueue: string; pool: Pool; config?: Config; extra?: Partial<WorkerOptions> }): Promise<Worker>;
+  worker(opts: {
+    taskQueue: string;
+    pool: Pool;
+    config?: Config;
+    extra?: Partial<WorkerOptions>;
+  }): Promise<Worker>;
 }
 
 /** Connections to the run's Temporal dev server, closed after the file's tests. */

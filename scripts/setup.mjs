@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// Everything a fresh machine needs before `ctem` or the tests run, installed by the project itself:
+//   node scripts/setup.mjs            npm packages (when missing or stale) + the pinned Temporal CLI
+//   node scripts/setup.mjs --system   the above + Debian packages the test suite uses (needs root)
+// Plain Node with no dependencies, so it runs before `npm ci`. Idempotent: a second run is quick.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TEMPORAL_CLI_VERSION = '1.5.1';
+const binDir = path.join(root, '.ctem', 'bin');
+const args = new Set(process.argv.slice(2));
+
+/** Debian packages the test suite drives for real: sshd for patching, nmap for discovery, chromium for the dashboard. */
+export function systemPackages() {
+  return [
+    { pkg: 'openssh-server', probe: '/usr/sbin/sshd' },
+    { pkg: 'openssh-client', probe: '/usr/bin/ssh-keygen' },
+    { pkg: 'nmap', probe: '/usr/bin/nmap' },
+    { pkg: 'chromium', probe: '/usr/bin/chromium' },
+  ];
+}
+
+function say(line) {
+  process.stderr.write(`setup: ${line}\n`);
+}
+
+function run(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.error) return { ok: false, why: r.error.message };
+  return { ok: r.status === 0, why: `${cmd} exited with ${r.status}` };
+}
+
+function fail(message) {
+  say(`ERROR: ${message}`);
+  process.exit(1);
+}
+
+function ensureSystemPackages() {
+  const missing = systemPackages().filter((p) => !existsSync(p.probe));
+  if (missing.length === 0) return say('system packages present');
+  const isRoot = process.getuid?.() === 0;
+  const sudo = isRoot ? [] : ['sudo', '-n'];
+  if (!isRoot && spawnSync('sudo', ['-n', 'true']).status !== 0) {
+    fail(
+      `missing Debian packages ${missing.map((p) => p.pkg).join(', ')} and no root or passwordless sudo to install them; install them with apt-get and run again`,
+    );
+  }
+  const names = missing.map((p) => p.pkg);
+  say(`installing ${names.join(', ')} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const apt = (argv) =>
+    sudo.length
+      ? run(sudo[0], [...sudo.slice(1), 'apt-get', ...argv], { env })
+      : run('apt-get', argv, { env });
+  let r = apt(['update', '-q']);
+  if (!r.ok) fail(`apt-get update failed (${r.why})`);
+  r = apt(['install', '-y', '-q', '--no-install-recommends', ...names]);
+  if (!r.ok) fail(`apt-get install ${names.join(' ')} failed (${r.why})`);
+}
+
+function lockHash() {
+  const lock = path.join(root, 'package-lock.json');
+  return createHash('sha256').update(readFileSync(lock)).digest('hex');
+}
+
+function ensureNpmPackages() {
+  const stamp = path.join(root, 'node_modules', '.ctem-lock-sha256');
+  const want = lockHash();
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return say('npm packages up to date');
+  say('installing npm packages (npm ci)');
+  const r = run('npm', ['ci', '--no-audit', '--no-fund']);
+  if (!r.ok) fail(`npm ci failed (${r.why}); check your network access to the npm registry`);
+  writeFileSync(stamp, want);
+}
+
+function temporalWorks(bin) {
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+function goVersionOk() {
+  const r = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' });
+  if (r.status !== 0) return false;
+  // GOTOOLCHAIN=auto lets an older go fetch the toolchain the module asks for from the module proxy.
+  return /^go1\.(2[1-9]|[3-9]\d)/.test(r.stdout.trim());
+}
+
+function ensureTemporal() {
+  const bundled = path.join(binDir, 'temporal');
+  for (const candidate of [process.env.CTEM_TEMPORAL_BIN, bundled].filter(Boolean)) {
+    const v = existsSync(candidate) ? temporalWorks(candidate) : undefined;
+    if (v) return say(`Temporal CLI: ${candidate} (${v})`);
+  }
+  const onPath = temporalWorks('temporal');
+  if (onPath) return say(`Temporal CLI on PATH (${onPath})`);
+  if (goVersionOk()) {
+    say(`building Temporal CLI ${TEMPORAL_CLI_VERSION} into .ctem/bin with go install (a few minutes, once)`);
+    mkdirSync(binDir, { recursive: true });
+    const r = run(
+      'go',
+      [
+        'install',
+        '-ldflags',
+        `-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
+        `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
+      ],
+      { env: { ...process.env, GOBIN: binDir, CGO_ENABLED: '0', GOTOOLCHAIN: 'auto', GOFLAGS: '-mod=mod' } },
+    );
+    if (r.ok && temporalWorks(bundled)) return say(`Temporal CLI built: ${temporalWorks(bundled)}`);
+    say(`go install failed (${r.why})`);
+  } else {
+    say('no Go >= 1.21 toolchain found');
+  }
+  // Last resort: at run time @temporalio/testing downloads the dev server (where the network allows).
+  say(
+    'no Temporal CLI could be installed: ctem will try to let @temporalio/testing download one when it starts. ' +
+      'To avoid that, install Go >= 1.25 and run `npm run setup` again, put `temporal` on PATH, or set CTEM_TEMPORAL_BIN',
+  );
+}
+
+if (args.has('--system')) ensureSystemPackages();
+ensureNpmPackages();
+ensureTemporal();

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The README's test command: install what the suite needs on a fresh machine, run every test once,
+// and end with the plain line "N passed, N failed, N skipped" counted from vitest's JSON report.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const setup = spawnSync(process.execPath, [path.join(root, 'scripts/setup.mjs'), '--system'], {
+  stdio: 'inherit',
+  cwd: root,
+});
+if (setup.status !== 0) process.exit(setup.status ?? 1);
+
+const report = path.join(root, 'test-results', 'vitest.json');
+mkdirSync(path.dirname(report), { recursive: true });
+rmSync(report, { force: true });
+const vitest = spawnSync(
+  process.execPath,
+  [
+    path.join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...process.argv.slice(2),
+  ],
+  { stdio: 'inherit', cwd: root, env: { ...process.env, FORCE_COLOR: '0' } },
+);
+
+if (!existsSync(report)) {
+  console.log('0 passed, 1 failed');
+  console.error('test-all: vitest wrote no report (it crashed before running tests)');
+  process.exit(vitest.status || 1);
+}
+const r = JSON.parse(readFileSync(report, 'utf8'));
+const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+// Suites that failed to load count as failures even when no test inside them ran.
+const failedSuites = (r.testResults ?? []).filter(
+  (s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0,
+).length;
+const failed = (r.numFailedTests ?? 0) + failedSuites;
+console.log(`${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 || vitest.status !== 0 ? 1 : 0);

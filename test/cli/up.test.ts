@@ -1,0 +1,147 @@
+// `ctem up` as a user runs it: a real process with its own embedded PostgreSQL and Temporal dev
+// server (this file tests that start-up path itself, so it does not use the shared run servers).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../runtime/ports.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const bin = path.join(root, 'bin/ctem.js');
+const home = mkdtempSync(path.join(os.tmpdir(), 'ctem-up-'));
+chmodSync(home, 0o755);
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+async function stackEnv() {
+  return {
+    ...process.env,
+    CTEM_HOME: home,
+    CTEM_CONFIG: '',
+    CTEM_PG_PORT: String(await freePort()),
+    CTEM_TEMPORAL_PORT: String(await freePort()),
+    CTEM_TEMPORAL_UI: '0',
+    CTEM_HTTP_PORT: String(await freePort()),
+  };
+}
+
+function startUp(env: NodeJS.ProcessEnv): {
+  child: ChildProcess;
+  ready: Promise<string>;
+  exited: Promise<number | null>;
+  stderr: () => string;
+} {
+  const child = spawn(process.execPath, [bin, 'up'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('press Ctrl-C to stop')) resolve(err);
+    });
+    child.once('exit', () => reject(new Error(`ctem up exited early:\n${err}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, ready, exited, stderr: () => err };
+}
+
+function status(env: NodeJS.ProcessEnv): {
+  code: number | null;
+  json: { healthy: boolean; parts: { part: string; ok: boolean }[] };
+} {
+  const r = spawnSync(process.execPath, [bin, 'status', '--json'], { env, cwd: home, encoding: 'utf8' });
+  return {
+    code: r.status,
+    json: JSON.parse(r.stdout) as { healthy: boolean; parts: { part: string; ok: boolean }[] },
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('ctem up', () => {
+  it('reaches healthy, stops cleanly on SIGTERM leaving no process, and keeps its data across restarts', async () => {
+    const env = await stackEnv();
+    const first = startUp(env);
+    await first.ready;
+    const s1 = status(env);
+    expect(s1.json.parts.map((p) => [p.part, p.ok])).toEqual([
+      ['postgresql', true],
+      ['temporal', true],
+      ['worker', true],
+      ['http', true],
+    ]);
+    expect(s1.code).toBe(0);
+
+    const credDir = path.join(home, 'postgres');
+    const creds = JSON.parse(readFileSync(path.join(credDir, 'credentials.json'), 'utf8')) as {
+      user: string;
+      password: string;
+    };
+    const dbUrl = `postgres://${creds.user}:${encodeURIComponent(creds.password)}@127.0.0.1:${env.CTEM_PG_PORT}/ctem`;
+    const beats = async () => {
+      const c = new pg.Client({ connectionString: dbUrl });
+      await c.connect();
+      const { rows } = await c.query<{ n: string }>('select count(*) as n from worker_heartbeats');
+      await c.end();
+      return Number(rows[0]!.n);
+    };
+    expect(await beats()).toBe(1);
+    const pgPid = Number(readFileSync(path.join(credDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    expect(alive(pgPid)).toBe(true);
+
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.stderr()).toContain('stopped');
+    expect(alive(pgPid)).toBe(false);
+    expect(existsSync(path.join(credDir, 'data', 'postmaster.pid'))).toBe(false);
+    // The Temporal dev server was our child: nothing may still listen on its port.
+    expect(await portOpen(Number(env.CTEM_TEMPORAL_PORT))).toBe(false);
+    expect(status(env).code).toBe(1);
+
+    const second = startUp(env);
+    await second.ready;
+    expect(status(env).json.healthy).toBe(true);
+    // The first run's heartbeat survived (PostgreSQL data dir), and the second probe added one.
+    expect(await beats()).toBe(2);
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('refuses a port in use with one sentence and starts nothing', async () => {
+    const env = await stackEnv();
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(Number(env.CTEM_HTTP_PORT), '127.0.0.1', () => r()));
+    try {
+      const run = startUp(env);
+      run.ready.catch(() => undefined);
+      const code = await run.exited;
+      expect(code).toBe(1);
+      expect(run.stderr()).toContain(
+        `the HTTP server cannot listen on 127.0.0.1:${env.CTEM_HTTP_PORT} because the port is in use`,
+      );
+      expect(await portOpen(Number(env.CTEM_TEMPORAL_PORT))).toBe(false);
+      expect(await portOpen(Number(env.CTEM_PG_PORT))).toBe(false);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+async function portOpen(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
