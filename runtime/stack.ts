@@ -12,6 +12,7 @@ import { startTemporalDevServer, type RunningTemporal } from './temporal.ts';
 import { connectWorker } from '../worker/connection.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { HttpServer, sendJson } from '../bots/http.ts';
+import { CtemMetrics } from './metrics.ts';
 
 export interface StackInfo {
   pid: number;
@@ -93,6 +94,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       address = temporal.address;
     }
 
+    const metrics = new CtemMetrics(pool);
     progress('starting the worker');
     installWorkerRuntime(log);
     const connection = await connectWorker(config, address, baseDir);
@@ -108,6 +110,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
         log: log.child({ part: 'worker' }),
         workerName: `${os.hostname()}:${process.pid}`,
       },
+      extra: { interceptors: { activity: [metrics.activityInterceptor()] } },
     });
     const running = worker.run();
     stops.push(async () => {
@@ -126,6 +129,11 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       );
       const workerOk = worker.getState() === 'RUNNING';
       sendJson(res, dbOk && workerOk ? 200 : 503, { database: dbOk, worker: worker.getState() });
+    });
+    http.route('GET', '/metrics', async (_req, res) => {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(body);
     });
     const httpPort = await http.listen(config.http.port, config.http.host);
     stops.push(() => http.close());

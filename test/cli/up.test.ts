@@ -13,7 +13,13 @@ const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin/ctem.js');
 const home = mkdtempSync(path.join(os.tmpdir(), 'ctem-up-'));
 chmodSync(home, 0o755);
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+const children: ChildProcess[] = [];
+afterAll(async () => {
+  // A failed assertion must not leave a stack running for the next test.
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+  await new Promise((r) => setTimeout(r, 3000));
+  rmSync(home, { recursive: true, force: true });
+});
 
 async function stackEnv() {
   return {
@@ -34,6 +40,7 @@ function startUp(env: NodeJS.ProcessEnv): {
   stderr: () => string;
 } {
   const child = spawn(process.execPath, [bin, 'up'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let err = '';
   const ready = new Promise<string>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
@@ -79,6 +86,12 @@ describe('ctem up', () => {
       ['http', true],
     ]);
     expect(s1.code).toBe(0);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${env.CTEM_HTTP_PORT}/metrics`)).text();
+    expect(metrics).toMatch(/^# TYPE ctem_exposures gauge$/m);
+    expect(metrics).toMatch(/^ctem_process_resident_memory_bytes \d+/m);
+    const ready = await fetch(`http://127.0.0.1:${env.CTEM_HTTP_PORT}/readyz`);
+    expect(await ready.json()).toEqual({ database: true, worker: 'RUNNING' });
 
     const credDir = path.join(home, 'postgres');
     const creds = JSON.parse(readFileSync(path.join(credDir, 'credentials.json'), 'utf8')) as {
