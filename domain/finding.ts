@@ -96,6 +96,10 @@ export interface Finding {
   references?: string[];
   /** What the scanner showed as proof (plugin output, matched version…), bounded in size by the parser. */
   evidence?: string;
+  /** CPE names of the affected product as the scanner reported them ("cpe:/a:php:php:5.1.6", "cpe:2.3:…"). */
+  cpe?: string[];
+  /** The scanner says a public exploit exists (Nessus exploit_available, vulners is_exploit, Qualys exploitability). */
+  exploitAvailable?: boolean;
 }
 
 /** Where a parser failure happened, for one-sentence errors that name file, line and column. */
