@@ -73,6 +73,8 @@ export interface PatchPlan {
   /** Human-readable dry run, shown in the approval request. */
   summary: string;
   steps: { host: string; description: string; command?: string[] }[];
+  /** What the dry run found that would keep apply from reaching the fix (fix not in the repositories, host unknown). */
+  problems?: { host: string; message: string }[];
 }
 
 export interface PatchResult {

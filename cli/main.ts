@@ -3,6 +3,14 @@ import { reportError } from './context.ts';
 import { registerUpCommand } from './commands/up.ts';
 import { registerStatusCommand } from './commands/status.ts';
 import { registerDbCommand } from './commands/db.ts';
+import { registerParseCommand } from './commands/parse.ts';
+import { registerIngestCommand } from './commands/ingest.ts';
+import { registerFeedsCommand } from './commands/feeds.ts';
+import { registerScoreCommand } from './commands/score.ts';
+import { registerExplainCommand } from './commands/explain.ts';
+import { registerExposuresCommand } from './commands/exposures.ts';
+import { registerDemoCommand } from './commands/demo.ts';
+import { registerDigestCommand } from './commands/digest.ts';
 
 export function buildProgram(): Command {
   const program = new Command('ctem')
@@ -13,6 +21,14 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerStatusCommand(program);
   registerDbCommand(program);
+  registerParseCommand(program);
+  registerIngestCommand(program);
+  registerFeedsCommand(program);
+  registerScoreCommand(program);
+  registerExplainCommand(program);
+  registerExposuresCommand(program);
+  registerDemoCommand(program);
+  registerDigestCommand(program);
   return program;
 }
 

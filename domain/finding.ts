@@ -110,7 +110,11 @@ export class InputError extends Error {
     readonly line?: number,
     readonly column?: number,
   ) {
-    const where = [file, line !== undefined ? `line ${line}` : undefined, column !== undefined ? `column ${column}` : undefined]
+    const where = [
+      file,
+      line !== undefined ? `line ${line}` : undefined,
+      column !== undefined ? `column ${column}` : undefined,
+    ]
       .filter(Boolean)
       .join(', ');
     super(where ? `${where}: ${message}` : message);

@@ -3,15 +3,21 @@ import path from 'node:path';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import type { Config } from '../domain/config.ts';
 import { createPool, type Pool } from '../db/pool.ts';
 import { migrate } from '../db/migrate.ts';
 import { resolveSecret } from './config.ts';
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from './postgres.ts';
 import { startTemporalDevServer, type RunningTemporal } from './temporal.ts';
-import { connectWorker } from '../worker/connection.ts';
+import { connectClient, connectWorker } from '../worker/connection.ts';
+import { ensureSchedules } from '../activities/lifecycle/schedules.ts';
+import { validateLifecycleSettings } from '../activities/lifecycle/settings.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { HttpServer, sendJson } from '../bots/http.ts';
+import { startChatBots } from '../bots/mount.ts';
+import { registerTicketWebhooks } from '../bots/webhooks/index.ts';
+import { startTicketPollers } from '../activities/itsm/pollers.ts';
 import { CtemMetrics } from './metrics.ts';
 
 export interface StackInfo {
@@ -28,6 +34,8 @@ export interface Stack {
   pool: Pool;
   databaseUrl: string;
   http: HttpServer;
+  /** A Temporal client on the stack's namespace (commands such as `ctem demo` drive workflows with it). */
+  client: Client;
   stop(): Promise<void>;
 }
 
@@ -119,6 +127,16 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     });
     running.catch((err: unknown) => log.error({ err }, 'worker stopped with an error'));
 
+    progress('creating the Temporal Schedules');
+    validateLifecycleSettings(config);
+    const clientConnection = await connectClient(config, address, baseDir);
+    stops.push(() => clientConnection.close());
+    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    const schedules = await ensureSchedules(client, config, config.temporal.taskQueue);
+    log.info({ schedules }, 'schedules in place');
+    const pollers = await startTicketPollers(client, config, config.temporal.taskQueue);
+    if (pollers.length) log.info({ pollers }, 'ticket pollers running');
+
     progress('starting the HTTP server');
     const http = new HttpServer(log.child({ part: 'http' }));
     http.route('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
@@ -135,6 +153,10 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       res.end(body);
     });
+    registerTicketWebhooks(http, config, { pool, client, log: log.child({ part: 'tickets' }), baseDir });
+    // Slack and Teams (when configured) register their endpoints on the same server.
+    const chat = await startChatBots({ http, config, pool, client, log, baseDir, env });
+    if (chat) stops.push(() => chat.stop());
     const httpPort = await http.listen(config.http.port, config.http.host);
     stops.push(() => http.close());
 
@@ -155,7 +177,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     await writeFile(stackFile, JSON.stringify(info, null, 2));
     stops.push(() => rm(stackFile, { force: true }));
     // Stop order: HTTP, worker (drains activities), Temporal, pool, PostgreSQL.
-    return { info, pool, databaseUrl, http, stop: stopAll };
+    return { info, pool, databaseUrl, http, client, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -1,0 +1,132 @@
+// The shapes the exposure workflow exchanges with its activities. Types only, so the workflow can
+// import them (`import type`) without pulling activity code into the sandbox.
+import type { ExposureState } from '../../domain/exposure.ts';
+import type { EscalationAudience } from '../../domain/sla.ts';
+import type { NotificationKind, RescanTicket, TicketRef } from '../ports.ts';
+
+/** The exposure's current row as the workflow sees it; written only if `seq` is newer than the row's. */
+export interface ExposureRow {
+  exposureId: string;
+  assetId: number;
+  weaknessKey: string;
+  scope: string;
+  state: ExposureState;
+  priority: string;
+  slaDue?: string;
+  policyVersion: string;
+  owner?: string;
+  reasons: string[];
+  remediationUnitId?: string;
+  escalationLevel: number;
+  slaPaused: boolean;
+  slaBreachedAt?: string;
+  snoozedUntil?: string;
+  riskAcceptedUntil?: string;
+  riskAcceptedBy?: string;
+  fixedAt?: string;
+  verifiedAt?: string;
+  verifiedScanId?: number;
+  resolvedAt?: string;
+  exposureSeconds?: number;
+  firstSeen: string;
+  /** The lifecycle (first run id) and its sequence number: the row keeps the newest write. */
+  lifecycle: string;
+  seq: number;
+}
+
+/** One append-only event, with the row it leaves behind when it changes the exposure. */
+export interface LifecycleRecord {
+  /** Idempotency key: `<exposure>:<lifecycle>:<seq>`; a retried or replayed write is a no-op. */
+  key: string;
+  exposureId: string;
+  /** What happened: a state ("validated", "resolved"), a decision ("approve"), or an event ("sla-escalated"). */
+  type: string;
+  /** Person id, or "system". */
+  actor: string;
+  reason: string;
+  /** ISO workflow time. */
+  at: string;
+  data: {
+    seq: number;
+    from?: ExposureState;
+    to?: ExposureState;
+    policyVersion: string;
+    inputs?: unknown;
+    evidence?: unknown;
+  };
+  row?: ExposureRow;
+}
+
+export interface NotifyRequest {
+  /** Notification idempotency key; exposures of one unit share it, so the unit gets one message. */
+  key: string;
+  kind: NotificationKind;
+  exposureId: string;
+  scope: string;
+  owner?: string;
+  unitId?: string;
+  level?: number;
+  audiences: EscalationAudience[];
+  text: string;
+  /** Key of the exposure's own event about it. */
+  eventKey: string;
+}
+
+export interface NotifyOutcome {
+  delivered: { via: string; ref: string }[];
+  /** Why nothing was sent, when nothing was (no notifier configured, nobody to reach). */
+  skipped?: string;
+  recipients: string[];
+  /** Another exposure of the unit (or an earlier attempt) already sent this key. */
+  alreadySent: boolean;
+}
+
+export interface RemediationRequest {
+  exposureId: string;
+  scope: string;
+  unitId?: string;
+  eventKey: string;
+}
+
+export interface TicketOutcome {
+  ticket?: TicketRef;
+  skipped?: string;
+}
+
+export interface PatchOutcome {
+  /** Undefined when no patch ran (skipped). */
+  ok?: boolean;
+  /** ISO time the patch job finished: the fix time verification counts from. */
+  finishedAt?: string;
+  summary: string;
+  skipped?: string;
+}
+
+export interface TicketUpdateRequest extends RemediationRequest {
+  /** close-if-done closes the unit's ticket only when every exposure of the unit is closed. */
+  action: 'comment' | 'reopen' | 'close-if-done';
+  text: string;
+}
+
+export interface TicketUpdateOutcome {
+  done: boolean;
+  skipped?: string;
+}
+
+export interface RescanRequestInput {
+  requestId: string;
+  exposureId: string;
+  scope: string;
+  assetId: number;
+  weaknessKey: string;
+  notBefore: string;
+  eventKey: string;
+}
+
+export type RescanOutcome = RescanTicket;
+
+export interface MoveToOwnerRequest {
+  exposureId: string;
+  scope: string;
+  owner: string;
+}

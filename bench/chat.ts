@@ -1,0 +1,342 @@
+// `npm run bench:chat [-- --rate 100 --seconds 30]`
+//
+// Signed Slack button clicks against the bot's endpoint on loopback, at a steady rate, each one an
+// "Approve fix" on a different exposure whose real lifecycle workflow is waiting for a decision:
+//   ack_p99_ms        — request sent → HTTP response (Slack's ack)         (target ≤ 50 ms)
+//   held_p99_ms       — request sent → the workflow has taken the decision  (target ≤ 1000 ms)
+//                       (its update handler records the decision in the audit log before it returns;
+//                       the event's time is that moment)
+// Everything is real except Slack: embedded PostgreSQL, a Temporal dev server, the worker with the
+// exposure workflow (in its own process, as a deployment may run workers apart from the HTTP
+// server; its workflow cache holds every exposure, so updates do not replay histories), the
+// project's HTTP server with Bolt, the Slack notifier and outbox; the Slack Web API is the local
+// test server (no rate limit, so message updates never queue up behind the 1/s per channel pace,
+// which is not what this measures). One JSON line per figure on stdout; the host's load average is
+// printed with them, since every part shares the machine.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { parseConfig } from '../domain/config.ts';
+import { exposureId } from '../domain/exposure.ts';
+import { createPool } from '../db/pool.ts';
+import { migrate } from '../db/migrate.ts';
+import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
+import { startTemporalDevServer } from '../runtime/temporal.ts';
+import { freePort } from '../runtime/ports.ts';
+import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
+import { HttpServer } from '../bots/http.ts';
+import { startChatBots } from '../bots/mount.ts';
+import { slackSignature } from '../bots/slack/verify.ts';
+import { dispatchChanges } from '../activities/lifecycle/dispatch.ts';
+import { FakeSlackApi } from '../test/fakes/slack-api.ts';
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '30' },
+    // Internal: run the Temporal worker in this (child) process.
+    worker: { type: 'boolean', default: false },
+  },
+});
+if (values.worker) {
+  await runWorker();
+  process.exit(0);
+}
+const rate = Number(values.rate);
+const seconds = Number(values.seconds);
+if (!(rate > 0) || !(seconds > 0)) throw new Error('--rate and --seconds must be positive numbers');
+const clicks = Math.round(rate * seconds);
+
+const say = (line: string) => process.stderr.write(`bench:chat: ${line}\n`);
+function figure(
+  name: string,
+  value: number,
+  unit: string,
+  target: number | undefined,
+  extra: Record<string, unknown> = {},
+): void {
+  const rounded = Math.round(value * 100) / 100;
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'chat', figure: name, value: rounded, unit, ...(target !== undefined ? { target, ok: rounded <= target } : {}), ...extra })}\n`,
+  );
+}
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'ctem-bench-chat-'));
+chmodSync(workDir, 0o755);
+const log = pino({ level: process.env.CTEM_BENCH_LOG ?? 'error' });
+const stops: (() => Promise<void>)[] = [];
+try {
+  say(`starting PostgreSQL and Temporal (${clicks} clicks at ${rate}/s)`);
+  const [pg, temporal] = await Promise.all([
+    startEmbeddedPostgres({ dataDir: path.join(workDir, 'pg'), port: await freePort(), ephemeral: true }),
+    startTemporalDevServer({ port: await freePort(), headless: true, logLevel: 'error' }),
+  ]);
+  stops.push(
+    () => pg.stop(),
+    () => temporal.stop(),
+  );
+  const url = await ensureDatabase(pg.url, 'bench_chat');
+  const pool = createPool(url, 40);
+  stops.push(() => pool.end());
+  await migrate(pool);
+
+  const slackToken = `xoxb-bench-${randomBytes(4).toString('hex')}`;
+  const signingSecret = randomBytes(16).toString('hex');
+  const slack = await new FakeSlackApi({ token: slackToken }).start();
+  stops.push(() => slack.stop());
+  const env = { ...process.env, BENCH_SLACK_TOKEN: slackToken, BENCH_SLACK_SIGNING: signingSecret };
+  const configText = `
+version: 1
+people:
+  - { id: olivia, name: Olivia Owner, slack: U0OLIVIA }
+integrations:
+  slack:
+    botToken: env:BENCH_SLACK_TOKEN
+    signingSecret: env:BENCH_SLACK_SIGNING
+    apiUrl: ${slack.url}
+    perChannelIntervalMs: 0
+scopes:
+  - name: bench
+    roles: { owner: [olivia] }
+`;
+  const config = parseConfig(configText);
+
+  const connection = await Connection.connect({ address: temporal.address });
+  stops.push(() => connection.close());
+  const client = new Client({ connection, namespace: 'default' });
+  const taskQueue = `bench-chat-${randomBytes(3).toString('hex')}`;
+  say('bundling the workflows and starting the worker process');
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker'], {
+    env: {
+      ...env,
+      BENCH_DB_URL: url,
+      BENCH_TEMPORAL: temporal.address,
+      BENCH_TASK_QUEUE: taskQueue,
+      BENCH_CONFIG: configText,
+      BENCH_CACHE: String(clicks + 500),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  stops.push(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the worker process exited (${code}) before it was ready`)));
+  });
+
+  const http = new HttpServer(log);
+  const bots = await startChatBots({
+    http,
+    config,
+    pool,
+    client,
+    log,
+    baseDir: process.cwd(),
+    env,
+    alerts: false,
+  });
+  if (!bots) throw new Error('the Slack bot did not start');
+  stops.push(() => bots.stop());
+  const port = await http.listen(0, '127.0.0.1');
+  stops.push(() => http.close());
+
+  // ---- one exposure per click, each on its own asset (its own unit and message) -----------------
+  say(`seeding ${clicks} exposures and starting their lifecycles`);
+  const at = new Date().toISOString();
+  await pool.query(`insert into scopes (name) values ('bench') on conflict do nothing`);
+  const scan = await pool.query<{ id: number }>(
+    `insert into scans (scanner, format, source, scope, started_at, finished_at) values ('bench', 'bench', 'bench', 'bench', $1, $1) returning id`,
+    [at],
+  );
+  const scanId = scan.rows[0]!.id;
+  const assets = await pool.query<{ id: number }>(
+    `insert into assets (identity_key, kind, hostname, scope, criticality)
+     select 'host:bench-' || g, 'host', 'bench-' || g, 'bench', 'high' from generate_series(1, $1) g returning id`,
+    [clicks],
+  );
+  const ids = assets.rows.map((a, i) => exposureId(a.id, `CVE-2099-${String(100000 + i)}`));
+  await pool.query(
+    `insert into exposures (id, asset_id, vuln_key, scope, state, first_seen, last_seen, first_scan_id, last_scan_id)
+     select e.id, e.asset_id, e.vuln_key, 'bench', 'open', $2, $2, $3, $3
+       from jsonb_to_recordset($1::jsonb) as e(id text, asset_id bigint, vuln_key text)`,
+    [
+      JSON.stringify(
+        assets.rows.map((a, i) => ({
+          id: ids[i],
+          asset_id: a.id,
+          vuln_key: `CVE-2099-${String(100000 + i)}`,
+        })),
+      ),
+      at,
+      scanId,
+    ],
+  );
+  await pool.query(
+    `insert into vulnerabilities (key, title, reported_cvss)
+     select 'CVE-2099-' || (100000 + g), 'Bench weakness ' || g, $2::jsonb from generate_series(0, $1 - 1) g on conflict do nothing`,
+    [clicks, JSON.stringify([{ version: '3.1', vector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }])],
+  );
+  const seeded = Date.now();
+  await dispatchChanges(
+    { pool, config, baseDir: process.cwd() },
+    client,
+    ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId, at })),
+    { taskQueue },
+  );
+  // Wait until every decision request is posted (one message per unit).
+  for (;;) {
+    const posted = slack.callsTo('chat.postMessage').length;
+    if (posted >= clicks) break;
+    if (Date.now() - seeded > 600_000)
+      throw new Error(`only ${posted} of ${clicks} decision requests were posted`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const { rows: waiting } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from exposures where state = 'awaiting-decision'`,
+  );
+  say(
+    `${clicks} decision requests posted in ${((Date.now() - seeded) / 1000).toFixed(1)} s; ${waiting[0]!.n} awaiting a decision`,
+  );
+  const messageOf = new Map<string, { channel: string; ts: string }>();
+  for (const m of slack.messages.values()) {
+    const hit = /CVE-2099-(\d{6})/.exec(JSON.stringify(m.blocks));
+    if (hit) messageOf.set(`CVE-2099-${hit[1]}`, { channel: m.channel, ts: m.ts });
+  }
+
+  // ---- the clicks --------------------------------------------------------------------------------
+  const endpoint = `http://127.0.0.1:${port}/slack/events`;
+  const sentAt = new Map<string, number>();
+  const ackMs: number[] = [];
+  let failures = 0;
+  const click = async (i: number): Promise<void> => {
+    const weakness = `CVE-2099-${String(100000 + i)}`;
+    const m = messageOf.get(weakness);
+    if (!m) {
+      failures++;
+      return;
+    }
+    const payload = {
+      type: 'block_actions',
+      user: { id: 'U0OLIVIA', username: 'olivia', team_id: 'T0CTEM' },
+      team: { id: 'T0CTEM', domain: 'bench' },
+      api_app_id: 'A0CTEM',
+      trigger_id: `${Date.now()}.${randomUUID()}`,
+      container: { type: 'message', channel_id: m.channel, message_ts: m.ts },
+      channel: { id: m.channel, name: 'directmessage' },
+      message: { type: 'message', ts: m.ts },
+      actions: [
+        {
+          action_id: 'ctem_all_approve',
+          block_id: 'ctem_all',
+          type: 'button',
+          value: 'all',
+          action_ts: `${Date.now() / 1000}`,
+        },
+      ],
+    };
+    const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    const ts = String(Math.floor(Date.now() / 1000));
+    const started = performance.now();
+    sentAt.set(ids[i]!, Date.now());
+    try {
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-slack-request-timestamp': ts,
+          'x-slack-signature': slackSignature(signingSecret, ts, body),
+        },
+        body,
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) failures++;
+      else ackMs.push(performance.now() - started);
+    } catch {
+      failures++;
+    }
+  };
+  say(`clicking: ${rate}/s for ${seconds} s`);
+  const t0 = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < clicks; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(click(i));
+  }
+  await Promise.all(inflight);
+  const sendSeconds = (performance.now() - t0) / 1000;
+
+  // ---- when each workflow held its decision --------------------------------------------------------
+  let held: { exposure_id: string; at: Date }[] = [];
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    ({ rows: held } = await pool.query<{ exposure_id: string; at: Date }>(
+      `select exposure_id, at from events where type = 'approve' and actor = 'olivia'`,
+    ));
+    if (held.length >= clicks - failures || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const heldMs = held
+    .map((e) => e.at.getTime() - (sentAt.get(e.exposure_id) ?? NaN))
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
+  ackMs.sort((a, b) => a - b);
+
+  figure('clicks_sent', clicks, 'clicks', undefined, {
+    seconds: Math.round(sendSeconds * 10) / 10,
+    achievedRate: Math.round((clicks / sendSeconds) * 10) / 10,
+  });
+  figure('click_failures', failures, 'clicks', 0);
+  figure('ack_p50_ms', percentile(ackMs, 50), 'ms', undefined);
+  figure('ack_p99_ms', percentile(ackMs, 99), 'ms', 50);
+  figure('ack_max_ms', ackMs.at(-1) ?? NaN, 'ms', undefined);
+  figure('decisions_held', heldMs.length, 'decisions', undefined, { of: clicks });
+  figure('held_p50_ms', percentile(heldMs, 50), 'ms', undefined);
+  figure('held_p99_ms', percentile(heldMs, 99), 'ms', 1000);
+  figure('held_max_ms', heldMs.at(-1) ?? NaN, 'ms', undefined);
+  figure('host_load_avg_1m', os.loadavg()[0]!, 'runnable', undefined, { cpus: os.cpus().length });
+} finally {
+  for (const stop of stops.reverse())
+    await stop().catch((err: unknown) => say(`stop failed: ${(err as Error).message}`));
+  rmSync(workDir, { recursive: true, force: true });
+}
+
+/** The child process: a Temporal worker with every activity, until SIGTERM. */
+async function runWorker(): Promise<void> {
+  const env = process.env;
+  const config = parseConfig(env.BENCH_CONFIG ?? '');
+  const workerLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
+  installWorkerRuntime(workerLog);
+  const pool = createPool(env.BENCH_DB_URL ?? '', 40);
+  const connection = await NativeConnection.connect({ address: env.BENCH_TEMPORAL ?? '' });
+  const worker = await createWorker({
+    connection,
+    namespace: 'default',
+    taskQueue: env.BENCH_TASK_QUEUE ?? '',
+    deps: { pool, config, baseDir: process.cwd(), log: workerLog, workerName: `bench-worker:${process.pid}` },
+    extra: { maxCachedWorkflows: Number(env.BENCH_CACHE ?? 5000) },
+  });
+  process.once('SIGTERM', () => worker.shutdown());
+  const running = worker.run();
+  process.stdout.write('ready\n');
+  await running;
+  await connection.close();
+  await pool.end();
+}

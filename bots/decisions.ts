@@ -1,0 +1,275 @@
+// The one decision API under the Slack bot, the Teams bot and the dashboard: approve a fix, snooze,
+// accept a risk, mark a false positive, reassign. Each decision is sent as the exposure workflow's
+// update (activities/lifecycle/decide.ts), whose validator is the single place that decides whether
+// it is well-formed, authorized for the scope and role, and allowed in the current state. Accepted
+// decisions are recorded by the workflow; refused ones are recorded here, so every attempt is in the
+// audit log. The chat layers only add what a form needs before sending (choices capped by the
+// scope's limits, field-level messages).
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Config } from '../domain/config.ts';
+import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
+import type { Pool } from '../db/pool.ts';
+import { applyDecision, recordRefusal } from '../activities/lifecycle/decide.ts';
+import { authorizationContext, authorizeDecision } from '../domain/authorization.ts';
+import { exposureWorkflowId } from '../domain/exposure.ts';
+import { exposureStateQuery } from '../workflows/exposure/messages.ts';
+import { lifecycleRulesFor } from '../activities/lifecycle/settings.ts';
+import { PeopleDirectory } from './identity.ts';
+import type { SnoozeChoice } from './messages.ts';
+
+export type { SnoozeChoice };
+
+type WithoutActor<D> = D extends unknown ? Omit<D, 'actor'> : never;
+/** A decision as a form submits it; the actor comes from the verified chat identity. */
+export type DecisionInput = WithoutActor<Decision>;
+
+export type DecisionOutcome =
+  { exposureId: string; ok: true; state: ExposureState } | { exposureId: string; ok: false; reason: string };
+
+export interface DecisionLimits {
+  maxSnoozeMs: number;
+  maxRiskAcceptanceMs: number;
+}
+
+/** Field → message, for forms that can show errors beside the input (Slack modals). */
+export type FormProblems = Partial<
+  Record<'duration' | 'justification' | 'expires' | 'reason' | 'person', string>
+>;
+
+export type DecisionListener = (actor: Actor, input: DecisionInput, outcomes: DecisionOutcome[]) => void;
+
+const DAY_MS = 86_400_000;
+const snoozeCandidates = [1, 3, 7, 14, 30, 60, 90];
+
+export interface DecisionApiDeps {
+  client: Client;
+  pool: Pool;
+  config: Config;
+  log: Logger;
+  now?: () => number;
+  /** Updates sent at once for a "decide for all" (keeps a 200-exposure unit from flooding the server). */
+  concurrency?: number;
+}
+
+/** The scope's snooze and risk-acceptance maximums (scopes[].lifecycle in ctem.yaml). */
+export function decisionLimits(config: Config, scope: string): DecisionLimits {
+  const rules = lifecycleRulesFor(config, scope);
+  return { maxSnoozeMs: rules.maxSnoozeMs, maxRiskAcceptanceMs: rules.maxRiskAcceptanceMs };
+}
+
+/** The snooze durations a form offers: the usual ones up to the scope's maximum, and the maximum. */
+export function snoozeChoicesFor(config: Config, scope: string): SnoozeChoice[] {
+  const maxDays = Math.floor(decisionLimits(config, scope).maxSnoozeMs / DAY_MS);
+  const days = snoozeCandidates.filter((d) => d <= maxDays);
+  if (maxDays >= 1 && !days.includes(maxDays)) days.push(maxDays);
+  if (days.length === 0) days.push(1);
+  return days.map((d) => ({
+    days: d,
+    label: d === 1 ? '1 day' : d % 7 === 0 ? `${d / 7} week${d === 7 ? '' : 's'}` : `${d} days`,
+  }));
+}
+
+export class DecisionApi {
+  readonly people: PeopleDirectory;
+  private readonly now: () => number;
+  private readonly listeners: DecisionListener[] = [];
+
+  constructor(private readonly deps: DecisionApiDeps) {
+    this.people = new PeopleDirectory(deps.config);
+    this.now = deps.now ?? Date.now;
+  }
+
+  get config(): Config {
+    return this.deps.config;
+  }
+
+  /** Called after every decision attempt (chat messages refresh themselves from it). */
+  onDecided(listener: DecisionListener): void {
+    this.listeners.push(listener);
+  }
+
+  limits(scope: string): DecisionLimits {
+    return decisionLimits(this.deps.config, scope);
+  }
+
+  snoozeChoices(scope: string): SnoozeChoice[] {
+    return snoozeChoicesFor(this.deps.config, scope);
+  }
+
+  /** Snooze for whole days from now, never past the scope's maximum. */
+  snoozeUntil(scope: string, days: number): string {
+    const ms = Math.min(days * DAY_MS, this.limits(scope).maxSnoozeMs);
+    return new Date(this.now() + ms).toISOString();
+  }
+
+  /**
+   * A risk acceptance picked as a calendar date (YYYY-MM-DD) lasts to the end of that day (UTC). On
+   * the last day the scope allows, the end of the day is cut to the maximum, so picking the last
+   * allowed day is not refused for a few hours too many; a later day stays as picked (and refused).
+   */
+  expiryFromDate(scope: string, date: string): string | undefined {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return undefined;
+    const start = Date.parse(`${date}T00:00:00Z`);
+    if (Number.isNaN(start)) return undefined;
+    const end = start + DAY_MS - 1000;
+    const cap = this.now() + this.limits(scope).maxRiskAcceptanceMs - 60_000;
+    const expires = start <= cap ? Math.min(end, cap) : end;
+    return new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  /**
+   * Problems a form can show beside its fields before it closes (Slack modals), in the workflow
+   * validator's terms: required text present, dates in the future and within the scope's limits,
+   * a person who exists. The validator (workflows/exposure/admission.ts) still has the last word.
+   */
+  formProblems(scope: string, input: DecisionInput): FormProblems {
+    const problems: FormProblems = {};
+    const limits = this.limits(scope);
+    const now = this.now();
+    const days = (ms: number) => Math.floor(ms / DAY_MS);
+    switch (input.kind) {
+      case 'snooze': {
+        const until = Date.parse(input.until);
+        if (Number.isNaN(until) || until <= now) problems.duration = 'Choose how long to snooze.';
+        else if (until - now > limits.maxSnoozeMs)
+          problems.duration = `At most ${days(limits.maxSnoozeMs)} days in scope ${scope}.`;
+        break;
+      }
+      case 'acceptRisk': {
+        if (input.justification.trim() === '') problems.justification = 'Say why the risk is acceptable.';
+        const expires = Date.parse(input.expires);
+        if (Number.isNaN(expires)) problems.expires = 'Choose the date the acceptance ends.';
+        else if (expires <= now) problems.expires = 'Choose a date in the future.';
+        else if (expires - now > limits.maxRiskAcceptanceMs)
+          problems.expires = `At most ${days(limits.maxRiskAcceptanceMs)} days from today in scope ${scope}.`;
+        break;
+      }
+      case 'markFalsePositive':
+        if (input.reason.trim() === '') problems.reason = 'Say why the finding is wrong.';
+        break;
+      case 'reassign':
+        if (!this.people.person(input.to))
+          problems.person = `Nobody with id "${input.to}" is listed in ctem.yaml.`;
+        break;
+      case 'approve':
+        break;
+    }
+    return problems;
+  }
+
+  /** Send one decision to each exposure's workflow. Never throws for a refusal; returns it. */
+  async decide(actor: Actor, exposureIds: string[], input: DecisionInput): Promise<DecisionOutcome[]> {
+    const decision = { ...input, actor } as Decision;
+    const outcomes: DecisionOutcome[] = new Array<DecisionOutcome>(exposureIds.length);
+    let next = 0;
+    const worker = async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= exposureIds.length) return;
+        const exposureId = exposureIds[i]!;
+        outcomes[i] = await this.decideOne(exposureId, decision);
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.deps.concurrency ?? 8, exposureIds.length) }, worker),
+    );
+    for (const l of this.listeners) {
+      try {
+        l(actor, input, outcomes);
+      } catch (err) {
+        this.deps.log.warn({ err }, 'decision listener failed');
+      }
+    }
+    return outcomes;
+  }
+
+  private async decideOne(exposureId: string, decision: Decision): Promise<DecisionOutcome> {
+    const result = await applyDecision(this.deps.client, exposureId, decision);
+    if (result.ok) return { exposureId, ok: true, state: result.state };
+    await recordRefusal(this.deps.pool, { exposureId, decision, reason: result.reason });
+    return { exposureId, ok: false, reason: result.reason };
+  }
+
+  /**
+   * What the authorization rules need about each exposure (priority, assigned owner), from its
+   * workflow: a message's snapshot can be behind the lifecycle. `fallback` answers for an exposure
+   * whose workflow cannot be asked (closed, unreachable).
+   */
+  async subjects(
+    exposureIds: string[],
+    fallback: (id: string) => { priority: string; owner?: string },
+  ): Promise<{ exposureId: string; priority: string; owner?: string }[]> {
+    return await Promise.all(
+      exposureIds.map(async (exposureId) => {
+        try {
+          const v = await this.deps.client.workflow
+            .getHandle(exposureWorkflowId(exposureId))
+            .query(exposureStateQuery);
+          return { exposureId, priority: v.priority, ...(v.owner ? { owner: v.owner } : {}) };
+        } catch {
+          return { exposureId, ...fallback(exposureId) };
+        }
+      }),
+    );
+  }
+
+  /**
+   * Before a form is shown: would this person be refused for every exposure, whatever they type?
+   * Judged with the same rules as the workflow (domain/authorization.ts) on the live ctem.yaml, so
+   * nobody fills in a justification only to be told they may not accept risks. Refusals are
+   * recorded; anything else is left to the workflow's validator when the form is submitted.
+   */
+  async precheck(
+    actor: Actor,
+    scope: string,
+    kind: DecisionKind,
+    subjects: { exposureId: string; priority: string; owner?: string }[],
+  ): Promise<string | undefined> {
+    const ctx = authorizationContext(this.deps.config, scope);
+    const probe = { kind, actor } as Decision;
+    const reasons = subjects.map((s) => {
+      const auth = authorizeDecision(ctx, probe, {
+        priority: s.priority,
+        ...(s.owner ? { owner: s.owner } : {}),
+      });
+      return auth.ok ? undefined : auth.reason;
+    });
+    if (reasons.length === 0 || reasons.some((r) => r === undefined)) return undefined;
+    for (const [i, s] of subjects.entries())
+      await recordRefusal(this.deps.pool, { exposureId: s.exposureId, decision: probe, reason: reasons[i]! });
+    return reasons[0];
+  }
+
+  /**
+   * A chat account that is not a person in ctem.yaml clicked a decision: refused before any workflow
+   * sees it, and recorded against each exposure it tried to decide.
+   */
+  async refuseUnknownAccount(
+    via: Actor['via'],
+    accountId: string,
+    exposureIds: string[],
+    kind: DecisionKind,
+  ): Promise<string> {
+    const reason = `your ${via === 'teams' ? 'Teams' : via === 'slack' ? 'Slack' : via} account (${accountId}) is not linked to a person in ctem.yaml (people[].${via === 'teams' ? 'teams' : 'slack'}); ask a CTEM administrator to add it`;
+    const actor: Actor = { personId: `${via}:${accountId}`, via };
+    for (const exposureId of exposureIds)
+      await recordRefusal(this.deps.pool, {
+        exposureId,
+        decision: { kind, actor } as Decision,
+        reason,
+      });
+    for (const l of this.listeners) {
+      try {
+        l(
+          actor,
+          { kind } as DecisionInput,
+          exposureIds.map((exposureId) => ({ exposureId, ok: false, reason })),
+        );
+      } catch (err) {
+        this.deps.log.warn({ err }, 'decision listener failed');
+      }
+    }
+    return reason;
+  }
+}

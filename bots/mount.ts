@@ -1,0 +1,106 @@
+// Start the chat bots configured in ctem.yaml (integrations.slack, integrations.teams) on the
+// process's one HTTP server: their routes are registered on it, nothing else listens.
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Config } from '../domain/config.ts';
+import type { Pool } from '../db/pool.ts';
+import { DecisionApi } from './decisions.ts';
+import type { HttpServer } from './http.ts';
+import { chatRuntimeFor, type ChatRuntime } from './runtime.ts';
+import { SlackBot } from './slack/app.ts';
+import { TeamsBot } from './teams/app.ts';
+import { ScopeAlerts } from './alerts.ts';
+import { describeDecision } from './messages.ts';
+
+export interface ChatBots {
+  runtime: ChatRuntime;
+  decisions: DecisionApi;
+  slack?: SlackBot;
+  teams?: TeamsBot;
+  alerts?: ScopeAlerts;
+  stop(): Promise<void>;
+}
+
+export interface ChatBotsDeps {
+  http: HttpServer;
+  config: Config;
+  pool: Pool;
+  /** Temporal client the decisions are sent with. */
+  client: Client;
+  log: Logger;
+  baseDir: string;
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  /** Run the scope alert dispatcher in this process (default true). */
+  alerts?: boolean;
+}
+
+/** Undefined when neither Slack nor Teams is configured. */
+export async function startChatBots(deps: ChatBotsDeps): Promise<ChatBots | undefined> {
+  const { config } = deps;
+  if (config.integrations.slack === undefined && config.integrations.teams === undefined) return undefined;
+  const log = deps.log.child({ part: 'chat' });
+  const runtime = chatRuntimeFor({
+    config,
+    pool: deps.pool,
+    log,
+    baseDir: deps.baseDir,
+    ...(deps.env ? { env: deps.env } : {}),
+  });
+  const decisions = new DecisionApi({
+    client: deps.client,
+    pool: runtime.pool,
+    config,
+    log,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  // Decisions taken outside chat through this API (the dashboard) show on the chat messages too;
+  // the bots record their own on the message that was clicked.
+  decisions.onDecided((actor, input, outcomes) => {
+    if (actor.via === 'slack' || actor.via === 'teams') return;
+    const accepted = outcomes.filter((o): o is Extract<typeof o, { ok: true }> => o.ok);
+    const person = decisions.people.person(actor.personId);
+    runtime.delivery
+      .recordDecisionOn(
+        {
+          personId: actor.personId,
+          name: person?.name ?? actor.personId,
+          kind: input.kind,
+          exposureIds: accepted.map((o) => o.exposureId),
+          at: new Date((deps.now ?? Date.now)()).toISOString(),
+          detail: describeDecision(input, (id) => decisions.people.person(id)?.name ?? id),
+          via: actor.via === 'dashboard' ? 'the dashboard' : actor.via,
+        },
+        accepted,
+      )
+      .catch((err: unknown) => log.warn({ err }, 'could not show a decision on its chat messages'));
+  });
+  const common = { runtime, decisions, log, ...(deps.now ? { now: deps.now } : {}) };
+  const slack = runtime.slack
+    ? await SlackBot.create({
+        ...common,
+        pool: runtime.pool,
+        baseDir: deps.baseDir,
+        ...(deps.env ? { env: deps.env } : {}),
+      })
+    : undefined;
+  const teams = runtime.teams ? await TeamsBot.create(common) : undefined;
+  slack?.mount(deps.http);
+  teams?.mount(deps.http);
+  await slack?.start();
+  const alerts =
+    deps.alerts === false ? undefined : new ScopeAlerts({ config, pool: runtime.pool, runtime, log });
+  alerts?.start();
+  return {
+    runtime,
+    decisions,
+    ...(slack ? { slack } : {}),
+    ...(teams ? { teams } : {}),
+    ...(alerts ? { alerts } : {}),
+    stop: async () => {
+      alerts?.stop();
+      await slack?.stop();
+      runtime.stop();
+    },
+  };
+}

@@ -1,0 +1,489 @@
+// The Slack bot: Bolt 5 in HTTP mode on the project's HTTP server (or Socket Mode when configured).
+// Listeners are small and ack() first; the decision is applied after Slack has its answer:
+// - a button or menu on a unit's message decides for one exposure or for all still open;
+// - accept risk, false positive, reassign (and snooze from an exposure's menu) open a modal whose
+//   submission is checked field by field before it closes;
+// - the outcome updates every copy of the message in place (chat.update through the outbox) with
+//   the new state and who acted; refusals and errors go to the clicker only (chat.postEphemeral).
+import { randomUUID } from 'node:crypto';
+import { App, SocketModeReceiver } from '@slack/bolt';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Person } from '../../domain/config.ts';
+import type { Actor, DecisionKind } from '../../domain/exposure.ts';
+import type { Pool } from '../../db/pool.ts';
+import { resolveSecret } from '../../runtime/config.ts';
+import type { DecisionApi, DecisionInput, DecisionOutcome } from '../decisions.ts';
+import type { StoredMessage } from '../delivery.ts';
+import type { HttpServer } from '../http.ts';
+import { actionableIds, describeDecision, resolveRef, type ChatMessageModel } from '../messages.ts';
+import type { ChatRuntime, SlackSide } from '../runtime.ts';
+import { slackClientOptions, slackLogger } from './client.ts';
+import { SeenRequests, SlackRouteReceiver, requestId } from './receiver.ts';
+import type { ModalOrigin } from './render.ts';
+import type { SlackEphemeral } from './transport.ts';
+
+export interface SlackBotDeps {
+  runtime: ChatRuntime;
+  decisions: DecisionApi;
+  pool: Pool;
+  log: Logger;
+  baseDir: string;
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+}
+
+// ---- the parts of Slack payloads we read, parsed once at the edge ------------------------------
+
+const option = z.object({ value: z.string() });
+const actionPayload = z.object({
+  action_id: z.string(),
+  value: z.string().optional(),
+  selected_option: option.nullish(),
+});
+const blockActions = z.object({
+  type: z.literal('block_actions'),
+  trigger_id: z.string(),
+  user: z.object({ id: z.string() }),
+  container: z
+    .object({ channel_id: z.string().optional(), message_ts: z.string().optional() })
+    .partial()
+    .optional(),
+  channel: z.object({ id: z.string() }).optional(),
+  message: z.object({ ts: z.string() }).optional(),
+  actions: z.array(actionPayload).min(1),
+});
+type BlockActions = z.infer<typeof blockActions>;
+
+const stateValue = z.object({
+  value: z.string().nullish(),
+  selected_option: option.nullish(),
+  selected_date: z.string().nullish(),
+});
+const viewSubmission = z.object({
+  type: z.literal('view_submission'),
+  user: z.object({ id: z.string() }),
+  view: z.object({
+    callback_id: z.string(),
+    private_metadata: z.string(),
+    state: z.object({ values: z.record(z.string(), z.record(z.string(), stateValue)) }),
+  }),
+});
+const modalOrigin = z.object({
+  m: z.string().regex(/^[^/]+\/\d+\.\d+$/),
+  t: z.string().min(1),
+  k: z.enum(['snooze', 'acceptRisk', 'markFalsePositive', 'reassign']),
+  s: z.string().min(1),
+});
+
+const modalKinds = new Set<DecisionKind>(['acceptRisk', 'markFalsePositive', 'reassign']);
+const decisionKinds = new Set<string>(['approve', 'snooze', 'acceptRisk', 'markFalsePositive', 'reassign']);
+
+/** What a click asks for: a kind, one exposure (its ref) or all, and for snooze maybe the days. */
+interface Click {
+  kind: DecisionKind;
+  target: string;
+  days?: number;
+}
+
+export function parseClick(action: z.infer<typeof actionPayload>): Click | undefined {
+  const id = action.action_id;
+  const all = /^ctem_all_(approve|snooze|acceptRisk|markFalsePositive|reassign)$/.exec(id);
+  if (all) {
+    const kind = all[1] as DecisionKind;
+    if (kind === 'snooze') {
+      const days = Number(action.selected_option?.value);
+      return Number.isInteger(days) && days > 0 ? { kind, target: 'all', days } : undefined;
+    }
+    return { kind, target: 'all' };
+  }
+  if (/^ctem_one_\d+$/.test(id)) {
+    const value = action.selected_option?.value ?? '';
+    const bar = value.indexOf('|');
+    const kind = value.slice(0, bar);
+    const ref = value.slice(bar + 1);
+    if (bar < 0 || !decisionKinds.has(kind) || !ref) return undefined;
+    return { kind: kind as DecisionKind, target: ref };
+  }
+  return undefined;
+}
+
+export class SlackBot {
+  readonly app: App;
+  readonly receiver?: SlackRouteReceiver;
+  private readonly side: SlackSide;
+  private readonly now: () => number;
+  private readonly seen: SeenRequests;
+  /** Listener work still running after its ack (awaited on stop). */
+  private readonly inflight = new Set<Promise<void>>();
+
+  private constructor(
+    private readonly deps: SlackBotDeps,
+    side: SlackSide,
+    ids: { botId: string; botUserId: string },
+  ) {
+    this.side = side;
+    this.now = deps.now ?? Date.now;
+    const env = deps.env ?? process.env;
+    const log = deps.log.child({ part: 'slack' });
+    const logger = slackLogger(log);
+    const clientOptions = slackClientOptions(side.config, log);
+    this.seen = new SeenRequests(deps.pool, log);
+    if (side.config.mode === 'socket') {
+      const appToken = resolveSecret(side.config.appToken!, env, deps.baseDir);
+      this.app = new App({
+        token: side.token,
+        ...ids,
+        receiver: new SocketModeReceiver({
+          appToken,
+          logger,
+          installerOptions: { clientOptions },
+          // Socket Mode re-delivers an envelope it saw no ack for (retry_attempt): same ids as HTTP.
+          customPropertiesExtractor: (args: { body?: Record<string, unknown> }) => ({
+            requestId: requestId(args.body ?? {}, Buffer.from(JSON.stringify(args.body ?? {}))),
+          }),
+        }),
+        clientOptions,
+        logger,
+        convoStore: false,
+      });
+    } else {
+      this.receiver = new SlackRouteReceiver({
+        signingSecret: resolveSecret(side.config.signingSecret!, env, deps.baseDir),
+        pool: deps.pool,
+        log,
+        slackLogger: logger,
+        now: deps.now,
+      });
+      this.app = new App({
+        token: side.token,
+        ...ids,
+        receiver: this.receiver,
+        clientOptions,
+        logger,
+        convoStore: false,
+      });
+    }
+    this.listen();
+  }
+
+  /** Check the token (auth.test) and build the bot; throws a sentence naming the setting on failure. */
+  static async create(deps: SlackBotDeps): Promise<SlackBot> {
+    const side = deps.runtime.slack;
+    if (!side) throw new Error('integrations.slack is not configured');
+    let auth: { bot_id?: string; user_id?: string };
+    try {
+      auth = await side.client.auth.test();
+    } catch (err) {
+      throw new Error(
+        `Slack refused the bot token (auth.test: ${(err as { data?: { error?: string } }).data?.error ?? (err as Error).message}); check integrations.slack.botToken`,
+        { cause: err },
+      );
+    }
+    return new SlackBot(deps, side, { botId: auth.bot_id ?? '', botUserId: auth.user_id ?? '' });
+  }
+
+  /** Register the events/interactivity endpoint on the shared HTTP server (HTTP mode). */
+  mount(http: HttpServer): void {
+    if (this.receiver) http.route('POST', this.side.config.path, this.receiver.handle);
+  }
+
+  async start(): Promise<void> {
+    if (this.side.config.mode === 'socket') await this.app.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.side.config.mode === 'socket') await this.app.stop();
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 10_000))]);
+  }
+
+  private listen(): void {
+    this.app.action(/^ctem_(all|one)_/, async ({ ack, body, context }) => {
+      await ack();
+      const parsed = blockActions.safeParse(body);
+      if (!parsed.success) {
+        this.deps.log.warn({ issues: parsed.error.issues.length }, 'unexpected block_actions payload');
+        return;
+      }
+      await this.guard(parsed.data.user.id, channelOf(parsed.data), context.requestId, () =>
+        this.onClick(parsed.data),
+      );
+    });
+
+    this.app.view('ctem_decision', async ({ ack, body, context }) => {
+      const parsed = viewSubmission.safeParse(body);
+      const origin = parsed.success
+        ? modalOrigin.safeParse(safeJson(parsed.data.view.private_metadata))
+        : undefined;
+      if (!parsed.success || !origin?.success) {
+        await ack();
+        this.deps.log.warn('unexpected view_submission payload');
+        return;
+      }
+      // Checked before the ack, without the database: field errors must come back in the ack.
+      const input = this.formInput(parsed.data, origin.data);
+      const problems = this.deps.decisions.formProblems(origin.data.s, input);
+      if (Object.keys(problems).length > 0) {
+        await ack({ response_action: 'errors', errors: problems as Record<string, string> });
+        return;
+      }
+      await ack();
+      const channel = origin.data.m.slice(0, origin.data.m.lastIndexOf('/'));
+      await this.guard(parsed.data.user.id, channel, context.requestId, () =>
+        this.onSubmit(parsed.data, origin.data, input),
+      );
+    });
+
+    this.app.event('app_mention', async ({ event, context }) => {
+      const e = event as { channel?: string; user?: string };
+      if (!e.channel || !e.user || !(await this.seen.firstTime(context.requestId))) return;
+      await this.tell(
+        e.channel,
+        e.user,
+        'I post CTEM decision requests and SLA escalations here. Decide with the buttons on those messages; every decision is checked against ctem.yaml and recorded.',
+      );
+    });
+  }
+
+  /**
+   * Run a listener's work after its ack: once per request id (a retry or a replay is dropped here),
+   * with anything unexpected shown to the person who clicked as an ephemeral error.
+   */
+  private async guard(
+    userId: string,
+    channel: string | undefined,
+    requestId: unknown,
+    body: () => Promise<void>,
+  ): Promise<void> {
+    const run = (async () => {
+      try {
+        if (!(await this.seen.firstTime(requestId))) return;
+        await body();
+      } catch (err) {
+        this.deps.log.error({ err }, 'slack decision failed');
+        if (channel)
+          await this.tell(
+            channel,
+            userId,
+            `:warning: ctem could not record your decision: ${(err as Error).message}. Try again; if it keeps failing, tell your CTEM administrator.`,
+          ).catch(() => undefined);
+      }
+    })();
+    this.inflight.add(run);
+    try {
+      await run;
+    } finally {
+      this.inflight.delete(run);
+    }
+  }
+
+  private async onClick(body: BlockActions): Promise<void> {
+    const channel = channelOf(body);
+    const ts = body.container?.message_ts ?? body.message?.ts;
+    const click = parseClick(body.actions[0]!);
+    if (!channel || !ts || !click) return;
+    const stored = await this.deps.runtime.delivery.bySlackRef(`${channel}/${ts}`);
+    if (!stored) {
+      await this.tell(
+        channel,
+        body.user.id,
+        'This message is not one ctem is tracking any more; decide from the dashboard or `ctem exposure show`.',
+      );
+      return;
+    }
+    const targets = this.targets(stored.model, click.kind, click.target);
+    const person = this.deps.decisions.people.bySlackId(body.user.id);
+    if (!person) {
+      const reason = await this.deps.decisions.refuseUnknownAccount(
+        'slack',
+        body.user.id,
+        targets,
+        click.kind,
+      );
+      await this.tell(channel, body.user.id, `:no_entry: Not done: ${reason}.`);
+      return;
+    }
+    if (targets.length === 0) {
+      await this.tell(channel, body.user.id, 'Nothing on this message is open to that decision any more.');
+      return;
+    }
+
+    if (click.kind === 'approve')
+      return await this.act(person, stored, channel, body.user.id, targets, { kind: 'approve' });
+    if (click.kind === 'snooze' && click.days !== undefined) {
+      const until = this.deps.decisions.snoozeUntil(stored.model.notification.unit.scope, click.days);
+      return await this.act(person, stored, channel, body.user.id, targets, { kind: 'snooze', until });
+    }
+    if (click.kind === 'snooze' || modalKinds.has(click.kind)) {
+      const actor: Actor = { personId: person.id, via: 'slack' };
+      const unit = stored.model.notification.unit;
+      // Asking every workflow of a very large unit would not fit in the 3 s a trigger id lives;
+      // then the workflows judge the submission alone.
+      if (targets.length <= 50) {
+        const subjects = await this.deps.decisions.subjects(targets, (id) => ({
+          priority: unit.exposures.find((e) => e.id === id)?.priority ?? unit.priority,
+          ...(unit.owner ? { owner: unit.owner } : {}),
+        }));
+        const refused = await this.deps.decisions.precheck(actor, unit.scope, click.kind, subjects);
+        if (refused) {
+          await this.tell(channel, body.user.id, `:no_entry: Not done: ${refused}.`);
+          return;
+        }
+      }
+      const origin: ModalOrigin = {
+        m: `${channel}/${ts}`,
+        t: click.target,
+        k: click.kind as ModalOrigin['k'],
+        s: unit.scope,
+      };
+      const view = this.side.renderer.modal(stored.model, origin, this.targetText(stored.model, targets));
+      await this.app.client.views.open({ trigger_id: body.trigger_id, view: view as never });
+    }
+  }
+
+  /** The decision a modal's fields describe (validated by formProblems before the ack). */
+  private formInput(body: z.infer<typeof viewSubmission>, origin: ModalOrigin): DecisionInput {
+    const scope = origin.s;
+    const values = body.view.state.values;
+    const field = (block: string) => values[block]?.value;
+    const text = (block: string) => field(block)?.value?.trim() ?? '';
+    switch (origin.k) {
+      case 'snooze': {
+        const days = Number(field('duration')?.selected_option?.value);
+        return {
+          kind: 'snooze',
+          until: this.deps.decisions.snoozeUntil(scope, Number.isInteger(days) && days > 0 ? days : 0),
+          ...(text('reason') ? { reason: text('reason') } : {}),
+        };
+      }
+      case 'acceptRisk':
+        return {
+          kind: 'acceptRisk',
+          justification: text('justification'),
+          expires: this.deps.decisions.expiryFromDate(scope, field('expires')?.selected_date ?? '') ?? '',
+        };
+      case 'markFalsePositive':
+        return { kind: 'markFalsePositive', reason: text('reason') };
+      case 'reassign':
+        return {
+          kind: 'reassign',
+          to: field('person')?.selected_option?.value ?? '',
+          ...(text('reason') ? { reason: text('reason') } : {}),
+        };
+    }
+  }
+
+  private async onSubmit(
+    body: z.infer<typeof viewSubmission>,
+    origin: ModalOrigin,
+    input: DecisionInput,
+  ): Promise<void> {
+    const channel = origin.m.slice(0, origin.m.lastIndexOf('/'));
+    const stored = await this.deps.runtime.delivery.bySlackRef(origin.m);
+    if (!stored) {
+      await this.tell(
+        channel,
+        body.user.id,
+        'The message this decision was for is not tracked any more; nothing was done.',
+      );
+      return;
+    }
+    const targets = this.targets(stored.model, origin.k, origin.t);
+    const person = this.deps.decisions.people.bySlackId(body.user.id);
+    if (!person) {
+      const reason = await this.deps.decisions.refuseUnknownAccount('slack', body.user.id, targets, origin.k);
+      await this.tell(channel, body.user.id, `:no_entry: Not done: ${reason}.`);
+      return;
+    }
+    if (targets.length === 0) {
+      await this.tell(channel, body.user.id, 'Nothing on this message is open to that decision any more.');
+      return;
+    }
+    await this.act(person, stored, channel, body.user.id, targets, input);
+  }
+
+  /** Send the decision, show it on every copy of the message, tell the clicker what was refused. */
+  private async act(
+    person: Person,
+    stored: StoredMessage,
+    channel: string,
+    userId: string,
+    exposureIds: string[],
+    input: DecisionInput,
+  ): Promise<void> {
+    const outcomes = await this.deps.decisions.decide(
+      { personId: person.id, via: 'slack' },
+      exposureIds,
+      input,
+    );
+    const accepted = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: true }> => o.ok);
+    if (accepted.length > 0)
+      await this.deps.runtime.delivery.recordDecision(
+        stored.key,
+        {
+          personId: person.id,
+          name: person.name,
+          kind: input.kind,
+          exposureIds: accepted.map((o) => o.exposureId),
+          at: new Date(this.now()).toISOString(),
+          detail: describeDecision(input, (id) => this.deps.decisions.people.person(id)?.name ?? id),
+          via: 'Slack',
+        },
+        accepted,
+      );
+    const refused = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: false }> => !o.ok);
+    if (refused.length > 0) {
+      const byReason = new Map<string, string[]>();
+      for (const r of refused) byReason.set(r.reason, [...(byReason.get(r.reason) ?? []), r.exposureId]);
+      const lines = [...byReason].map(([reason, ids]) =>
+        ids.length === 1 && exposureIds.length === 1
+          ? reason
+          : `${reason} (${ids.length === 1 ? ids[0] : `${ids.length} exposures`})`,
+      );
+      await this.tell(
+        channel,
+        userId,
+        `:no_entry: Not done${accepted.length ? ` for ${refused.length} of ${outcomes.length}` : ''}: ${lines.join('; ')}.`,
+      );
+    }
+  }
+
+  private targets(model: ChatMessageModel, kind: DecisionKind, target: string): string[] {
+    if (target === 'all') return actionableIds(model, kind);
+    const id = resolveRef(model, target);
+    return id ? [id] : [];
+  }
+
+  private targetText(model: ChatMessageModel, ids: string[]): string {
+    const unit = model.notification.unit;
+    if (ids.length === 1) {
+      const e = unit.exposures.find((x) => x.id === ids[0]);
+      if (e) return `*${e.weaknessKey}* on *${e.asset}* (${e.priority}): ${e.title}`;
+    }
+    return `${ids.length} open exposures of *${unit.action}* (${unit.priority})`;
+  }
+
+  /** An ephemeral message to one person, through the outbox (paced, retried on 429). */
+  private async tell(channel: string, user: string, text: string): Promise<void> {
+    const payload: SlackEphemeral = { user, text };
+    const d = await this.deps.runtime.outbox.ephemeral(
+      'slack',
+      channel,
+      payload,
+      `ephemeral:${randomUUID()}`,
+    );
+    if (!d.ok) this.deps.log.warn({ error: d.error }, 'ephemeral message not delivered');
+  }
+}
+
+function channelOf(body: BlockActions): string | undefined {
+  return body.container?.channel_id ?? body.channel?.id;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,302 @@
+// The Teams bot, on the Teams AI library v2 (@microsoft/teams.apps 2.0.x).
+//
+// Library choice: v2 rather than @microsoft/teams-ai 1.7, because everything it talks to can be
+// pointed at a local server, so the tests drive the real library over HTTP:
+// - inbound: the App takes a custom IHttpServerAdapter, so its messaging endpoint is a route on our
+//   one HTTP server; JWT validation (ServiceTokenValidator) reads the signing keys from the cloud
+//   environment's openIdMetadataUrl and checks the issuer from tokenIssuer, both overridable with
+//   withOverrides() — tests serve keys on 127.0.0.1 and sign real RS256 service tokens;
+// - outbound: the Bot Connector base is the activity's (or the stored reference's) serviceUrl, and
+//   the bot token comes from the App's `token` callback, for which we run the OAuth client
+//   credentials request ourselves (bots/teams/token.ts) because MSAL refuses non-https authorities.
+// Authentication is off only with integrations.teams.authentication: development (explicit), which
+// maps to the library's dangerouslyAllowUnauthenticatedRequests; production validates every JWT.
+//
+// Decisions are Action.Execute verbs on the card (adaptiveCard/action invokes). The answer is the
+// card re-rendered with the new state and who acted (Teams swaps it in for the clicker), while every
+// stored copy of the notification is updated through the Bot Connector (PUT …/activities/{id}) via
+// the outbox. A refusal is answered with a message the client shows on the card; it is recorded.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App, type IHttpServerAdapter } from '@microsoft/teams.apps';
+import { PUBLIC, withOverrides } from '@microsoft/teams.api';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { DecisionKind } from '../../domain/exposure.ts';
+import type { DecisionApi, DecisionInput, DecisionOutcome } from '../decisions.ts';
+import { readBody, sendJson, type HttpServer } from '../http.ts';
+import { actionableIds, describeDecision, resolveRef, type ChatMessageModel } from '../messages.ts';
+import type { ChatRuntime, TeamsSide } from '../runtime.ts';
+
+export interface TeamsBotDeps {
+  runtime: ChatRuntime;
+  decisions: DecisionApi;
+  log: Logger;
+  now?: () => number;
+}
+
+type RouteHandler = Parameters<IHttpServerAdapter['registerRoute']>[2];
+
+/** Hands the library's messaging route to our HTTP server instead of a server of its own. */
+class SharedServerAdapter implements IHttpServerAdapter {
+  readonly routes: { method: string; path: string; handler: RouteHandler }[] = [];
+
+  registerRoute(method: 'POST', path: string, handler: RouteHandler): void {
+    this.routes.push({ method, path, handler });
+  }
+
+  mount(http: HttpServer): void {
+    for (const r of this.routes)
+      http.route(r.method, r.path, async (req: IncomingMessage, res: ServerResponse) => {
+        let body: unknown;
+        try {
+          body = JSON.parse((await readBody(req, 1024 * 1024)).toString('utf8'));
+        } catch {
+          return sendJson(res, 400, { error: 'the body must be a JSON activity' });
+        }
+        const headers: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = v;
+        const answer = await r.handler({ body, headers });
+        if (answer.body === undefined) {
+          res.writeHead(answer.status, { 'content-length': '0' });
+          res.end();
+        } else sendJson(res, answer.status, answer.body);
+      });
+  }
+}
+
+function teamsLogger(
+  log: Logger,
+): ConstructorParameters<typeof App>[0] extends infer O
+  ? O extends { logger?: infer L }
+    ? NonNullable<L>
+    : never
+  : never {
+  const text = (msg: unknown[]) =>
+    msg
+      .map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m)))
+      .join(' ');
+  const make = (l: Logger): ReturnType<typeof teamsLogger> => ({
+    error: (...m: unknown[]) => l.error(text(m)),
+    warn: (...m: unknown[]) => l.warn(text(m)),
+    info: (...m: unknown[]) => l.debug(text(m)),
+    debug: (...m: unknown[]) => l.trace(text(m)),
+    trace: (...m: unknown[]) => l.trace(text(m)),
+    log: (level: 'error' | 'warn' | 'info' | 'debug' | 'trace', ...m: unknown[]) =>
+      level === 'error' ? l.error(text(m)) : level === 'warn' ? l.warn(text(m)) : l.debug(text(m)),
+    child: (name: string) => make(l.child({ lib: name })),
+  });
+  return make(log);
+}
+
+const invokeValue = z.object({
+  action: z.object({
+    type: z.string().optional(),
+    verb: z.string(),
+    data: z.record(z.string(), z.unknown()).default({}),
+  }),
+});
+
+const decisionVerbs = new Set<string>(['approve', 'snooze', 'acceptRisk', 'markFalsePositive', 'reassign']);
+
+type CardAnswer =
+  | { statusCode: 200; type: 'application/vnd.microsoft.card.adaptive'; value: unknown }
+  | { statusCode: 200; type: 'application/vnd.microsoft.activity.message'; value: string }
+  | {
+      statusCode: 400 | 500;
+      type: 'application/vnd.microsoft.error';
+      value: { code: string; message: string };
+    };
+
+const message = (value: string): CardAnswer => ({
+  statusCode: 200,
+  type: 'application/vnd.microsoft.activity.message',
+  value,
+});
+
+export class TeamsBot {
+  readonly app: App;
+  private readonly adapter = new SharedServerAdapter();
+  private readonly side: TeamsSide;
+  private readonly now: () => number;
+
+  private constructor(private readonly deps: TeamsBotDeps) {
+    const side = deps.runtime.teams;
+    if (!side) throw new Error('integrations.teams is not configured');
+    this.side = side;
+    this.now = deps.now ?? Date.now;
+    const cfg = side.config;
+    const cloud = withOverrides(PUBLIC, {
+      ...(cfg.endpoints.login ? { loginEndpoint: cfg.endpoints.login.replace(/\/+$/, '') } : {}),
+      ...(cfg.endpoints.openIdMetadata ? { openIdMetadataUrl: cfg.endpoints.openIdMetadata } : {}),
+      ...(cfg.endpoints.tokenIssuer ? { tokenIssuer: cfg.endpoints.tokenIssuer } : {}),
+      ...(cfg.endpoints.botScope ? { botScope: cfg.endpoints.botScope } : {}),
+    });
+    this.app = new App({
+      clientId: cfg.appId,
+      tenantId: cfg.tenantId,
+      token: () => side.tokens.token(),
+      cloud,
+      serviceUrl: cfg.serviceUrl,
+      httpServerAdapter: this.adapter,
+      messagingEndpoint: cfg.path as `/${string}`,
+      dangerouslyAllowUnauthenticatedRequests: cfg.authentication === 'development',
+      logger: teamsLogger(deps.log.child({ part: 'teams' })),
+    });
+    if (cfg.authentication === 'development')
+      deps.log.warn(
+        'integrations.teams.authentication is development: Teams requests are accepted WITHOUT JWT validation',
+      );
+    this.listen();
+  }
+
+  static async create(deps: TeamsBotDeps): Promise<TeamsBot> {
+    const bot = new TeamsBot(deps);
+    await bot.app.initialize();
+    return bot;
+  }
+
+  mount(http: HttpServer): void {
+    this.adapter.mount(http);
+  }
+
+  private listen(): void {
+    // Every activity tells us where we may write later (installation, messages, card actions).
+    this.app.use(async (ctx) => {
+      const a = ctx.activity;
+      const person = this.deps.decisions.people.resolve({
+        transport: 'teams',
+        userIds: [a.from?.aadObjectId, a.from?.id].filter((x): x is string => !!x),
+      });
+      await this.side.conversations
+        .remember(a, person?.id)
+        .catch((err: unknown) =>
+          this.deps.log.warn({ err }, 'could not store the Teams conversation reference'),
+        );
+      return await ctx.next();
+    });
+
+    this.app.on('card.action', async (ctx) => {
+      try {
+        return (await this.decide(ctx.activity)) as never;
+      } catch (err) {
+        this.deps.log.error({ err }, 'teams decision failed');
+        return {
+          statusCode: 500,
+          type: 'application/vnd.microsoft.error',
+          value: {
+            code: 'InternalError',
+            message: `ctem could not record your decision: ${(err as Error).message}`,
+          },
+        } as never;
+      }
+    });
+
+    this.app.on('message', async (ctx) => {
+      await ctx.send(
+        'I post CTEM decision requests and SLA escalations here. Decide with the buttons on those cards; every decision is checked against ctem.yaml and recorded.',
+      );
+    });
+  }
+
+  private async decide(activity: {
+    value?: unknown;
+    conversation: { id: string };
+    from: { id: string; aadObjectId?: string };
+  }): Promise<CardAnswer> {
+    const parsed = invokeValue.safeParse(activity.value);
+    if (!parsed.success || !decisionVerbs.has(parsed.data.action.verb))
+      return {
+        statusCode: 400,
+        type: 'application/vnd.microsoft.error',
+        value: { code: 'BadRequest', message: 'unknown card action' },
+      };
+    const verb = parsed.data.action.verb as DecisionKind;
+    const data = parsed.data.action.data;
+    const str = (k: string) => (typeof data[k] === 'string' ? (data[k] as string).trim() : '');
+    const stored = await this.deps.runtime.delivery.byKey('teams', activity.conversation.id, str('key'));
+    if (!stored) return message('This card is not one ctem is tracking any more; decide from the dashboard.');
+    const model = stored.model;
+    const targets = this.targets(model, verb, str('target') || 'all');
+    const people = this.deps.decisions.people;
+    const person = people.resolve({
+      transport: 'teams',
+      userIds: [activity.from.aadObjectId, activity.from.id].filter((x): x is string => !!x),
+    });
+    if (!person) {
+      const reason = await this.deps.decisions.refuseUnknownAccount(
+        'teams',
+        activity.from.aadObjectId ?? activity.from.id,
+        targets,
+        verb,
+      );
+      return message(`Not done: ${reason}.`);
+    }
+    if (targets.length === 0) return message('Nothing on this card is open to that decision any more.');
+
+    const scope = model.notification.unit.scope;
+    const decisions = this.deps.decisions;
+    let input: DecisionInput;
+    switch (verb) {
+      case 'approve':
+        input = { kind: 'approve' };
+        break;
+      case 'snooze': {
+        const days = Number(str('snoozeDays'));
+        input = {
+          kind: 'snooze',
+          until: decisions.snoozeUntil(scope, Number.isInteger(days) && days > 0 ? days : 0),
+          ...(str('reason') ? { reason: str('reason') } : {}),
+        };
+        break;
+      }
+      case 'acceptRisk':
+        input = {
+          kind: 'acceptRisk',
+          justification: str('justification'),
+          expires: decisions.expiryFromDate(scope, str('expires')) ?? '',
+        };
+        break;
+      case 'markFalsePositive':
+        input = { kind: 'markFalsePositive', reason: str('reason') };
+        break;
+      case 'reassign':
+        input = { kind: 'reassign', to: str('person'), ...(str('reason') ? { reason: str('reason') } : {}) };
+        break;
+    }
+    // No check of our own here: the card's required inputs are checked by Teams, and whatever comes
+    // through is judged (and a refusal recorded) by the workflow's validator.
+    const outcomes = await decisions.decide({ personId: person.id, via: 'teams' }, targets, input);
+    const accepted = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: true }> => o.ok);
+    const refused = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: false }> => !o.ok);
+    if (accepted.length === 0) {
+      const reasons = [...new Set(refused.map((r) => r.reason))];
+      return message(`Not done: ${reasons.join('; ')}.`);
+    }
+    const updated = await this.deps.runtime.delivery.recordDecision(
+      stored.key,
+      {
+        personId: person.id,
+        name: person.name,
+        kind: verb,
+        exposureIds: accepted.map((o) => o.exposureId),
+        at: new Date(this.now()).toISOString(),
+        detail: describeDecision(input, (id) => this.deps.decisions.people.person(id)?.name ?? id),
+        via: 'Teams',
+      },
+      accepted,
+    );
+    const mine =
+      updated.find((m) => m.transport === 'teams' && m.conversation === activity.conversation.id) ?? stored;
+    return {
+      statusCode: 200,
+      type: 'application/vnd.microsoft.card.adaptive',
+      value: this.side.renderer.card(mine.model),
+    };
+  }
+
+  private targets(model: ChatMessageModel, kind: DecisionKind, target: string): string[] {
+    if (target === 'all') return actionableIds(model, kind);
+    const id = resolveRef(model, target);
+    return id ? [id] : [];
+  }
+}

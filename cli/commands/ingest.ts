@@ -1,0 +1,160 @@
+// `ctem ingest FILE… [--scope S] [--format F] [--cycle] [--json]`: scanner reports into the
+// inventory, one transaction per file. A file that fails leaves nothing behind and the others still
+// go in; the exit code says whether all did.
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { InputError } from '../../domain/finding.ts';
+import { ingestFile } from '../../activities/ingest/file.ts';
+import { checkIngestOptions, type IngestSummary } from '../../activities/ingest/ingest.ts';
+import { FORMATS } from '../../activities/scanners/registry.ts';
+import { load, openDatabase, type GlobalOptions } from '../context.ts';
+
+export interface IngestCommandOptions {
+  scope?: string;
+  format?: string;
+  cycle?: boolean;
+  json?: boolean;
+}
+
+export interface IngestStreams {
+  stdout: Writable;
+  stderr: Writable & { isTTY?: boolean; columns?: number };
+}
+
+type FileOutcome = IngestSummary | { source: string; status: 'failed'; error: string };
+
+export async function runIngest(
+  files: string[],
+  opts: IngestCommandOptions,
+  global: GlobalOptions,
+  io: IngestStreams,
+): Promise<number> {
+  const loaded = load(global);
+  const scopes = loaded.config.scopes;
+  checkIngestOptions({ scopes, scope: opts.scope, cycle: opts.cycle });
+  const db = await openDatabase(loaded);
+  const outcomes: FileOutcome[] = [];
+  let exitCode = 0;
+  try {
+    for (const file of files) {
+      const progress = io.stderr.isTTY ? new ProgressLine(io.stderr, file) : undefined;
+      try {
+        const summary = await ingestFile(db.pool, file, {
+          scopes,
+          scope: opts.scope,
+          cycle: opts.cycle,
+          format: opts.format,
+          onProgress: progress ? (n) => progress.findings(n) : undefined,
+          progressEvery: 1000,
+          onBytes: progress ? (read, total) => progress.bytes(read, total) : undefined,
+        });
+        progress?.done();
+        outcomes.push(summary);
+        if (!opts.json) io.stdout.write(`${describe(summary)}\n`);
+      } catch (err) {
+        progress?.done();
+        const message = err instanceof Error ? err.message : String(err);
+        outcomes.push({ source: file, status: 'failed', error: message });
+        if (!opts.json) io.stderr.write(`ctem: ${message}; nothing was ingested from ${file}\n`);
+        exitCode = Math.max(exitCode, err instanceof InputError ? 2 : 1);
+      }
+    }
+  } finally {
+    await db.close();
+  }
+  if (opts.json) io.stdout.write(`${JSON.stringify({ ok: exitCode === 0, files: outcomes }, null, 2)}\n`);
+  return exitCode;
+}
+
+function describe(s: IngestSummary): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  if (s.status === 'already-ingested')
+    return `${s.source}: already ingested as scan ${s.scanId} (same file); nothing changed`;
+  const e = s.exposures;
+  const parts = [
+    `${s.source}: scan ${s.scanId} (${s.scanner}) — ${n(s.findings)} findings on ${n(s.assets.covered)} assets (${n(s.assets.created)} new)`,
+    `exposures: ${n(e.new)} new, ${n(e.stillPresent)} still present, ${n(e.gone)} gone, ${n(e.reappeared)} reappeared`,
+  ];
+  if (s.skippedFindings) parts.push(`${n(s.skippedFindings)} findings skipped (no asset identity)`);
+  if (s.assets.retired)
+    parts.push(`${n(s.assets.retired)} assets retired (${n(e.retired)} exposures closed)`);
+  return `${parts.join('; ')} in ${(s.durationMs / 1000).toFixed(1)} s`;
+}
+
+/** One status line on a terminal's stderr, redrawn at most ten times a second. */
+class ProgressLine {
+  private started = Date.now();
+  private last = 0;
+  private count = 0;
+  private read?: number;
+  private total?: number;
+
+  constructor(
+    private readonly out: Writable & { columns?: number },
+    private readonly file: string,
+  ) {}
+
+  findings(n: number): void {
+    this.count = n;
+    this.draw();
+  }
+
+  bytes(read: number, total: number): void {
+    this.read = read;
+    this.total = total;
+    this.draw();
+  }
+
+  private draw(): void {
+    const now = Date.now();
+    if (now - this.last < 100) return;
+    this.last = now;
+    const seconds = (now - this.started) / 1000;
+    const rate = seconds > 0 ? Math.round(this.count / seconds) : 0;
+    const parsed = this.read !== undefined && this.total !== undefined && this.read >= this.total;
+    const counts = `${this.count.toLocaleString('en-US')} findings${parsed ? ', merging into the inventory' : `, ${rate.toLocaleString('en-US')}/s`}`;
+    let bar = '';
+    if (this.read !== undefined && this.total) {
+      const cells = 20;
+      const fraction = Math.min(1, this.read / this.total);
+      const filled = Math.round(fraction * cells);
+      bar = `[${'#'.repeat(filled)}${'-'.repeat(cells - filled)}] ${Math.floor(fraction * 100)
+        .toString()
+        .padStart(3)}% `;
+    }
+    this.write(`${bar}${counts}  ${path.basename(this.file)}`);
+  }
+
+  private write(line: string): void {
+    const width = Math.max(20, this.out.columns || 100);
+    this.out.write(`\r${line.slice(0, width - 1).padEnd(width - 1)}`);
+  }
+
+  done(): void {
+    this.write('');
+    this.out.write('\r');
+  }
+}
+
+export function registerIngestCommand(program: Command): void {
+  program
+    .command('ingest')
+    .description(
+      'ingest scanner reports into the asset inventory: assets, observations, the diff of each scan',
+    )
+    .argument('<files...>', 'scanner report files; gzip is read transparently')
+    .option('-s, --scope <scope>', 'put every asset of the reports in this ctem.yaml scope')
+    .option('-f, --format <format>', `report format, detected when omitted: ${FORMATS.join(', ')}`)
+    .option(
+      '--cycle',
+      'the reports are a full scan cycle of --scope: count them for retiring assets not seen',
+    )
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (files: string[], opts: IngestCommandOptions, command: Command) => {
+      process.exitCode = await runIngest(files, opts, command.optsWithGlobals<GlobalOptions>(), {
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+    });
+}

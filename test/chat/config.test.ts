@@ -1,0 +1,71 @@
+// The chat sections of ctem.yaml are validated with errors that name the field, and Teams
+// authentication is off only when development mode is asked for explicitly.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../domain/config.ts';
+import { slackConfigOf } from '../../bots/slack/config.ts';
+import { teamsConfigOf } from '../../bots/teams/config.ts';
+import { alertRulesOf } from '../../bots/alerts.ts';
+import { snoozeChoicesFor } from '../../bots/decisions.ts';
+import { OLIVIA_AAD, chatWorld, installActivity, postActivity, type ChatWorld } from './support.ts';
+
+describe('chat configuration', () => {
+  it('names the field that is wrong', () => {
+    expect(() => slackConfigOf({ slack: { botToken: 'env:T' } })).toThrow(
+      /integrations\.slack\.signingSecret: HTTP mode needs the signing secret/,
+    );
+    expect(() =>
+      slackConfigOf({ slack: { botToken: 'xoxb-literal-token', signingSecret: 'env:S' } }),
+    ).toThrow(/integrations\.slack\.botToken: must be a secret reference/);
+    expect(() => slackConfigOf({ slack: { mode: 'socket', botToken: 'env:T' } })).toThrow(
+      /integrations\.slack\.appToken/,
+    );
+    expect(() =>
+      teamsConfigOf({ teams: { appId: 'a', tenantId: 't', clientSecret: 'env:X', authentication: 'off' } }),
+    ).toThrow(/integrations\.teams\.authentication/);
+    expect(
+      teamsConfigOf({ teams: { appId: 'a', tenantId: 't', clientSecret: 'env:X' } })?.authentication,
+    ).toBe('production');
+    const config = parseConfig(`
+version: 1
+scopes:
+  - name: prod
+    alerts: { newExposure: {}, slaBreached: yes }
+  - name: dev
+    alerts: { newExposure: { priority: [Act, Soon] } }
+`);
+    expect(() => alertRulesOf(config, config.scopes[0]!)).toThrow(
+      /scopes\[0\]\.alerts\.newExposure: give at least one of priority, kev, contextualCvssAtLeast/,
+    );
+    expect(() => alertRulesOf(config, config.scopes[1]!)).toThrow(
+      /scopes\[1\]\.alerts\.newExposure\.priority\[1\]/,
+    );
+  });
+
+  it('offers snooze durations up to the scope maximum only', () => {
+    const config = parseConfig(`
+version: 1
+scopes:
+  - name: tight
+    lifecycle: { maxSnooze: 10d }
+  - name: default
+`);
+    expect(snoozeChoicesFor(config, 'tight').map((c) => c.days)).toEqual([1, 3, 7, 10]);
+    expect(snoozeChoicesFor(config, 'default').map((c) => c.days)).toEqual([1, 3, 7, 14, 30]);
+  });
+});
+
+describe('Teams development mode', () => {
+  let world: ChatWorld;
+  beforeAll(async () => {
+    world = await chatWorld({ teamsAuthentication: 'development' });
+  });
+
+  it('accepts unauthenticated activities only because the configuration says development', async () => {
+    const res = await postActivity(world, installActivity(world, OLIVIA_AAD, 'a:1dev-chat'), undefined);
+    expect(res.status).toBe(200);
+    const { rows } = await world.db.pool.query(
+      `select conversation_id from teams_conversations where subject = 'person:olivia'`,
+    );
+    expect(rows).toEqual([{ conversation_id: 'a:1dev-chat' }]);
+  });
+});

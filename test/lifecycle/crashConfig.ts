@@ -1,0 +1,80 @@
+// The configuration and integrations shared by the crash test and its worker processes. The
+// integrations record every call they receive in PostgreSQL (crash_calls), so calls can be counted
+// across processes; the ticket system, like the real ones, finds a ticket it already created by the
+// unit id written on it. With slowTicket, it pauses after creating the remote ticket and before
+// answering — the moment the test kills the worker.
+import { parseConfig, type Config } from '../../domain/config.ts';
+import type { Pool } from '../../db/pool.ts';
+import { integrations } from '../../activities/lifecycle/integrations.ts';
+import type { TicketRef } from '../../activities/ports.ts';
+
+export function crashConfig(): Config {
+  return parseConfig(`
+version: 1
+people:
+  - { id: olivia, name: Olivia Owner }
+integrations:
+  crashrec: {}
+scopes:
+  - name: crash
+    roles: { owner: [olivia] }
+    tickets: { system: crashrec }
+    patch: { executor: crashrec }
+`);
+}
+
+export function registerCrashPorts(pool: Pool, opts: { slowTicket?: boolean } = {}): void {
+  const call = async (kind: string, key: string) => {
+    await pool.query('insert into crash_calls (kind, key, pid) values ($1, $2, $3)', [
+      kind,
+      key,
+      process.pid,
+    ]);
+  };
+  integrations.notifiers.crashrec = () => ({
+    name: 'crashrec',
+    async notify(n) {
+      await call('notify', n.key);
+      return { delivered: [{ via: 'crashrec', ref: n.key }] };
+    },
+  });
+  integrations.tickets.crashrec = () => ({
+    name: 'crashrec',
+    async upsert(unit) {
+      const found = await pool.query<{ key: string }>('select key from crash_tickets where unit_id = $1', [
+        unit.id,
+      ]);
+      if (found.rows[0]) {
+        await call('ticket-found', unit.id);
+        return { system: 'crashrec', key: found.rows[0].key };
+      }
+      const key = `CRASH-${Date.now()}`;
+      await pool.query('insert into crash_tickets (unit_id, key) values ($1, $2)', [unit.id, key]);
+      await call('ticket-create', unit.id);
+      if (opts.slowTicket) await new Promise((r) => setTimeout(r, 60_000));
+      return { system: 'crashrec', key } satisfies TicketRef;
+    },
+    async comment() {},
+    async close(ref) {
+      await call('ticket-close', ref.key);
+    },
+    async reopen() {},
+    async status() {
+      return 'open';
+    },
+  });
+  integrations.patch.crashrec = () => ({
+    name: 'crashrec',
+    async plan(unitId, targets) {
+      return { executor: 'crashrec', unitId, targets, summary: 'plan', steps: [] };
+    },
+    async apply(plan) {
+      await call('patch-apply', plan.unitId);
+      return {
+        ok: true,
+        hosts: [{ host: 'h', ok: true, output: 'upgraded' }],
+        finishedAt: new Date().toISOString(),
+      };
+    },
+  });
+}

@@ -1,0 +1,38 @@
+// A worker process for the crash test (durability.test.ts): the real worker with the real
+// activities, plus integrations that record every call they receive in PostgreSQL, so the test can
+// count calls across processes. With SLOW_TICKET=1 the ticket system pauses after creating the
+// remote ticket and before answering — the moment the test kills this process with SIGKILL.
+import os from 'node:os';
+import { NativeConnection } from '@temporalio/worker';
+import { pino } from 'pino';
+import { createPool } from '../../db/pool.ts';
+import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
+import { crashConfig, registerCrashPorts } from './crashConfig.ts';
+
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (!v) throw new Error(`crashWorker needs ${name}`);
+  return v;
+};
+
+const pool = createPool(env('DATABASE_URL'), 5);
+registerCrashPorts(pool, { slowTicket: !!process.env.SLOW_TICKET });
+
+const log = pino({ level: 'warn' });
+installWorkerRuntime(log, 'ERROR');
+const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
+const worker = await createWorker({
+  connection,
+  namespace: 'default',
+  taskQueue: env('TASK_QUEUE'),
+  deps: {
+    pool,
+    config: crashConfig(),
+    baseDir: process.cwd(),
+    log,
+    workerName: `${os.hostname()}:${process.pid}`,
+  },
+  workflowBundle: { codePath: env('WORKFLOW_BUNDLE') },
+});
+process.stdout.write('ready\n');
+await worker.run();

@@ -1,0 +1,172 @@
+// The exposure lifecycle end to end on the real Temporal dev server and PostgreSQL: every transition,
+// its record in the audit log, and the side effects it asks the integrations for.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { testDatabase, type TestDatabase } from '../support/db.ts';
+import { testTemporal, type TestTemporal } from '../support/temporal.ts';
+import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
+import { applyDecision } from '../../activities/lifecycle/decide.ts';
+import { exposureWorkflowId } from '../../domain/exposure.ts';
+import { absentSignal } from '../../workflows/exposure/messages.ts';
+import {
+  eventTypes,
+  eventually,
+  keepHistory,
+  lifecycleConfig,
+  newPortLog,
+  newScan,
+  registerRecordingPorts,
+  seedExposures,
+  untilState,
+  view,
+} from './support.ts';
+
+const log = newPortLog();
+registerRecordingPorts(log);
+const config = lifecycleConfig();
+
+let db: TestDatabase;
+let temporal: TestTemporal;
+beforeAll(async () => {
+  db = await testDatabase();
+  temporal = await testTemporal();
+});
+
+const actor = (personId: string) => ({ personId, via: 'api' as const });
+
+async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = temporal.taskQueue('lifecycle');
+  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  return await worker.runUntil(fn(taskQueue));
+}
+
+async function start(
+  taskQueue: string,
+  scope: string,
+  weaknesses: string[],
+  pkg?: { name: string; fixedVersion?: string },
+) {
+  const seeded = await seedExposures(db.pool, { scope, weaknesses, ...(pkg ? { package: pkg } : {}) });
+  const r = await dispatchChanges(
+    { pool: db.pool, config, baseDir: process.cwd() },
+    temporal.client,
+    seeded.ids.map((id) => ({
+      exposureId: id,
+      change: 'new' as const,
+      scanId: seeded.scanId,
+      at: seeded.at,
+    })),
+    { taskQueue },
+  );
+  expect(r.started).toBe(weaknesses.length);
+  for (const id of seeded.ids) await untilState(temporal.client, id, 'awaiting-decision');
+  return seeded;
+}
+
+describe('the exposure lifecycle', () => {
+  it('goes from discovery to a fix verified by a re-scan, recording every step once', async () => {
+    await withWorker(async (taskQueue) => {
+      const { ids, assetId } = await start(taskQueue, 'prod', ['CVE-2099-0001', 'CVE-2099-0002'], {
+        name: 'openssl',
+        fixedVersion: '3.0.9',
+      });
+      const [a, b] = ids as [string, string];
+
+      // Triaged set-based, then validated and the owner asked once for the whole unit.
+      const before = await view(temporal.client, a);
+      expect(before.priority).toMatch(/^(Act|Attend|Track\*|Track)$/);
+      expect(before.owner).toBe('olivia');
+      expect(before.remediationUnitId).toMatch(new RegExp(`^ru:prod:olivia:${assetId}:`));
+      expect((await view(temporal.client, b)).remediationUnitId).toBe(before.remediationUnitId);
+      const requests = log.notifications.filter(
+        (n) => n.unit.id === before.remediationUnitId && n.kind === 'decision-request',
+      );
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.to).toEqual(['olivia']);
+      expect(requests[0]!.unit.exposures.map((e) => e.id).sort()).toEqual([a, b].sort());
+      expect(requests[0]!.unit.action).toBe(`Upgrade openssl to 3.0.9 or later on host-${process.pid}-1`);
+
+      // The owner approves: a ticket for the unit, a patch job for the unit, then verification.
+      const approved = await applyDecision(temporal.client, a, {
+        kind: 'approve',
+        actor: actor('olivia'),
+        comment: 'go',
+      });
+      expect(approved).toEqual({ ok: true, state: 'remediating' });
+      const verifying = await untilState(temporal.client, a, 'verifying');
+      expect(verifying.fixedAt).toBeDefined();
+      expect(verifying.tickets).toEqual([{ system: 'recording', key: expect.stringMatching(/^REC-/) }]);
+      await eventually(
+        'a re-scan request',
+        async () => log.rescans.filter((r) => r.assetIds[0] === assetId),
+        (r) => r.length === 1,
+      );
+
+      // Approving the sibling reuses the unit's ticket and patch job.
+      await applyDecision(temporal.client, b, { kind: 'approve', actor: actor('adam') });
+      await untilState(temporal.client, b, 'verifying');
+      const unitTickets = log.tickets.filter((t) => t.unitId === before.remediationUnitId);
+      expect(unitTickets.filter((t) => t.op === 'create')).toHaveLength(1);
+      expect(
+        log.patches.filter((p) => p.unitId === before.remediationUnitId && p.op === 'apply'),
+      ).toHaveLength(1);
+
+      // A scan older than the fix proves nothing; one after it resolves.
+      const old = await newScan(db.pool, 'prod', new Date(Date.parse(verifying.fixedAt!) - 60_000));
+      await temporal.client.workflow
+        .getHandle(exposureWorkflowId(a))
+        .signal(absentSignal, { scanId: old.scanId, at: old.at });
+      await eventually(
+        'the stale scan to be ignored',
+        () => eventTypes(db.pool, a),
+        (t) => t.includes('evidence-ignored'),
+      );
+      expect((await view(temporal.client, a)).state).toBe('verifying');
+      const rescan = await newScan(db.pool, 'prod', new Date(Date.now() + 1_000));
+      for (const id of [a, b])
+        await temporal.client.workflow
+          .getHandle(exposureWorkflowId(id))
+          .signal(absentSignal, { scanId: rescan.scanId, at: rescan.at });
+      const done = await temporal.client.workflow.getHandle(exposureWorkflowId(a)).result();
+      expect(done.state).toBe('resolved');
+      expect(done.verifiedBy).toEqual({ scanId: rescan.scanId, at: rescan.at });
+      await temporal.client.workflow.getHandle(exposureWorkflowId(b)).result();
+
+      // The unit's ticket closes once, when its last exposure is verified.
+      await eventually(
+        'the ticket closed',
+        async () => log.tickets.filter((t) => t.op === 'close' && t.ref?.key === verifying.tickets[0]!.key),
+        (c) => c.length >= 1,
+      );
+
+      // The read model and the audit trail.
+      const { rows } = await db.pool.query(
+        'select state, priority, verified_scan_id, exposure_seconds, resolved_at, remediation_unit_id from exposures where id = $1',
+        [a],
+      );
+      expect(rows[0]).toMatchObject({
+        state: 'resolved',
+        verified_scan_id: rescan.scanId,
+        remediation_unit_id: before.remediationUnitId,
+      });
+      expect(rows[0].exposure_seconds).toBeGreaterThanOrEqual(0);
+      const types = await eventTypes(db.pool, a);
+      expect(types.slice(0, 11)).toEqual([
+        'triaged',
+        'validated',
+        'notified',
+        'awaiting-decision',
+        'approve',
+        'ticket-opened',
+        'patch-applied',
+        'verifying',
+        'rescan-requested',
+        'evidence-ignored',
+        'resolved',
+      ]);
+      // Closing out: the ticket closes with the last open exposure of the unit, or stays open for it.
+      expect(['ticket-closed', 'ticket-skipped']).toContain(types[11]);
+      expect(types).toHaveLength(12);
+      await keepHistory(temporal.client, a, 'approved-patched-verified');
+    });
+  });
+});

@@ -1,0 +1,58 @@
+// Every recorded exposure-workflow history (test/lifecycle/histories/*.json, recorded from the
+// lifecycle tests with CTEM_RECORD_HISTORIES=1) must replay against the current workflow code. A
+// change that alters the commands an existing history produced fails here, in CI, before it can
+// break running workflows; guard such changes with patched() (see workflows/exposure/workflow.ts).
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { describe, expect, inject, it } from 'vitest';
+import { historyFromFixture } from './histories.ts';
+
+const dir = path.join(import.meta.dirname, 'histories');
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
+
+describe('replaying recorded exposure histories', () => {
+  it('has recorded histories covering the lifecycle paths', () => {
+    expect(fixtures).toEqual(
+      expect.arrayContaining([
+        'approved-patched-verified.json',
+        'sla-ladder.json',
+        'risk-accepted-expired.json',
+        'continued-as-new.json',
+        'human-close-verified.json',
+      ]),
+    );
+  });
+
+  it.each(fixtures)('replays %s against the current code', async (file) => {
+    const history = historyFromFixture(readFileSync(path.join(dir, file), 'utf8'));
+    await Worker.runReplayHistory(
+      { workflowBundle: { codePath: inject('workflowBundlePath') } },
+      history,
+      file,
+    );
+  });
+
+  it('fails on an unguarded change to the workflow', async () => {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: path.join(import.meta.dirname, 'changedWorkflow', 'index.ts'),
+      logger: {
+        log: () => undefined,
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: () => undefined,
+      },
+    });
+    const history = historyFromFixture(
+      readFileSync(path.join(dir, 'approved-patched-verified.json'), 'utf8'),
+    );
+    await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history)).rejects.toBeInstanceOf(
+      DeterminismViolationError,
+    );
+  });
+});

@@ -1,0 +1,100 @@
+// The Temporal Schedules `ctem up` keeps in line with ctem.yaml, on the real server: created once,
+// updated in place on the next start, removed with their scope; and what a run does when nothing
+// is installed for its job (it says so) or when a scan connector is configured (it asks it).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabase, type TestDatabase } from '../support/db.ts';
+import { testTemporal, type TestTemporal } from '../support/temporal.ts';
+import {
+  DIGEST_SCHEDULE,
+  ensureSchedules,
+  FEED_SYNC_SCHEDULE,
+  SCAN_CYCLE_PREFIX,
+} from '../../activities/lifecycle/schedules.ts';
+import { eventually, lifecycleConfig, newPortLog, registerRecordingPorts, seedExposures } from './support.ts';
+
+const log = newPortLog();
+registerRecordingPorts(log);
+
+let db: TestDatabase;
+let temporal: TestTemporal;
+beforeAll(async () => {
+  db = await testDatabase();
+  temporal = await testTemporal();
+});
+afterAll(async () => {
+  for await (const s of temporal.client.schedule.list())
+    if (s.scheduleId.startsWith('ctem-')) await temporal.client.schedule.getHandle(s.scheduleId).delete();
+});
+
+async function ours(): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const s of temporal.client.schedule.list())
+    if (s.scheduleId.startsWith('ctem-')) ids.push(s.scheduleId);
+  return ids.sort();
+}
+
+describe('schedules', () => {
+  it('creates one scan cycle per scope at its cadence, the daily feed sync and the weekly digest slot, idempotently', async () => {
+    const config = lifecycleConfig();
+    const taskQueue = temporal.taskQueue('sched');
+    const first = await ensureSchedules(temporal.client, config, taskQueue);
+    expect(first.map((c) => c.what)).toEqual(['created', 'created', 'created', 'created']);
+    // Listing is eventually consistent on the dev server.
+    await eventually('the schedules listed', ours, (ids) => ids.length === 4);
+    expect(await ours()).toEqual(
+      [`${SCAN_CYCLE_PREFIX}bare`, `${SCAN_CYCLE_PREFIX}prod`, DIGEST_SCHEDULE, FEED_SYNC_SCHEDULE].sort(),
+    );
+
+    const prod = await temporal.client.schedule.getHandle(`${SCAN_CYCLE_PREFIX}prod`).describe();
+    expect(prod.spec.intervals?.[0]?.every).toBe(7 * 86_400_000); // the scope's default cadence, 7d
+    expect(prod.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'scheduledScanCycle',
+      args: ['prod'],
+      taskQueue,
+    });
+    const digest = await temporal.client.schedule.getHandle(DIGEST_SCHEDULE).describe();
+    expect(digest.spec.calendars?.[0]).toMatchObject({
+      dayOfWeek: [{ start: 'MONDAY', end: 'MONDAY', step: 1 }],
+      hour: [{ start: 8, end: 8, step: 1 }],
+    });
+
+    // The next `ctem up` updates in place; a scope removed from ctem.yaml loses its schedule.
+    const again = await ensureSchedules(temporal.client, config, taskQueue);
+    expect(again.map((c) => c.what)).toEqual(['updated', 'updated', 'updated', 'updated']);
+    const fewer = lifecycleConfig();
+    fewer.scopes = fewer.scopes.filter((s) => s.name !== 'bare');
+    const third = await ensureSchedules(temporal.client, fewer, taskQueue);
+    expect(third).toContainEqual({ scheduleId: `${SCAN_CYCLE_PREFIX}bare`, what: 'deleted' });
+    await eventually('the schedule removed', ours, (ids) => !ids.includes(`${SCAN_CYCLE_PREFIX}bare`));
+  });
+
+  it('runs a scope scan cycle through its scan connector, and records a job with nothing installed as skipped', async () => {
+    const config = lifecycleConfig();
+    const taskQueue = temporal.taskQueue('sched-run');
+    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    await worker.runUntil(async () => {
+      const { assetId } = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-5001'] });
+      await ensureSchedules(temporal.client, config, taskQueue);
+      await temporal.client.schedule.getHandle(`${SCAN_CYCLE_PREFIX}prod`).trigger();
+      await temporal.client.schedule.getHandle(FEED_SYNC_SCHEDULE).trigger();
+      const { rows } = await eventually(
+        'both runs recorded',
+        () =>
+          db.pool.query<{ type: string; reason: string }>(
+            `select type, reason from events where actor = 'schedule' order by reason`,
+          ),
+        (r) => r.rows.length === 2,
+      );
+      expect(rows).toEqual([
+        { type: 'schedule-skipped', reason: 'feed sync skipped: no feed sync job is installed' },
+        { type: 'schedule-ran', reason: 'recording scan of 1 asset(s) in prod: queued' },
+      ]);
+      expect(log.rescans.find((r) => r.requestId.startsWith('cycle:prod:'))).toMatchObject({
+        scope: 'prod',
+        assetIds: [assetId],
+        weaknessKeys: [],
+      });
+    });
+  });
+});

@@ -1,0 +1,269 @@
+// Verification by re-scan, and the paths that close or reopen an exposure: a ticket closed by a human
+// starts verification (it never closes the exposure by itself); no evidence within the window is
+// "fix not verified" and escalates; a scan still seeing it after the fix sends it back; a retired
+// asset closes as retired; a weakness back after resolution starts a new, reopened lifecycle.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { testDatabase, type TestDatabase } from '../support/db.ts';
+import { testTemporal, type TestTemporal } from '../support/temporal.ts';
+import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
+import { applyDecision } from '../../activities/lifecycle/decide.ts';
+import { exposureWorkflowId } from '../../domain/exposure.ts';
+import { absentSignal, observedSignal, ticketChangedSignal } from '../../workflows/exposure/messages.ts';
+import {
+  eventTypes,
+  eventually,
+  keepHistory,
+  lifecycleConfig,
+  newPortLog,
+  newScan,
+  registerRecordingPorts,
+  seedExposures,
+  untilState,
+  view,
+} from './support.ts';
+
+const log = newPortLog();
+registerRecordingPorts(log);
+const config = lifecycleConfig({
+  extra: `  - name: manual
+    roles: { owner: [olivia], approver: [adam], securityLead: [lena], ciso: [cyrus] }
+    tickets: { system: recording }
+    scan: { connector: recording }
+    lifecycle: { verifyWithin: 3s }`,
+});
+
+let db: TestDatabase;
+let temporal: TestTemporal;
+beforeAll(async () => {
+  db = await testDatabase();
+  temporal = await testTemporal();
+});
+
+const dispatchDeps = () => ({ pool: db.pool, config, baseDir: process.cwd() });
+const olivia = { personId: 'olivia', via: 'api' as const };
+
+async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = temporal.taskQueue('verify');
+  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  return await worker.runUntil(fn(taskQueue));
+}
+
+async function oneExposure(taskQueue: string, scope: string, weakness: string) {
+  const s = await seedExposures(db.pool, { scope, weaknesses: [weakness] });
+  await dispatchChanges(
+    dispatchDeps(),
+    temporal.client,
+    [{ exposureId: s.ids[0]!, change: 'new', scanId: s.scanId, at: s.at }],
+    { taskQueue },
+  );
+  await untilState(temporal.client, s.ids[0]!, 'awaiting-decision');
+  return { ...s, id: s.ids[0]! };
+}
+
+describe('verification', () => {
+  it('verifies a human-closed ticket by re-scan, escalates when no evidence comes, and reopens the ticket when the fix failed', async () => {
+    await withWorker(async (taskQueue) => {
+      const { id } = await oneExposure(taskQueue, 'manual', 'CVE-2099-3001');
+      await applyDecision(temporal.client, id, { kind: 'approve', actor: olivia });
+      const remediating = await eventually(
+        'the ticket',
+        () => view(temporal.client, id),
+        (v) => v.tickets.length === 1,
+      );
+      expect(remediating.state).toBe('remediating'); // no patch executor in this scope: waiting for people
+      expect(await eventTypes(db.pool, id)).toContain('patch-skipped');
+      const ticket = remediating.tickets[0]!;
+      const handle = temporal.client.workflow.getHandle(exposureWorkflowId(id));
+
+      // A human closes the ticket: verification starts; the exposure is not resolved on their word.
+      const closedAt = new Date().toISOString();
+      await handle.signal(ticketChangedSignal, { ticket, status: 'done', at: closedAt, by: 'olivia@jira' });
+      const verifying = await untilState(temporal.client, id, 'verifying');
+      expect(verifying.fixedAt).toBe(closedAt);
+      const firstRescan = await eventually(
+        'a targeted re-scan',
+        async () => log.rescans.filter((r) => r.weaknessKeys[0] === 'CVE-2099-3001'),
+        (r) => r.length === 1,
+      );
+      expect(firstRescan[0]!.notBefore).toBe(closedAt);
+
+      // No scan within 3 s: "fix not verified", escalated, and the re-scan asked for again.
+      await eventually(
+        'fix not verified',
+        () => eventTypes(db.pool, id),
+        (t) => t.includes('fix-not-verified'),
+        15_000,
+      );
+      const v = await view(temporal.client, id);
+      expect(v.state).toBe('verifying');
+      expect(v.breaches.map((b) => b.kind)).toContain('fix-not-verified');
+      expect(
+        log.notifications.some(
+          (n) => n.kind === 'escalation' && n.text.startsWith('Fix not verified') && n.to.includes('mona'),
+        ),
+      ).toBe(true);
+      await eventually(
+        'a second re-scan',
+        async () => log.rescans.filter((r) => r.weaknessKeys[0] === 'CVE-2099-3001'),
+        (r) => r.length === 2,
+      );
+      await eventually(
+        'the escalation written on the ticket',
+        async () =>
+          log.tickets.filter(
+            (t) => t.op === 'comment' && t.ref?.key === ticket.key && t.text?.startsWith('Fix not verified'),
+          ),
+        (c) => c.length === 1,
+      );
+
+      // The re-scan still sees it: back to remediating, and the ticket is reopened.
+      const scan = await newScan(db.pool, 'manual', new Date(Date.parse(closedAt) + 1_000));
+      await handle.signal(observedSignal, { scanId: scan.scanId, at: scan.at });
+      const back = await untilState(temporal.client, id, 'remediating');
+      expect(back.fixedAt).toBeUndefined();
+      await eventually(
+        'the ticket reopened',
+        async () => log.tickets.filter((t) => t.op === 'reopen' && t.ref?.key === ticket.key),
+        (r) => r.length === 1,
+      );
+      expect(await eventTypes(db.pool, id)).toContain('fix-failed');
+
+      // Fixed for real this time: closed, then a later scan proves it gone.
+      const closedAgain = new Date(Date.now() + 2_000).toISOString();
+      await handle.signal(ticketChangedSignal, { ticket, status: 'done', at: closedAgain });
+      await untilState(temporal.client, id, 'verifying');
+      const proof = await newScan(db.pool, 'manual', new Date(Date.parse(closedAgain) + 1_000));
+      await handle.signal(absentSignal, { scanId: proof.scanId, at: proof.at });
+      const final = await handle.result();
+      expect(final.state).toBe('resolved');
+      expect(final.verifiedBy).toEqual({ scanId: proof.scanId, at: proof.at });
+      await eventually(
+        'the ticket closed',
+        async () => log.tickets.filter((t) => t.op === 'close' && t.ref?.key === ticket.key),
+        (r) => r.length === 1,
+      );
+      const row = (
+        await db.pool.query(
+          'select state, fixed_at, verified_at, exposure_seconds from exposures where id = $1',
+          [id],
+        )
+      ).rows[0];
+      expect(row.state).toBe('resolved');
+      expect(row.fixed_at.toISOString()).toBe(closedAgain);
+      expect(row.verified_at.toISOString()).toBe(proof.at);
+      expect(Number(row.exposure_seconds)).toBeGreaterThan(0);
+      // 'human-close-verified.json' was recorded before the escalation-ticket-comment patch; this one after.
+      await keepHistory(temporal.client, id, 'human-close-verified-patched');
+    });
+  });
+
+  it('says plainly what it cannot do in a scope with nothing configured, and still resolves on scan evidence', async () => {
+    await withWorker(async (taskQueue) => {
+      const { id } = await oneExposure(taskQueue, 'bare', 'CVE-2099-3002');
+      await applyDecision(temporal.client, id, { kind: 'approve', actor: olivia });
+      await eventually(
+        'the no-op records',
+        () => eventTypes(db.pool, id),
+        (t) => t.includes('patch-skipped'),
+      );
+      const { rows } = await db.pool.query<{ type: string; reason: string }>(
+        `select type, reason from events where exposure_id = $1 and type in ('ticket-skipped', 'patch-skipped') order by id`,
+        [id],
+      );
+      expect(rows).toEqual([
+        {
+          type: 'ticket-skipped',
+          reason: 'no ticket system configured for scope bare (scopes[].tickets.system)',
+        },
+        {
+          type: 'patch-skipped',
+          reason:
+            "no patch executor configured for scope bare (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone",
+        },
+      ]);
+      expect((await view(temporal.client, id)).state).toBe('remediating');
+      const scan = await newScan(db.pool, 'bare', new Date(Date.now() + 1_000));
+      const handle = temporal.client.workflow.getHandle(exposureWorkflowId(id));
+      await handle.signal(absentSignal, { scanId: scan.scanId, at: scan.at });
+      expect((await handle.result()).state).toBe('resolved');
+      expect((await eventTypes(db.pool, id)).slice(-3)).toEqual(['verifying', 'resolved', 'ticket-skipped']);
+      await keepHistory(temporal.client, id, 'bare-scope');
+    });
+  });
+
+  it('closes as retired when the asset leaves the inventory, not as fixed', async () => {
+    await withWorker(async (taskQueue) => {
+      const { id, scanId, at } = await oneExposure(taskQueue, 'prod', 'CVE-2099-3003');
+      // Ingest closes the row as retired itself; the dispatcher still tells the running workflow.
+      await db.pool.query(`update exposures set state = 'retired' where id = $1`, [id]);
+      const r = await dispatchChanges(
+        dispatchDeps(),
+        temporal.client,
+        [{ exposureId: id, change: 'retired', scanId: scanId + 1000, at }],
+        { taskQueue },
+      );
+      expect(r.signalled).toBe(1);
+      const final = await temporal.client.workflow.getHandle(exposureWorkflowId(id)).result();
+      expect(final.state).toBe('retired');
+      expect(final.verifiedBy).toBeUndefined();
+      const row = (await db.pool.query('select state, exposure_seconds from exposures where id = $1', [id]))
+        .rows[0];
+      expect(row).toEqual({ state: 'retired', exposure_seconds: null });
+    });
+  });
+
+  it('reopens an exposure whose weakness comes back after it was resolved, in a new lifecycle', async () => {
+    await withWorker(async (taskQueue) => {
+      const { id } = await oneExposure(taskQueue, 'prod', 'CVE-2099-3004');
+      const gone = await newScan(db.pool, 'prod', new Date(Date.now() + 1_000));
+      let r = await dispatchChanges(
+        dispatchDeps(),
+        temporal.client,
+        [{ exposureId: id, change: 'gone', scanId: gone.scanId, at: gone.at }],
+        { taskQueue },
+      );
+      expect(r.signalled).toBe(1);
+      const first = await temporal.client.workflow.getHandle(exposureWorkflowId(id)).result();
+      expect(first.state).toBe('resolved');
+
+      // The same scan's changes dispatched again (a retried activity) start nothing.
+      r = await dispatchChanges(
+        dispatchDeps(),
+        temporal.client,
+        [{ exposureId: id, change: 'gone', scanId: gone.scanId, at: gone.at }],
+        { taskQueue },
+      );
+      expect(r).toMatchObject({ started: 0, signalled: 0, skipped: 1 });
+
+      const back = await newScan(db.pool, 'prod', new Date(Date.now() + 2_000));
+      r = await dispatchChanges(
+        dispatchDeps(),
+        temporal.client,
+        [{ exposureId: id, change: 'reappeared', scanId: back.scanId, at: back.at }],
+        { taskQueue },
+      );
+      expect(r.started).toBe(1);
+      const again = await untilState(temporal.client, id, 'awaiting-decision');
+      expect(again.history).toEqual([]);
+      const types = await eventTypes(db.pool, id);
+      expect(types.slice(types.lastIndexOf('triaged'))).toEqual([
+        'triaged',
+        'reopened',
+        'validated',
+        'notified',
+        'awaiting-decision',
+      ]);
+      const row = (
+        await db.pool.query('select state, resolved_at, verified_at from exposures where id = $1', [id])
+      ).rows[0];
+      expect(row).toEqual({ state: 'awaiting-decision', resolved_at: null, verified_at: null });
+      await applyDecision(temporal.client, id, {
+        kind: 'markFalsePositive',
+        actor: olivia,
+        reason: 'test done',
+      });
+      await temporal.client.workflow.getHandle(exposureWorkflowId(id)).result();
+      await keepHistory(temporal.client, id, 'reopened');
+    });
+  });
+});

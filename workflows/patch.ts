@@ -1,0 +1,401 @@
+// The patch rollout of one remediation unit: plan (dry run) → approval → maintenance window →
+// canary host(s) → the rest, a few at a time → evidence → verifying re-scan. A failed step stops
+// the rollout and escalates; a plan whose dry run shows the fix cannot be reached is escalated
+// without asking anyone to approve it. One workflow per unit and attempt (patchRolloutWorkflowId).
+//
+// Approval is a Temporal update (approvePatch / rejectPatch) validated against the scope's approvers
+// (roles approver, securityLead, ciso), unless the scope's patch.autoApprove says the policy approves.
+// The exposure workflow can run this as a child; the chat bots answer approval requests through the
+// updates; the query shows where the rollout is.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PatchingActivities } from '../activities/patching/index.ts';
+import type { LifecycleActivities } from '../activities/lifecycle/index.ts';
+import type { PatchRolloutPolicy } from '../activities/patching/config.ts';
+import type { HostApplyOutcome } from '../activities/patching/contract.ts';
+import type { PatchPlan, PatchTarget, RescanTicket } from '../activities/ports.ts';
+import type { Actor } from '../domain/exposure.ts';
+import { describeMaintenanceWindow, maintenanceWindowAt } from '../domain/maintenance.ts';
+
+// ---- contract ------------------------------------------------------------------------------------
+
+export const patchRolloutWorkflowType = 'patchRollout';
+
+/** One rollout per unit and attempt: "patch-<unit>" (attempt 1) or "patch-<unit>-<n>". */
+export function patchRolloutWorkflowId(unitId: string, attempt = 1): string {
+  return attempt === 1 ? `patch-${unitId}` : `patch-${unitId}-${attempt}`;
+}
+
+export interface PatchRolloutInput {
+  unitId: string;
+  scope: string;
+  targets: PatchTarget[];
+  /** The exposures the unit closes: audit trail, notifications and the verifying re-scan. */
+  exposures: { exposureId: string; assetId: number; weaknessKey: string }[];
+  /** Owner to tell about failures (people[].id); the scope's owners otherwise. */
+  owner?: string;
+  /** false when the caller requests verification itself (the exposure workflow does). Default true. */
+  requestRescan?: boolean;
+}
+
+export type PatchRolloutStatus =
+  | 'planning'
+  | 'blocked'
+  | 'awaiting-approval'
+  | 'rejected'
+  | 'waiting-for-window'
+  | 'waiting-for-slot'
+  | 'applying'
+  | 'succeeded'
+  | 'failed';
+
+export type HostStatus = 'pending' | 'applying' | 'succeeded' | 'failed' | 'skipped';
+
+export interface PatchRolloutView {
+  rolloutId: string;
+  unitId: string;
+  scope: string;
+  status: PatchRolloutStatus;
+  plan?: PatchPlan;
+  approvers: string[];
+  decision?: { by: string; via?: string; at: string; comment?: string; approved: boolean };
+  window: string;
+  /** ISO time the window next opens, while waiting for it. */
+  windowOpensAt?: string;
+  hosts: { host: string; status: HostStatus; canary: boolean; rebootRequired?: boolean; jobId?: string }[];
+  failure?: string;
+}
+
+export interface PatchRolloutResult {
+  status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
+  summary: string;
+  /** ISO time the last host finished: verification counts scans after it. */
+  finishedAt?: string;
+  hosts: HostApplyOutcome[];
+  rescans: RescanTicket[];
+  escalated: boolean;
+}
+
+export interface PatchApproval {
+  actor: Actor;
+  comment?: string;
+}
+
+export const approvePatchUpdate = defineUpdate<PatchRolloutView, [PatchApproval]>('approvePatch');
+export const rejectPatchUpdate = defineUpdate<PatchRolloutView, [PatchApproval]>('rejectPatch');
+export const patchRolloutQuery = defineQuery<PatchRolloutView>('patchRollout');
+
+// ---- activities ----------------------------------------------------------------------------------
+
+const records = proxyActivities<
+  Pick<
+    PatchingActivities,
+    'patchRolloutPolicy' | 'recordPatchDecision' | 'claimPatchSlot' | 'failPatchHost' | 'finishPatchRollout'
+  >
+>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+// Planning talks to hosts and Satellite: transient faults are retried a few times, then escalated.
+const planning = proxyActivities<Pick<PatchingActivities, 'planPatchRollout'>>({
+  startToCloseTimeout: '30 minutes',
+  retry: {
+    initialInterval: '10 seconds',
+    maximumInterval: '5 minutes',
+    backoffCoefficient: 2,
+    maximumAttempts: 5,
+  },
+});
+
+const lifecycle = proxyActivities<Pick<LifecycleActivities, 'notifyAudience' | 'requestRescan'>>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2 seconds', maximumInterval: '5 minutes', backoffCoefficient: 2 },
+});
+
+function applying(hostTimeoutMs: number) {
+  return proxyActivities<Pick<PatchingActivities, 'applyPatchToHost'>>({
+    startToCloseTimeout: hostTimeoutMs,
+    heartbeatTimeout: '2 minutes',
+    // An apply is safe to repeat (it re-checks what is installed), but a host that keeps failing
+    // to connect is a failed step, not something to retry all night.
+    retry: {
+      initialInterval: '30 seconds',
+      maximumInterval: '5 minutes',
+      backoffCoefficient: 2,
+      maximumAttempts: 3,
+    },
+  });
+}
+
+// ---- the workflow --------------------------------------------------------------------------------
+
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A canary only makes sense with hosts left to protect: at most all but one. */
+function canaryCount(hosts: number, canary: number): number {
+  return hosts > 1 ? Math.min(canary, hosts - 1) : 0;
+}
+
+/** Canary hosts first, alone; then the rest in batches of the concurrency limit. */
+export function rolloutBatches(hosts: string[], canary: number, concurrency: number): string[][] {
+  const first = canaryCount(hosts.length, canary);
+  const batches: string[][] = first > 0 ? [hosts.slice(0, first)] : [];
+  for (let i = first; i < hosts.length; i += concurrency) batches.push(hosts.slice(i, i + concurrency));
+  return batches;
+}
+
+export async function patchRollout(input: PatchRolloutInput): Promise<PatchRolloutResult> {
+  const rolloutId = workflowInfo().workflowId;
+  if (input.exposures.length === 0)
+    throw ApplicationFailure.nonRetryable(
+      'a patch rollout needs the exposures it closes (input.exposures)',
+      'BadInput',
+    );
+  const view: PatchRolloutView = {
+    rolloutId,
+    unitId: input.unitId,
+    scope: input.scope,
+    status: 'planning',
+    approvers: [],
+    window: '',
+    hosts: [],
+  };
+  let decided = false;
+
+  setHandler(patchRolloutQuery, () => view);
+  const decide = (approved: boolean) => (a: PatchApproval) => {
+    decided = true;
+    view.decision = {
+      by: a.actor.personId,
+      via: a.actor.via,
+      at: new Date().toISOString(),
+      approved,
+      ...(a.comment ? { comment: a.comment } : {}),
+    };
+    return view;
+  };
+  const validator = (a: PatchApproval) => {
+    if (view.status !== 'awaiting-approval' || decided)
+      throw new Error(
+        `the patch rollout ${rolloutId} is ${view.status}${decided ? ' and already decided' : ''}: nothing to approve now`,
+      );
+    if (!a?.actor?.personId) throw new Error('an approval names its actor (actor.personId)');
+    if (!view.approvers.includes(a.actor.personId))
+      throw new Error(
+        `${a.actor.personId} may not approve patches in scope ${input.scope}; approvers: ${view.approvers.join(', ') || 'none configured'}`,
+      );
+  };
+  setHandler(approvePatchUpdate, decide(true), { validator });
+  setHandler(rejectPatchUpdate, decide(false), { validator });
+
+  const first = input.exposures[0]!;
+  const notify = async (
+    kind: 'decision-request' | 'escalation',
+    key: string,
+    audiences: ('owner' | 'channel' | 'approver' | 'securityLead')[],
+    text: string,
+    level?: number,
+  ) =>
+    await lifecycle.notifyAudience({
+      key: `${input.unitId}:${key}:${rolloutId}`,
+      kind,
+      exposureId: first.exposureId,
+      scope: input.scope,
+      unitId: input.unitId,
+      ...(input.owner ? { owner: input.owner } : {}),
+      ...(level !== undefined ? { level } : {}),
+      audiences,
+      text,
+      eventKey: `${rolloutId}:notify:${key}`,
+    });
+
+  const finish = async (
+    status: PatchRolloutResult['status'],
+    summary: string,
+    hosts: HostApplyOutcome[],
+    escalate: boolean,
+    finishedAt?: string,
+  ): Promise<PatchRolloutResult> => {
+    view.status = status;
+    if (status !== 'succeeded') view.failure = summary;
+    await records.finishPatchRollout({ rolloutId, outcome: status, summary });
+    if (escalate)
+      await notify('escalation', `patch-${status}`, ['owner', 'channel', 'securityLead'], summary, 1);
+    let rescans: RescanTicket[] = [];
+    if (status === 'succeeded' && input.requestRescan !== false) {
+      rescans = await Promise.all(
+        input.exposures.map((e) =>
+          lifecycle.requestRescan({
+            requestId: `${rolloutId}:verify:${e.exposureId}`,
+            exposureId: e.exposureId,
+            scope: input.scope,
+            assetId: e.assetId,
+            weaknessKey: e.weaknessKey,
+            notBefore: finishedAt!,
+            eventKey: `${rolloutId}:rescan:${e.exposureId}`,
+          }),
+        ),
+      );
+    }
+    return { status, summary, hosts, rescans, escalated: escalate, ...(finishedAt ? { finishedAt } : {}) };
+  };
+
+  // 1. The scope's rules and the plan.
+  const policy: PatchRolloutPolicy = await records.patchRolloutPolicy(input.scope);
+  view.approvers = policy.approvers;
+  view.window = describeMaintenanceWindow(policy.maintenanceWindow);
+  let planned;
+  try {
+    planned = await planning.planPatchRollout({
+      rolloutId,
+      unitId: input.unitId,
+      scope: input.scope,
+      targets: input.targets,
+      exposureIds: input.exposures.map((e) => e.exposureId),
+    });
+  } catch (err) {
+    view.status = 'failed';
+    view.failure = `planning failed: ${failureMessage(err)}`;
+    await notify(
+      'escalation',
+      'patch-plan-failed',
+      ['owner', 'channel', 'securityLead'],
+      `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
+      1,
+    );
+    throw err;
+  }
+  const plan = planned.plan;
+  view.plan = plan;
+  const hostNames = [...new Set(plan.targets.map((t) => t.host))];
+  const batches = rolloutBatches(hostNames, policy.canary, policy.concurrency);
+  const canaries = new Set(hostNames.slice(0, canaryCount(hostNames.length, policy.canary)));
+  view.hosts = hostNames.map((host) => ({ host, status: 'pending', canary: canaries.has(host) }));
+  if (planned.blocked)
+    return await finish(
+      'blocked',
+      `Patch of ${input.unitId} is blocked by its dry run:\n${(plan.problems ?? []).map((p) => `${p.host}: ${p.message}`).join('\n')}`,
+      [],
+      true,
+    );
+
+  // 2. Approval: a person named in the scope's roles, or the scope's policy.
+  if (policy.autoApprove) {
+    decided = true;
+    view.decision = {
+      by: 'policy',
+      at: new Date().toISOString(),
+      approved: true,
+      comment: `scope ${input.scope} auto-approves patches`,
+    };
+  } else {
+    view.status = 'awaiting-approval';
+    await notify(
+      'decision-request',
+      'patch-approval',
+      ['approver', 'securityLead'],
+      `Approve this patch? (window: ${view.window})\n${plan.summary}\n\nSteps:\n${plan.steps.map((s) => `- ${s.host}: ${s.description}`).join('\n')}`,
+    );
+    await condition(() => decided);
+  }
+  const d = view.decision!;
+  await records.recordPatchDecision({
+    rolloutId,
+    decision: d.approved ? 'approved' : 'rejected',
+    by: d.by,
+    ...(d.via ? { via: d.via } : {}),
+    ...(d.comment ? { comment: d.comment } : {}),
+  });
+  if (!d.approved)
+    return await finish(
+      'rejected',
+      `Patch of ${input.unitId} rejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`,
+      [],
+      false,
+    );
+
+  // 3. Canary, then the rest: each batch starts inside the maintenance window, each host in a slot.
+  const apply = applying(policy.hostTimeoutMs);
+  const outcomes: HostApplyOutcome[] = [];
+  const hostView = (host: string) => view.hosts.find((h) => h.host === host)!;
+  const waitForWindow = async () => {
+    for (;;) {
+      const state = maintenanceWindowAt(policy.maintenanceWindow, new Date(Date.now()));
+      if (state.open) {
+        view.windowOpensAt = undefined;
+        return;
+      }
+      view.status = 'waiting-for-window';
+      view.windowOpensAt = state.opensAt.toISOString();
+      await sleep(state.opensAt.getTime() - Date.now());
+    }
+  };
+  const applyHost = async (host: string): Promise<HostApplyOutcome> => {
+    for (let wait = 5_000; ; wait = Math.min(wait * 2, 300_000)) {
+      const slot = await records.claimPatchSlot({
+        rolloutId,
+        scope: input.scope,
+        host,
+        limit: policy.concurrency,
+        leaseMs: policy.hostTimeoutMs,
+      });
+      if (slot.granted) break;
+      view.status = 'waiting-for-slot';
+      await sleep(wait);
+    }
+    view.status = 'applying';
+    hostView(host).status = 'applying';
+    let outcome: HostApplyOutcome;
+    try {
+      outcome = await apply.applyPatchToHost({ rolloutId, host });
+    } catch (err) {
+      const reason = failureMessage(err);
+      await records.failPatchHost({ rolloutId, host, reason });
+      outcome = { host, ok: false, outputTail: reason };
+    }
+    Object.assign(hostView(host), {
+      status: outcome.ok ? 'succeeded' : 'failed',
+      ...(outcome.rebootRequired !== undefined ? { rebootRequired: outcome.rebootRequired } : {}),
+      ...(outcome.jobId ? { jobId: outcome.jobId } : {}),
+    });
+    return outcome;
+  };
+
+  for (const [i, batch] of batches.entries()) {
+    await waitForWindow();
+    const results = await Promise.all(batch.map(applyHost));
+    outcomes.push(...results);
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) {
+      for (const rest of batches.slice(i + 1).flat()) hostView(rest).status = 'skipped';
+      const stage = canaries.size > 0 && i === 0 ? 'the canary' : `batch ${i + 1} of ${batches.length}`;
+      return await finish(
+        'failed',
+        `Patch of ${input.unitId} failed on ${failed.map((f) => f.host).join(', ')} (${stage}); the rollout stopped, ${batches.slice(i + 1).flat().length} host(s) left untouched.\n${failed.map((f) => `${f.host}: ${f.outputTail.split('\n').slice(-5).join('\n')}`).join('\n')}`,
+        outcomes,
+        true,
+      );
+    }
+  }
+  const reboot = outcomes.filter((o) => o.rebootRequired).map((o) => o.host);
+  return await finish(
+    'succeeded',
+    `Patch of ${input.unitId} applied on ${outcomes.map((o) => o.host).join(', ')}${reboot.length ? `; reboot required on ${reboot.join(', ')}` : ''}`,
+    outcomes,
+    false,
+    new Date(Date.now()).toISOString(),
+  );
+}

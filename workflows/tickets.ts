@@ -1,0 +1,53 @@
+// Reading ticket systems that cannot call us (GLPI; ServiceNow as a safety net): one long-running
+// workflow per system polls for changed tickets, signals `ticketChanged` to the exposure workflows
+// of each changed ticket, then records the change. A crash between the two repeats the signal, never
+// loses it; the exposure workflow treats a repeated status as no news.
+import { continueAsNew, getExternalWorkflowHandle, log, proxyActivities, sleep } from '@temporalio/workflow';
+import type { createItsmActivities } from '../activities/itsm/index.ts';
+import { ticketChangedSignal } from './exposure/messages.ts';
+
+type ItsmActivities = ReturnType<typeof createItsmActivities>;
+
+const { itsmReadTicketChanges, itsmAcknowledgeTicketChanges } = proxyActivities<
+  Pick<ItsmActivities, 'itsmReadTicketChanges' | 'itsmAcknowledgeTicketChanges'>
+>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes', backoffCoefficient: 2 },
+});
+
+export interface TicketStatusPollInput {
+  system: string;
+  /** Pause between polls, in ms. */
+  intervalMs: number;
+  /** Polls per run before continuing as new (keeps the history small). */
+  roundsPerRun?: number;
+}
+
+export function ticketPollWorkflowId(system: string): string {
+  return `ticket-poll-${system}`;
+}
+
+export async function ticketStatusPoll(input: TicketStatusPollInput): Promise<never> {
+  const rounds = input.roundsPerRun ?? 200;
+  for (let round = 0; round < rounds; round++) {
+    const read = await itsmReadTicketChanges(input.system);
+    for (const change of read.pending) {
+      for (const workflowId of change.workflowIds) {
+        try {
+          await getExternalWorkflowHandle(workflowId).signal(ticketChangedSignal, change.signal);
+        } catch (err) {
+          // The exposure's workflow has ended (resolved, retired): nobody is waiting for this ticket.
+          log.warn('ticket change not delivered', {
+            workflowId,
+            ticket: change.signal.ticket.key,
+            error: String(err),
+          });
+        }
+      }
+    }
+    await itsmAcknowledgeTicketChanges(input.system, read);
+    await sleep(input.intervalMs);
+  }
+  return await continueAsNew<typeof ticketStatusPoll>(input);
+}
