@@ -137,7 +137,9 @@ scopes:
     child.stdout.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`the worker process exited (${code}) before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new Error(`the worker process exited (${code}) before it was ready`)),
+    );
   });
 
   const http = new HttpServer(log);

@@ -88,7 +88,7 @@ describe('schedules', () => {
       );
       expect(rows).toEqual([
         { type: 'schedule-skipped', reason: 'feed sync skipped: no feed sync job is installed' },
-        { type: 'schedule-ran', reason: 'recording scan of 1 asset(s) in prod: queued' },
+        { type: 'schedule-ran', reason: 'recording check of prod: queued' },
       ]);
       expect(log.rescans.find((r) => r.requestId.startsWith('cycle:prod:'))).toMatchObject({
         scope: 'prod',
