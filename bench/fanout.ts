@@ -209,8 +209,11 @@ scopes:
         for (let attempt = 0; first === undefined; attempt++) {
           const history = await client.workflow.getHandle(exposureWorkflowId(r.exposure_id)).fetchHistory();
           const completed = history.events?.find((e) => e.workflowTaskCompletedEventAttributes);
-          if (completed?.eventTime) first = Number(completed.eventTime.seconds) * 1000 + Math.floor((completed.eventTime.nanos ?? 0) / 1e6);
-          else if (attempt > 600) throw new Error(`${r.exposure_id}: no workflow task completed after 10 minutes`);
+          if (completed?.eventTime)
+            first =
+              Number(completed.eventTime.seconds) * 1000 + Math.floor((completed.eventTime.nanos ?? 0) / 1e6);
+          else if (attempt > 600)
+            throw new Error(`${r.exposure_id}: no workflow task completed after 10 minutes`);
           else await new Promise((res) => setTimeout(res, 1000));
         }
         done.push(Math.max(Number(r.recorded_ms), first) - t0);
