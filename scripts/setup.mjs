@@ -72,8 +72,14 @@ function ensureNpmPackages() {
   const want = lockHash();
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return say('npm packages up to date');
   say('installing npm packages (npm ci)');
-  const r = run('npm', ['ci', '--no-audit', '--no-fund']);
-  if (!r.ok) fail(`npm ci failed (${r.why}); check your network access to the npm registry`);
+  let r = run('npm', ['ci', '--no-audit', '--no-fund']);
+  if (!r.ok) {
+    // Some npm 11 releases write lock files that omit other platforms' optional packages and then
+    // refuse them in `npm ci`; `npm install` honours the same lock and completes it.
+    say('npm ci refused the lock file; falling back to npm install');
+    r = run('npm', ['install', '--no-audit', '--no-fund']);
+  }
+  if (!r.ok) fail(`npm install failed (${r.why}); check your network access to the npm registry`);
   writeFileSync(stamp, want);
 }
 
