@@ -41,12 +41,12 @@ const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '30' },
-    // Internal: run the Temporal worker in this (child) process.
-    worker: { type: 'boolean', default: false },
+    // Internal: run the worker or the HTTP server with the bot in this (child) process.
+    role: { type: 'string' },
   },
 });
-if (values.worker) {
-  await runWorker();
+if (values.role === 'worker' || values.role === 'bot') {
+  await (values.role === 'worker' ? runWorker() : runBot());
   process.exit(0);
 }
 const rate = Number(values.rate);
@@ -74,8 +74,40 @@ function percentile(sorted: number[], p: number): number {
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'ctem-bench-chat-'));
 chmodSync(workDir, 0o755);
-const log = pino({ level: process.env.CTEM_BENCH_LOG ?? 'error' });
 const stops: (() => Promise<void>)[] = [];
+
+/** Start this script in another role; resolves with what the child printed after "ready". */
+async function startChild(role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv): Promise<string> {
+  // CTEM_BENCH_PROFILE_DIR=dir writes a V8 CPU profile of each child (where the time goes).
+  const profile = process.env.CTEM_BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CTEM_BENCH_PROFILE_DIR}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--role', role],
+    {
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  stops.push(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  return await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /ready ?(\S*)\n/.exec(out);
+      if (m) resolve(m[1] ?? '');
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`the ${role} process exited (${code}) before it was ready`)),
+    );
+  });
+}
+
 try {
   say(`starting PostgreSQL and Temporal (${clicks} clicks at ${rate}/s)`);
   const [pg, temporal] = await Promise.all([
@@ -95,7 +127,10 @@ try {
   const signingSecret = randomBytes(16).toString('hex');
   const slack = await new FakeSlackApi({ token: slackToken }).start();
   stops.push(() => slack.stop());
-  const env = { ...process.env, BENCH_SLACK_TOKEN: slackToken, BENCH_SLACK_SIGNING: signingSecret };
+  // The dispatcher (run here) sends the decision requests too, so this process needs the secrets.
+  process.env.BENCH_SLACK_TOKEN = slackToken;
+  process.env.BENCH_SLACK_SIGNING = signingSecret;
+  const env = { ...process.env };
   const configText = `
 version: 1
 people:
@@ -116,47 +151,18 @@ scopes:
   stops.push(() => connection.close());
   const client = new Client({ connection, namespace: 'default' });
   const taskQueue = `bench-chat-${randomBytes(3).toString('hex')}`;
+  const childEnv = {
+    ...env,
+    BENCH_DB_URL: url,
+    BENCH_TEMPORAL: temporal.address,
+    BENCH_TASK_QUEUE: taskQueue,
+    BENCH_CONFIG: configText,
+    BENCH_CACHE: String(clicks + 500),
+  };
   say('bundling the workflows and starting the worker process');
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker'], {
-    env: {
-      ...env,
-      BENCH_DB_URL: url,
-      BENCH_TEMPORAL: temporal.address,
-      BENCH_TASK_QUEUE: taskQueue,
-      BENCH_CONFIG: configText,
-      BENCH_CACHE: String(clicks + 500),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  stops.push(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`the worker process exited (${code}) before it was ready`)),
-    );
-  });
-
-  const http = new HttpServer(log);
-  const bots = await startChatBots({
-    http,
-    config,
-    pool,
-    client,
-    log,
-    baseDir: process.cwd(),
-    env,
-    alerts: false,
-  });
-  if (!bots) throw new Error('the Slack bot did not start');
-  stops.push(() => bots.stop());
-  const port = await http.listen(0, '127.0.0.1');
-  stops.push(() => http.close());
+  await startChild('worker', childEnv);
+  say('starting the HTTP server with the Slack bot in its own process');
+  const port = Number(await startChild('bot', childEnv));
 
   // ---- one exposure per click, each on its own asset (its own unit and message) -----------------
   say(`seeding ${clicks} exposures and starting their lifecycles`);
@@ -320,7 +326,37 @@ scopes:
   rmSync(workDir, { recursive: true, force: true });
 }
 
-/** The child process: a Temporal worker with every activity, until SIGTERM. */
+/** The bot process: the project's HTTP server with the Slack bot, until SIGTERM; prints its port. */
+async function runBot(): Promise<void> {
+  const env = process.env;
+  const config = parseConfig(env.BENCH_CONFIG ?? '');
+  const botLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
+  const pool = createPool(env.BENCH_DB_URL ?? '', 20);
+  const connection = await Connection.connect({ address: env.BENCH_TEMPORAL ?? '' });
+  const client = new Client({ connection, namespace: 'default' });
+  const http = new HttpServer(botLog);
+  const bots = await startChatBots({
+    http,
+    config,
+    pool,
+    client,
+    log: botLog,
+    baseDir: process.cwd(),
+    env,
+    alerts: false,
+  });
+  if (!bots) throw new Error('the Slack bot did not start');
+  const port = await http.listen(0, '127.0.0.1');
+  const stopped = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  process.stdout.write(`ready ${port}\n`);
+  await stopped;
+  await http.close();
+  await bots.stop();
+  await connection.close();
+  await pool.end();
+}
+
+/** The worker process: a Temporal worker with every activity, until SIGTERM. */
 async function runWorker(): Promise<void> {
   const env = process.env;
   const config = parseConfig(env.BENCH_CONFIG ?? '');

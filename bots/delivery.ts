@@ -6,14 +6,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import type { OwnerNotification } from '../activities/ports.ts';
 import type { ExposureState } from '../domain/exposure.ts';
-import {
-  isAlert,
-  newModel,
-  withDecision,
-  type AlertModel,
-  type ChatAction,
-  type ChatMessageModel,
-} from './messages.ts';
+import { isAlert, newModel, type AlertModel, type ChatAction, type ChatMessageModel } from './messages.ts';
 import type { Delivery, Outbox, Transport } from './outbox.ts';
 
 export interface StoredMessage {
@@ -130,37 +123,28 @@ export class ChatDelivery {
   }
 
   /**
-   * Record a decision on every copy of the notification (under a row lock, so concurrent clicks on
-   * one message all show), then sync each copy. Returns the updated models.
+   * Record a decision on every copy of the notification and sync them all. One statement per call:
+   * the action is appended and the states merged inside PostgreSQL, so concurrent clicks on one
+   * message all show, without reading the model out and writing it back. Returns the updated
+   * copies (their models only when `withModels`: the Teams invoke answers with the card).
    */
   async recordDecision(
     key: string,
     action: ChatAction,
     outcomes: { exposureId: string; state: ExposureState }[],
-  ): Promise<StoredMessage[]> {
-    const client = await this.pool.connect();
-    let updated: StoredMessage[];
-    try {
-      await client.query('begin');
-      const { rows } = await client.query<MessageRow>(
-        `select transport, conversation, notification_key, message_ref, model from chat_messages
-          where notification_key = $1 order by transport, conversation for update`,
-        [key],
-      );
-      updated = rows.map((r) => ({ ...toStored(r), model: withDecision(r.model, action, outcomes) }));
-      for (const m of updated)
-        await client.query(
-          `update chat_messages set model = $4::jsonb, updated_at = now()
-            where transport = $1 and conversation = $2 and notification_key = $3`,
-          [m.transport, m.conversation, m.key, JSON.stringify(m.model)],
-        );
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    withModels = false,
+  ): Promise<(Omit<StoredMessage, 'model'> & { model?: ChatMessageModel })[]> {
+    const states = Object.fromEntries(outcomes.map((o) => [o.exposureId, o.state]));
+    const { rows } = await this.pool.query<MessageRow>(
+      `update chat_messages
+          set model = jsonb_set(jsonb_set(model, '{actions}', coalesce(model -> 'actions', '[]'::jsonb) || jsonb_build_array($2::jsonb)),
+                                '{states}', coalesce(model -> 'states', '{}'::jsonb) || $3::jsonb),
+              updated_at = now()
+        where notification_key = $1
+        returning transport, conversation, notification_key, message_ref, case when $4 then model end as model`,
+      [key, JSON.stringify(action), JSON.stringify(states), withModels],
+    );
+    const updated = rows.map((r) => ({ ...toStored(r), model: r.model ?? undefined }));
     for (const m of updated)
       if (this.outbox.transport(m.transport))
         this.outbox.syncLater({ transport: m.transport, conversation: m.conversation, key });

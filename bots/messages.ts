@@ -55,16 +55,6 @@ export function newModel(notification: OwnerNotification, previous?: ChatMessage
   return { notification, states, actions: previous?.actions ?? [] };
 }
 
-export function withDecision(
-  model: ChatMessageModel,
-  action: ChatAction,
-  outcomes: { exposureId: string; state: ExposureState }[],
-): ChatMessageModel {
-  const states = { ...model.states };
-  for (const o of outcomes) states[o.exposureId] = o.state;
-  return { ...model, states, actions: [...model.actions, action] };
-}
-
 /** Action values carry the exposure id, or a digest of it when the id is too long for Slack (150 chars). */
 export function exposureRef(id: string): string {
   return id.length <= 100 ? id : `#${createHash('sha256').update(id).digest('hex').slice(0, 20)}`;

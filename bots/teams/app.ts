@@ -284,13 +284,15 @@ export class TeamsBot {
         via: 'Teams',
       },
       accepted,
+      true,
     );
     const mine =
-      updated.find((m) => m.transport === 'teams' && m.conversation === activity.conversation.id) ?? stored;
+      updated.find((m) => m.transport === 'teams' && m.conversation === activity.conversation.id)?.model ??
+      stored.model;
     return {
       statusCode: 200,
       type: 'application/vnd.microsoft.card.adaptive',
-      value: this.side.renderer.card(mine.model),
+      value: this.side.renderer.card(mine),
     };
   }
 

@@ -224,12 +224,21 @@ export async function view(client: Client, id: string): Promise<ExposureView> {
   return await client.workflow.getHandle(exposureWorkflowId(id)).query(exposureStateQuery);
 }
 
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err, depth = 0; e !== undefined && depth < 5; depth++) {
+    parts.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(' <- ');
+}
+
 /** Poll until `check` holds (or fail with the last value seen). */
 export async function eventually<T>(
   what: string,
   read: () => Promise<T>,
   check: (v: T) => boolean,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
@@ -242,7 +251,9 @@ export async function eventually<T>(
       lastErr = err;
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last) ?? String(lastErr)}`);
+      throw new Error(
+        `timed out waiting for ${what}; last seen: ${JSON.stringify(last) ?? describeError(lastErr)}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
