@@ -28,6 +28,149 @@ const FIRST_V31_EXAMPLES: [string, string, number][] = [
   ['CVE-2011-1265 Microsoft Windows Bluetooth RCE', 'CVSS:3.1/AV:A/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H', 8.8],
   ['CVE-2016-1645 Google Chrome PDFium JPEG 2000 RCE', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H', 8.8],
   ['CVE-2016-0128 Windows SAM/LSAD downgrade (Badlock)', 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:H/A:N', 6.8],
+  // The rest of "CVSS v3.1: Examples", Revision 2 (§16–§31); the document gives each example's metric
+  // values in a table and its base score, the vectors below are those tables written out.
+  ['CVE-2019-7551 Cantemo Portal stored XSS', 'CVSS:3.1/AV:N/AC:L/PR:L/UI:R/S:C/C:H/I:H/A:H', 9.0],
+  ['CVE-2009-0658 Adobe Acrobat buffer overflow', 'CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H', 7.8],
+  ['CVE-2014-2019 Apple iOS security control bypass', 'CVSS:3.1/AV:P/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:N', 4.6],
+  ['CVE-2015-0970 SearchBlox CSRF', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H', 8.8],
+  ['CVE-2014-0224 SSL/TLS MITM (the library)', 'CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:N', 7.4],
+  [
+    'CVE-2014-0224 SSL/TLS MITM (a read-only embedding app)',
+    'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N',
+    5.3,
+  ],
+  ['CVE-2012-5376 Google Chrome sandbox bypass', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:H/I:H/A:H', 9.6],
+  ['CVE-2016-2118 Samba SAMR/LSAD downgrade (Badlock)', 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:H/A:H', 7.5],
+  ['CVE-2017-5942 WordPress WP Mail reflected XSS', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N', 6.1],
+  ['CVE-2018-18913 Opera DLL search order hijacking', 'CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H', 7.8],
+  ['CVE-2016-5558 Oracle Outside In RCE', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:L/A:L', 8.6],
+  ['CVE-2016-5729 Lenovo ThinkPwn', 'CVSS:3.1/AV:L/AC:L/PR:H/UI:N/S:C/C:H/I:H/A:H', 8.2],
+  ['CVE-2015-2890 flash not locked on resume', 'CVSS:3.1/AV:L/AC:L/PR:H/UI:N/S:U/C:N/I:H/A:H', 6.0],
+  ['CVE-2018-3652 Intel DCI', 'CVSS:3.1/AV:P/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H', 7.6],
+  ['CVE-2019-0884 scripting engine (Internet Explorer)', 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:H/A:H', 7.5],
+  ['CVE-2019-0884 scripting engine (Edge)', 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N', 4.2],
+];
+
+// FIRST, "CVSS v4.0: Examples" (https://www.first.org/cvss/v4-0/examples): each example's vector and
+// the score the page gives it (CVSS-B, -BT or -BE/-BTE as the vector's metrics make it).
+const FIRST_V40_EXAMPLES: [string, string, number][] = [
+  [
+    'CVE-2022-41741 nginx mp4 (Attack Requirements)',
+    'CVSS:4.0/AV:L/AC:L/AT:P/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N',
+    7.3,
+  ],
+  [
+    'CVE-2020-3549 Cisco FMC (Attack Requirements)',
+    'CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:P/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N',
+    7.7,
+  ],
+  [
+    'CVE-2020-3549 with threat: unreported',
+    'CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:P/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U',
+    5.2,
+  ],
+  ['CVE-2023-3089 OpenShift FIPS', 'CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:H/VI:L/VA:L/SC:N/SI:N/SA:N', 8.3],
+  [
+    'CVE-2023-3089 with environmental metrics',
+    'CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:H/VI:L/VA:L/SC:N/SI:N/SA:N/CR:H/IR:L/AR:L/MAV:N/MAC:H/MVC:H/MVI:L/MVA:L',
+    8.1,
+  ],
+  [
+    'CVE-2021-44714 Adobe (User Interaction)',
+    'CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N',
+    4.6,
+  ],
+  [
+    'CVE-2022-21830 (User Interaction)',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:A/VC:N/VI:N/VA:N/SC:L/SI:L/SA:N',
+    5.1,
+  ],
+  [
+    'CVE-2022-22186 (subsequent system impact)',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:L/SI:L/SA:N',
+    6.9,
+  ],
+  [
+    'CVE-2023-21989 (subsequent system impact)',
+    'CVSS:4.0/AV:L/AC:L/AT:N/PR:H/UI:N/VC:N/VI:N/VA:N/SC:H/SI:N/SA:N',
+    5.9,
+  ],
+  [
+    'CVE-2020-3947 (subsequent system impact)',
+    'CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H',
+    9.4,
+  ],
+  [
+    'CVE-2023-48228 (subsequent system impact)',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:H/VA:N/SC:H/SI:H/SA:H',
+    9.3,
+  ],
+  ['CVE-2023-30560 (Safety)', 'CVSS:4.0/AV:P/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:H/SA:N/S:P/V:D', 8.3],
+  [
+    'CVE-2014-0160 Heartbleed, attacked',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:N/VA:N/SC:N/SI:N/SA:N/E:A',
+    8.7,
+  ],
+  [
+    'CVE-2021-44228 Log4Shell, attacked',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:A',
+    9.3,
+  ],
+  [
+    'CVE-2021-44228 Log4Shell, immutable containers',
+    'CVSS:4.0/AV:N/AC:H/AT:P/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:P',
+    8.2,
+  ],
+  [
+    'CVE-2021-44228 Log4Shell, environmental',
+    'CVSS:4.0/AV:N/AC:H/AT:P/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:P/MAC:L/MAT:N/MVC:N/MVI:N/MVA:L',
+    5.5,
+  ],
+  ['CVE-2013-6014 Juniper proxy ARP', 'CVSS:4.0/AV:A/AC:L/AT:N/PR:N/UI:N/VC:N/VI:L/VA:N/SC:H/SI:N/SA:H', 6.4],
+  [
+    'CVE-2016-5729 Lenovo ThinkPwn (Recovery)',
+    'CVSS:4.0/AV:L/AC:L/AT:N/PR:H/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/R:I',
+    8.4,
+  ],
+  ['availability, base', 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:L', 8.7],
+  ['availability, unreported', 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:L/E:U', 6.6],
+  ['local high privileges, base', 'CVSS:4.0/AV:L/AC:L/AT:N/PR:H/UI:N/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N', 8.3],
+  [
+    'local high privileges, unreported',
+    'CVSS:4.0/AV:L/AC:L/AT:N/PR:H/UI:N/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N/E:U',
+    5.6,
+  ],
+  ['adjacent, safety present', 'CVSS:4.0/AV:A/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N/S:P', 8.6],
+  [
+    'adjacent, safety as modified SI',
+    'CVSS:4.0/AV:A/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N/MSI:S/S:P',
+    9.7,
+  ],
+  ['value density concentrated', 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N/V:C', 8.7],
+  ['subsequent system, base', 'CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:N/VI:N/VA:N/SC:H/SI:L/SA:H', 6.4],
+  [
+    'subsequent system, threat and environmental',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:N/VI:N/VA:N/SC:H/SI:L/SA:H/E:U/MAV:A/R:U/V:C',
+    2.4,
+  ],
+  ['everything high', 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H', 10],
+  [
+    'everything high, attacked, where it is reachable only locally and needs preconditions',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:A/CR:H/IR:H/AR:H/MAV:L/MAT:P',
+    8.9,
+  ],
+  ['local, low privileges', 'CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N', 8.5],
+  [
+    'local, no impact in this environment',
+    'CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:A/MVC:N/MVI:N/MVA:N',
+    0,
+  ],
+  [
+    'network, low privileges, availability',
+    'CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N',
+    7.1,
+  ],
 ];
 
 // v4.0: the specification's own example (CVSS-B 9.3) and vectors with threat (E) and security
@@ -68,6 +211,14 @@ describe('CVSS v3.1 base scores', () => {
     expect(s.environmental).toBeUndefined();
     expect(s.score).toBe(8.8);
     expect(s.nomenclature).toBe('CVSS-BT');
+  });
+});
+
+describe('CVSS v4.0: FIRST’s examples', () => {
+  it.each(FIRST_V40_EXAMPLES)('%s: %s = %d', (_name, vector, expected) => {
+    const s = scoreCvss(vector);
+    expect(s.score).toBe(expected);
+    expect(s.severity).toBe(cvssSeverity(expected));
   });
 });
 

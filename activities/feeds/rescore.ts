@@ -51,7 +51,18 @@ export interface RescoredExposure {
 export interface RescoreOptions {
   /** Resolves a scope's policy name (PolicyCatalog.get). */
   policy: (name: string) => Policy;
-  /** Write the new decisions to exposures (priority, sla_due, policy_version/hash, decided_at). */
+  /**
+   * Scopes as ctem.yaml gives them, by name: they take precedence over the scopes table (which ingest
+   * writes), so the re-score judges exactly as triage does.
+   */
+  scopes?: Record<string, unknown>;
+  /** A scope's stricter SLA windows per outcome, in ms from first seen (lifecycle.sla in ctem.yaml). */
+  slaCap?: (scope: string) => Partial<Record<'act' | 'attend' | 'track*' | 'track', number>>;
+  /**
+   * Write the new decisions to exposures (priority, policy_due, policy_version/hash, decided_at; and
+   * sla_due where no lifecycle owns the row). Only once they have been handed on: a decision
+   * written but not told would never be found again.
+   */
   apply?: boolean;
   /** decided_at for applied rows. */
   now?: Date;
@@ -196,6 +207,7 @@ export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promis
     const contexts = new Map<string, ScopeContext>([
       ['', NO_SCOPE],
       ...scopes.rows.map((s) => [s.name, scopeContext(s.config)] as const),
+      ...Object.entries(opts.scopes ?? {}).map(([name, c]) => [name, scopeContext(c)] as const),
     ]);
     const policies = new Map<string, Policy>();
     for (const c of contexts.values())
@@ -223,7 +235,7 @@ export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promis
     await client.query(`create temp table rescore_policy (id int primary key, hash text not null, version text not null,
       default_code int not null) on commit drop`);
     await client.query(`create temp table rescore_scope (scope text primary key, policy_id int not null, exposure int not null,
-      profile int not null) on commit drop`);
+      profile int not null, cap_act int8, cap_attend int8, cap_track_star int8, cap_track int8) on commit drop`);
     await client.query(`create temp table rescore_decision (key int8 primary key, outcome text not null, days_first int not null,
       days_kev int) on commit drop`);
     await client.query(`create temp table rescore_cve (policy_id int, cve text, code int not null, kev_date date, vector_id int,
@@ -260,14 +272,19 @@ export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promis
     await copyRows(
       client,
       'rescore_scope',
-      ['scope', 'policy_id', 'exposure', 'profile'],
+      ['scope', 'policy_id', 'exposure', 'profile', 'cap_act', 'cap_attend', 'cap_track_star', 'cap_track'],
       [...contexts].map(([name, c]) => {
         const p = policies.get(c.policy)!;
+        const cap = name === '' ? {} : (opts.slaCap?.(name) ?? {});
         return [
           name,
           policyIndex.get(p.hash)!,
           SYSTEM_EXPOSURE.indexOf(p.exposure[c.reachability]),
           profileIds.get(profileKey(c))!,
+          cap.act ?? null,
+          cap.attend ?? null,
+          cap['track*'] ?? null,
+          cap.track ?? null,
         ];
       }),
     );
@@ -387,10 +404,16 @@ export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promis
     );
     await client.query(`create temp table rescore_result on commit drop as
       with decided as (
-        select e.id, e.asset_id, e.vuln_key, e.priority as old_outcome, e.sla_due as old_due, e.policy_version as old_version,
-               e.policy_hash as old_hash, p.hash as policy_hash, p.version, d.outcome,
+        select e.id, e.asset_id, e.vuln_key, e.priority as old_outcome,
+               -- The deadline last decided, before pauses moved it (see 010_rescore.sql).
+               coalesce(e.policy_due, e.sla_due) as old_due,
+               e.policy_version as old_version, e.policy_hash as old_hash, p.hash as policy_hash, p.version, d.outcome,
+               -- least() skips nulls: no KEV date, no scope cap.
                least(e.first_seen + d.days_first * interval '1 day',
-                     greatest(e.first_seen, (c.kev_date::timestamp at time zone 'UTC')) + d.days_kev * interval '1 day') as due
+                     greatest(e.first_seen, (c.kev_date::timestamp at time zone 'UTC')) + d.days_kev * interval '1 day',
+                     e.first_seen + case d.outcome when 'act' then s.cap_act when 'attend' then s.cap_attend
+                                                   when 'track*' then s.cap_track_star else s.cap_track end
+                                    * interval '1 millisecond') as due
           from exposures e
           join assets a on a.id = e.asset_id
           -- The exposure's scope, or '' (no scope, or one ctem.yaml no longer defines).
@@ -473,8 +496,12 @@ export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promis
 
     if (opts.apply) {
       t = performance.now();
+      // sla_due only where no lifecycle owns the row: a running workflow writes its own deadline
+      // (the decision plus any pause) when it handles the re-score.
       await client.query(
-        `update exposures e set priority = r.outcome, sla_due = r.due, policy_version = r.version, policy_hash = r.policy_hash,
+        `update exposures e set priority = r.outcome, policy_version = r.version, policy_hash = r.policy_hash,
+                policy_due = r.due,
+                sla_due = case when e.workflow_run is null or e.state = 'open' then r.due else e.sla_due end,
                 decided_at = $1, updated_at = now()
            from rescore_result r where r.id = e.id`,
         [opts.now ?? new Date()],

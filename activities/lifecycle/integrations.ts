@@ -25,6 +25,7 @@ import { slackNotifierFor } from '../../bots/slack/notifier.ts';
 import { teamsNotifierFor } from '../../bots/teams/notifier.ts';
 import { ticketSystemFor } from '../itsm/index.ts';
 import { runDigestJob } from '../reporting/job.ts';
+import { runFeedSyncJob } from '../feeds/syncJob.ts';
 import {
   createSatellitePatchExecutor,
   createSshPatchExecutor,
@@ -90,6 +91,7 @@ export const integrations: IntegrationRegistry = {
   jobs: {
     scanCycle: (ctx) => runScanCycle(ctx),
     digest: (ctx) => runDigestJob(ctx),
+    feedSync: (ctx) => runFeedSyncJob(ctx),
   },
 };
 

@@ -1,12 +1,14 @@
-// `ctem feeds load kev|epss|nvd|cve5 PATH-or-URL` and `ctem feeds sync`: load threat intel, then say
-// how many open exposures the new intel re-prioritizes (the lifecycle applies and acts on that).
+// `ctem feeds load kev|epss|nvd|cve5 PATH-or-URL` and `ctem feeds sync`: load threat intel, then
+// re-score, and hand exactly the exposures whose decision or deadline changes to their workflows.
+// `ctem feeds rescore` does the last part alone, after a policy file changed. Without a reachable
+// Temporal nothing is applied (so the next re-score finds the same exposures), and it says so.
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { FeedInputError, type FeedName, type FeedRunResult } from '../../activities/feeds/runs.ts';
 import { FEED_NAMES, loadFeed, syncFeeds, type LoadFeedOptions } from '../../activities/feeds/sources.ts';
 import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
-import { rescoreExposures } from '../../activities/feeds/rescore.ts';
-import { load, openDatabase, UserError, type GlobalOptions } from '../context.ts';
+import { rescoreAndHandOff, type RescoreHandOff } from '../../activities/lifecycle/rescored.ts';
+import { load, openDatabase, openTemporalClient, UserError, type GlobalOptions } from '../context.ts';
 
 interface FeedCommandOptions extends GlobalOptions {
   json?: boolean;
@@ -38,24 +40,49 @@ async function withDatabase<T>(
 async function reportRescore(
   db: Awaited<ReturnType<typeof openDatabase>>,
   loaded: ReturnType<typeof load>,
-  io: { stdout: Writable },
+  io: { stdout: Writable; stderr?: Writable; env: NodeJS.ProcessEnv },
   json: boolean,
-): Promise<{ examined: number; changed: number }> {
+): Promise<RescoreHandOff & { temporalProblem?: string }> {
+  // Fail early on a policy file that does not parse, before any connection is made.
   const catalog = PolicyCatalog.fromConfig(loaded.config, loaded.baseDir);
-  const r = await rescoreExposures(db.pool, {
-    policy: (name) => catalog.get(name),
-    onBatch: async () => undefined,
-  });
-  if (!json)
-    io.stdout.write(`re-score: ${r.changed} of ${r.examined} open exposures change priority or deadline\n`);
-  return { examined: r.examined, changed: r.changed };
+  for (const name of new Set(['default', ...loaded.config.scopes.map((s) => s.policy ?? 'default')]))
+    catalog.get(name);
+  let temporal: Awaited<ReturnType<typeof openTemporalClient>> | undefined;
+  let temporalProblem: string | undefined;
+  try {
+    temporal = await openTemporalClient(loaded, io.env);
+  } catch (err) {
+    temporalProblem = err instanceof Error ? err.message : String(err);
+  }
+  let r: RescoreHandOff;
+  try {
+    r = await rescoreAndHandOff(
+      { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir },
+      temporal?.client,
+    );
+  } finally {
+    await temporal?.close();
+  }
+  if (!json) {
+    io.stdout.write(
+      `re-score: ${r.changed} of ${r.examined} open exposures change priority or deadline` +
+        (r.temporal === 'told'
+          ? `; ${r.signalled} workflows told, ${r.skipped} without a running lifecycle\n`
+          : '\n'),
+    );
+    if (r.temporal === 'unreachable')
+      (io.stderr ?? io.stdout).write(
+        `Temporal is not reachable (${temporalProblem}): the ${r.changed} changed decisions were neither applied nor handed to their workflows; run \`ctem feeds rescore\` once Temporal is up (the daily feed sync also does it)\n`,
+      );
+  }
+  return { ...r, ...(temporalProblem ? { temporalProblem } : {}) };
 }
 
 export async function runFeedsLoad(
   feed: string,
   location: string,
   opts: FeedCommandOptions,
-  io: { stdout: Writable; env: NodeJS.ProcessEnv },
+  io: { stdout: Writable; stderr?: Writable; env: NodeJS.ProcessEnv },
 ): Promise<void> {
   if (!FEED_NAMES.includes(feed as FeedName))
     throw new UserError(`unknown feed "${feed}": use one of ${FEED_NAMES.join(', ')}`, 2);
@@ -95,7 +122,7 @@ export async function runFeedsLoad(
 
 export async function runFeedsSync(
   opts: FeedCommandOptions,
-  io: { stdout: Writable; env: NodeJS.ProcessEnv },
+  io: { stdout: Writable; stderr?: Writable; env: NodeJS.ProcessEnv },
 ): Promise<void> {
   await withDatabase(opts, async (db, loaded) => {
     let results: FeedRunResult[];
@@ -116,6 +143,16 @@ export async function runFeedsSync(
   });
 }
 
+export async function runFeedsRescore(
+  opts: FeedCommandOptions,
+  io: { stdout: Writable; stderr?: Writable; env: NodeJS.ProcessEnv },
+): Promise<void> {
+  await withDatabase(opts, async (db, loaded) => {
+    const rescore = await reportRescore(db, loaded, io, Boolean(opts.json));
+    if (opts.json) io.stdout.write(`${JSON.stringify({ rescore })}\n`);
+  });
+}
+
 export function registerFeedsCommand(program: Command): void {
   const feeds = program
     .command('feeds')
@@ -131,22 +168,37 @@ export function registerFeedsCommand(program: Command): void {
     .option('--api-key-env <name>', 'nvd: environment variable holding the NVD API key')
     .option('--since <date>', 'nvd API: only CVEs modified since this date (windows of 120 days)')
     .option('--score-date <date>', 'epss: score date for a file without a #score_date line')
-    .option('--no-rescore', 'do not count the exposures the new intel re-prioritizes')
+    .option('--no-rescore', 'do not re-score the open exposures after loading')
     .option('--json', 'print the run as JSON')
     .action(async (feed: string, location: string, _opts: unknown, cmd: Command) => {
       await runFeedsLoad(feed, location, cmd.optsWithGlobals<FeedCommandOptions>(), {
         stdout: process.stdout,
+        stderr: process.stderr,
         env: process.env,
       });
     });
   feeds
     .command('sync')
     .description('load every feed configured under feeds: in ctem.yaml')
-    .option('--no-rescore', 'do not count the exposures the new intel re-prioritizes')
+    .option('--no-rescore', 'do not re-score the open exposures after loading')
     .option('--json', 'print the runs as JSON')
     .action(async (_opts: unknown, cmd: Command) => {
       await runFeedsSync(cmd.optsWithGlobals<FeedCommandOptions>(), {
         stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+      });
+    });
+  feeds
+    .command('rescore')
+    .description(
+      're-score every open exposure (e.g. after a policy change) and tell the workflows whose decision or deadline changes',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(async (_opts: unknown, cmd: Command) => {
+      await runFeedsRescore(cmd.optsWithGlobals<FeedCommandOptions>(), {
+        stdout: process.stdout,
+        stderr: process.stderr,
         env: process.env,
       });
     });

@@ -85,6 +85,8 @@ describe('ctem feeds and ctem explain', () => {
     process.env.DATABASE_URL = db.url;
     process.env.CTEM_CONFIG = '';
     dir = await mkdtemp(path.join(os.tmpdir(), 'ctem-cli-intel-'));
+    // No `ctem up` stack here: re-scoring finds no Temporal to hand changes to.
+    process.env.CTEM_HOME = dir;
     await writeFile(
       path.join(dir, 'kev.json'),
       JSON.stringify({
@@ -167,11 +169,20 @@ describe('ctem feeds and ctem explain', () => {
     );
   });
 
-  it('ctem feeds load kev FILE: reports the run and what it re-prioritizes', async () => {
+  it('ctem feeds load kev FILE: reports the run and what it re-prioritizes (no Temporal: says so)', async () => {
     const out = capture();
-    await runFeedsLoad('kev', path.join(dir, 'kev.json'), {}, { stdout: out.stream, env: env() });
+    const err = capture();
+    await runFeedsLoad(
+      'kev',
+      path.join(dir, 'kev.json'),
+      {},
+      { stdout: out.stream, stderr: err.stream, env: env() },
+    );
     expect(out.text()).toMatch(
       /^kev: 1 records \(2026\.11\.20 of 2026-11-20T12:00:00\.000Z\): 1 added, 0 changed, 0 unchanged, 0 removed in \d+\.\d s\n {2}newly listed: CVE-2021-44228\nre-score: 1 of 1 open exposures change priority or deadline\n$/,
+    );
+    expect(err.text()).toBe(
+      'Temporal is not reachable (Temporal is not running: start `ctem up` in another terminal, or set temporal.address in ctem.yaml): the 1 changed decisions were neither applied nor handed to their workflows; run `ctem feeds rescore` once Temporal is up (the daily feed sync also does it)\n',
     );
   });
 
@@ -279,7 +290,7 @@ describe('ctem feeds and ctem explain', () => {
     const config = path.join(dir, 'ctem.yaml');
     await writeFile(config, `version: 1\nfeeds:\n  kev: { path: kev.json }\n  epss: { path: epss.csv }\n`);
     const out = capture();
-    await runFeedsSync({ config }, { stdout: out.stream, env: env() });
+    await runFeedsSync({ config }, { stdout: out.stream, stderr: capture().stream, env: env() });
     expect(
       out
         .text()

@@ -159,6 +159,13 @@ describe('the default policy over the whole SSVC deployer decision space', () =>
             });
           }
 
+  const reached = new Set(
+    cases.map((c) => [c.exploitation, c.exposure, c.automatable, c.humanImpact].join(',')),
+  );
+  it('reaches every one of the 72 rows through the policy inputs (criticality × technical impact → human impact)', () => {
+    expect([...reached].sort()).toEqual(DEPLOYER_TREE.map((r) => r.slice(0, 4).join(',')).sort());
+  });
+
   it.each(cases)(
     '$exploitation / $exposure / automatable $automatable / $technicalImpact impact on a $criticality asset (human impact $humanImpact) → $expected',
     ({ exploitation, exposure, automatable, technicalImpact, criticality, humanImpact, expected }) => {

@@ -87,7 +87,10 @@ describe('schedules', () => {
         (r) => r.rows.length === 2,
       );
       expect(rows).toEqual([
-        { type: 'schedule-skipped', reason: 'feed sync skipped: no feed sync job is installed' },
+        {
+          type: 'schedule-ran',
+          reason: expect.stringMatching(/^feed sync: no feeds configured; re-score: /),
+        },
         { type: 'schedule-ran', reason: 'recording check of prod: queued' },
       ]);
       expect(log.rescans.find((r) => r.requestId.startsWith('cycle:prod:'))).toMatchObject({
