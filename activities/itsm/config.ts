@@ -90,6 +90,12 @@ export const jiraSchema = z
     resolution: z.string().optional(),
     /** Secret of the Jira webhook (X-Hub-Signature HMAC-SHA256). */
     webhookSecret: secretRef.optional(),
+    /**
+     * Jira's search index lags behind writes: after a create whose answer was lost (a crash), the
+     * search for the unit's label is repeated, with growing pauses, for this long before the issue
+     * is taken as never created.
+     */
+    searchLagWait: duration.default('30s'),
     ...transportFields,
   })
   .strict();

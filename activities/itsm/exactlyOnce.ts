@@ -29,6 +29,25 @@ export async function recordTicketEvents(
   );
 }
 
+/**
+ * Our own moves of a ticket (close, reopen) hold this lock while the remote call runs; a poller
+ * comparing what it read with the ledger waits for it, so it never compares mid-move.
+ */
+export const moveLockSql = 'select pg_advisory_xact_lock(hashtextextended($1, 7426013))';
+export function moveLockName(system: string, ticketKey: string): string {
+  return `ticket-move:${system}:${ticketKey}`;
+}
+
+/** Exposure states that mean someone has to work the ticket. */
+const needsWork = new Set<string>(['remediating', 'reopened']);
+
+function reopenNote(unit: RemediationUnitSummary): string {
+  const back = unit.exposures.filter((e) => needsWork.has(e.state));
+  return `Reopened: ${back.map((e) => `${e.weaknessKey} on ${e.asset}`).join(', ')} ${
+    back.length === 1 ? 'needs' : 'need'
+  } fixing again.`;
+}
+
 interface GroupRow {
   group_key: string;
   ticket_key: string | null;
@@ -77,6 +96,19 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     groupBy: GroupBy,
     member: { unitId: string; part: RemediationUnitSummary } | undefined,
   ): Promise<TicketRef> {
+    const { ref, reopen } = await this.writeGroup(groupKey, groupBy, member);
+    // Work is back on a ticket that was closed (a regression, a new member): reopen it, after the
+    // commit, as our own move (the ledger first), so a poll does not take it for a person's. A
+    // crash before it leaves the ledger at done, and the retried upsert reopens.
+    if (reopen) await this.moveTo(ref, 'open', () => this.remote.reopen(ref, reopen), { reason: reopen });
+    return ref;
+  }
+
+  private async writeGroup(
+    groupKey: string,
+    groupBy: GroupBy,
+    member: { unitId: string; part: RemediationUnitSummary } | undefined,
+  ): Promise<{ ref: TicketRef; reopen?: string }> {
     const system = this.remote.name;
     return await inTransaction(this.pool, async (client) => {
       // A concurrent upsert of the same group waits here until this one commits.
@@ -116,14 +148,44 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
           return { ref: known, action: 'updated' as const };
         }
         // No key on record: an earlier attempt may have created the ticket and died before recording it.
-        const found = await this.remote.find(view.externalKey);
+        const attempted = await this.pool.query<{ attempts: number }>(
+          'select attempts from ticket_create_attempts where system = $1 and group_key = $2',
+          [system, groupKey],
+        );
+        const found = await this.remote.find(view.externalKey, {
+          afterUnrecordedCreate: (attempted.rowCount ?? 0) > 0,
+        });
         if (found) {
           await this.remote.update(found, view, merged);
           return { ref: found, action: 'found' as const };
         }
-        const { number, ...ref } = await this.remote.create(view, merged);
+        // Committed before the create is sent (outside this transaction), so a retry after a crash
+        // knows a ticket may exist that the search does not show yet.
+        await this.pool.query(
+          `insert into ticket_create_attempts (system, group_key) values ($1, $2)
+           on conflict (system, group_key) do update set attempted_at = now(),
+             attempts = ticket_create_attempts.attempts + 1`,
+          [system, groupKey],
+        );
+        let created: Awaited<ReturnType<RemoteTicketSystem['create']>>;
+        try {
+          created = await this.remote.create(view, merged);
+        } catch (err) {
+          // Refused (validation, auth): nothing was created, so a later try need not wait for a search.
+          if (err instanceof ApplicationFailure && err.nonRetryable)
+            await this.pool.query('delete from ticket_create_attempts where system = $1 and group_key = $2', [
+              system,
+              groupKey,
+            ]);
+          throw err;
+        }
+        const { number, ...ref } = created;
         return { ref, number, action: 'created' as const };
       });
+      await client.query('delete from ticket_create_attempts where system = $1 and group_key = $2', [
+        system,
+        groupKey,
+      ]);
 
       const exposureIds = merged.exposures.map((e) => e.id);
       await client.query(
@@ -160,7 +222,11 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
         { system, group: groupKey, key: outcome.ref.key, action: outcome.action },
         'ticket upserted',
       );
-      return outcome.ref;
+      const reopen =
+        row.last_status === 'done' && merged.exposures.some((e) => needsWork.has(e.state))
+          ? reopenNote(merged)
+          : undefined;
+      return { ref: outcome.ref, ...(reopen ? { reopen } : {}) };
     });
   }
 
@@ -282,9 +348,23 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
 
   /**
    * Our own close/reopen: the ledger's status is set first (committed), so the webhook or poll that
-   * echoes the change back is not taken for a human's; restored if the remote call fails.
+   * echoes the change back is not taken for a human's; restored if the remote call fails. Moves of
+   * one ticket take turns (the exposures of a unit close it together), so the second one sees the
+   * first one's result instead of asking for a transition the ticket no longer offers.
    */
   private async moveTo(
+    ref: TicketRef,
+    to: TicketStatusCategory,
+    act: () => Promise<void>,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await inTransaction(this.pool, async (lock) => {
+      await lock.query(moveLockSql, [moveLockName(ref.system, ref.key)]);
+      await this.moveNow(ref, to, act, data);
+    });
+  }
+
+  private async moveNow(
     ref: TicketRef,
     to: TicketStatusCategory,
     act: () => Promise<void>,
@@ -306,6 +386,11 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     );
     try {
       await act();
+      // The move's time is when it is done remotely: a poll that read the ticket before is stale.
+      await this.pool.query(
+        'update tickets set status_changed_at = now() where system = $1 and ticket_key = $2',
+        [ref.system, ref.key],
+      );
     } catch (err) {
       if (rows[0] && rows[0].previous !== landing)
         await this.pool.query(`update tickets set last_status = $3 where system = $1 and ticket_key = $2`, [

@@ -8,7 +8,7 @@ import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../db/pool.ts';
 import type { TicketStatusCategory } from '../ports.ts';
 import type { TicketChangedSignal } from '../../workflows/exposure/messages.ts';
-import { recordTicketEvents } from './exactlyOnce.ts';
+import { moveLockName, moveLockSql, recordTicketEvents } from './exactlyOnce.ts';
 
 /** Signal name the exposure workflow listens on (workflows/exposure/messages.ts, ticketChangedSignal). */
 export const ticketChangedSignalName = 'ticketChanged';
@@ -116,18 +116,44 @@ export async function pendingTicketChanges(
   pool: Pool,
   changes: InboundTicketChange[],
   now = new Date(),
+  /**
+   * When the remote read began (database time). A ticket we moved ourselves since then was read
+   * before our move: comparing that stale read with the moved ledger would make our own close look
+   * like a person's reopen. It is left to the next poll, which sees it again.
+   */
+  readStartedAt?: Date,
 ): Promise<PendingTicketChange[]> {
   if (changes.length === 0) return [];
   const system = changes[0]!.system;
-  const { rows } = await pool.query<LedgerRow & { ticket_key: string }>(
-    `select ticket_key, group_key, ticket_url, exposure_ids, last_status from tickets where system = $1 and ticket_key = any($2::text[])`,
-    [system, changes.map((c) => c.key)],
+  const select = (db: Pool | PoolClient, keys: string[]) =>
+    db.query<LedgerRow & { ticket_key: string; moved_since_read: boolean }>(
+      `select ticket_key, group_key, ticket_url, exposure_ids, last_status,
+              coalesce(status_changed_at >= $3, false) as moved_since_read
+         from tickets where system = $1 and ticket_key = any($2::text[])`,
+      [system, keys, readStartedAt ?? null],
+    );
+  const first = await select(
+    pool,
+    changes.map((c) => c.key),
   );
+  const differing = first.rows
+    .filter((r) => changes.some((c) => c.key === r.ticket_key && c.category !== r.last_status))
+    .map((r) => r.ticket_key)
+    .sort();
+  // Only tickets that look changed are looked at again, after any move of ours in flight is done.
+  const rows =
+    differing.length === 0
+      ? []
+      : await inTransaction(pool, async (client) => {
+          for (const key of differing) await client.query(moveLockSql, [moveLockName(system, key)]);
+          return (await select(client, differing)).rows;
+        });
   const byKey = new Map(rows.map((r) => [r.ticket_key, r]));
   const pending: PendingTicketChange[] = [];
   for (const change of changes) {
     const row = byKey.get(change.key);
-    if (row && row.last_status !== change.category) pending.push(pendingChange(row, change, now));
+    if (row && !row.moved_since_read && row.last_status !== change.category)
+      pending.push(pendingChange(row, change, now));
   }
   return pending;
 }

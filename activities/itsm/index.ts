@@ -160,6 +160,7 @@ export function createItsmActivities(deps: ActivityDeps) {
         'select position from ticket_poll_cursors where system = $1',
         [system],
       );
+      const started = await deps.pool.query<{ at: Date }>('select clock_timestamp() as at');
       const read = await remote.session(() => remote.changedSince!(rows[0]?.position));
       const pending = await pendingTicketChanges(
         deps.pool,
@@ -170,6 +171,8 @@ export function createItsmActivities(deps: ActivityDeps) {
           remote: c.remote,
           via: 'poll' as const,
         })),
+        new Date(),
+        started.rows[0]!.at,
       );
       return { pending, position: read.position };
     },

@@ -3,14 +3,15 @@
 // OAuth 2.0 access-token auth. The unit's external key is a label on the issue ("ctem-ru-…").
 import { HttpException, Version3Client } from 'jira.js';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { SecretRef } from '../../domain/config.ts';
+import { durationMs, type SecretRef } from '../../domain/config.ts';
 import type { TicketRef } from '../ports.ts';
 import type { JiraConfig } from './config.ts';
 import { adfText, commentMarker, contentHash, renderAdf, textToAdf, type TicketView } from './content.ts';
-import { RemoteTicketSystemBase, withMarker, type RemoteStatus } from './remote.ts';
+import { RemoteTicketSystemBase, withMarker, type FindOptions, type RemoteStatus } from './remote.ts';
 import {
   HttpStatusError,
   parseRetryAfter,
+  pause,
   transportPolicy,
   withRateLimit,
   type TransportPolicy,
@@ -112,7 +113,27 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
     return contentHash(this.fields(view));
   }
 
-  async find(externalKey: string): Promise<TicketRef | undefined> {
+  /**
+   * By the unit's label. Jira's search is eventually consistent, so right after a create it may not
+   * list the new issue: when an earlier create's answer was lost, a miss is searched again with
+   * growing pauses (250 ms, doubling) until `searchLagWait` is used up. The number of searches
+   * follows from the setting alone, not from how long each one took.
+   */
+  async find(externalKey: string, opts: FindOptions = {}): Promise<TicketRef | undefined> {
+    const pauses: number[] = [];
+    if (opts.afterUnrecordedCreate)
+      for (let left = durationMs(this.cfg.searchLagWait), next = 250; left > 0; next *= 2) {
+        pauses.push(Math.min(next, left));
+        left -= next;
+      }
+    for (let i = 0; ; i++) {
+      const found = await this.searchLabel(externalKey);
+      if (found || i >= pauses.length) return found;
+      await pause(pauses[i]!);
+    }
+  }
+
+  private async searchLabel(externalKey: string): Promise<TicketRef | undefined> {
     // Labels are exact-match in JQL; the key is hex, so quoting is enough.
     const page = await this.call('search', (c) =>
       c.issueSearch.searchForIssuesUsingJqlEnhancedSearch({

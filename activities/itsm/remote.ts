@@ -20,13 +20,21 @@ export interface RemoteChange {
   modifiedAt: string;
 }
 
+export interface FindOptions {
+  afterUnrecordedCreate?: boolean;
+}
+
 export interface RemoteTicketSystem extends TicketSystem {
   /** Run a sequence of calls in one remote session (GLPI logs in once); others just run fn. */
   session<T>(fn: () => Promise<T>): Promise<T>;
   view(unit: RemediationUnitSummary): TicketView;
   /** What update() would write, for skipping unchanged updates. */
   contentHash(view: TicketView): string;
-  find(externalKey: string): Promise<TicketRef | undefined>;
+  /**
+   * The ticket carrying the external key. `afterUnrecordedCreate`: an earlier create was sent and its
+   * answer lost, so a miss may only mean the system's search has not caught up yet (Jira).
+   */
+  find(externalKey: string, opts?: FindOptions): Promise<TicketRef | undefined>;
   create(view: TicketView, unit: RemediationUnitSummary): Promise<TicketRef & { number?: string }>;
   update(ref: TicketRef, view: TicketView, unit: RemediationUnitSummary): Promise<void>;
   hasComment(ref: TicketRef, marker: string): Promise<boolean>;
@@ -63,7 +71,7 @@ export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
   }
 
   abstract contentHash(view: TicketView): string;
-  abstract find(externalKey: string): Promise<TicketRef | undefined>;
+  abstract find(externalKey: string, opts?: FindOptions): Promise<TicketRef | undefined>;
   abstract create(view: TicketView, unit: RemediationUnitSummary): Promise<TicketRef & { number?: string }>;
   abstract update(ref: TicketRef, view: TicketView, unit: RemediationUnitSummary): Promise<void>;
   abstract hasComment(ref: TicketRef, marker: string): Promise<boolean>;

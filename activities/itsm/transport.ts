@@ -59,14 +59,18 @@ export function requestSignal(timeoutMs: number): AbortSignal {
   return ctx ? AbortSignal.any([timeout, ctx.cancellationSignal]) : timeout;
 }
 
-async function pause(ms: number): Promise<void> {
+export async function pause(ms: number): Promise<void> {
   const ctx = currentActivity();
-  if (ctx) {
-    // Heartbeat so a long Retry-After wait does not look like a dead worker.
+  if (!ctx) {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return;
+  }
+  // Heartbeat through the wait, in slices, so a long pause does not look like a dead worker.
+  for (let left = ms; left > 0; left -= 1000) {
     ctx.heartbeat();
-    await ctx.sleep(ms);
-    ctx.heartbeat();
-  } else await new Promise((resolve) => setTimeout(resolve, ms));
+    await ctx.sleep(Math.min(1000, left));
+  }
+  ctx.heartbeat();
 }
 
 /** Retry-After is either delta-seconds or an HTTP date. */

@@ -3,7 +3,9 @@
 // paging; transitions by status category with a required resolution on Done; GET/POST
 // /search/jql with JQL (labels, project, AND, ORDER BY), nextPageToken paging and "only id unless
 // asked"; the retired GET/POST /search answering 410 Gone. Humans act through humanTransition(),
-// which sends the signed webhook (X-Hub-Signature: sha256=…) Jira Cloud sends.
+// which sends the signed webhook (X-Hub-Signature: sha256=…) Jira Cloud sends. Like Jira Cloud's
+// search index, JQL can lag behind writes: with `searchLag: n`, a new issue stays out of the next n
+// searches (counted, not timed, so a test of the lag does not depend on speed).
 import { createHmac } from 'node:crypto';
 import {
   Answer,
@@ -68,6 +70,8 @@ export interface FakeJiraOptions {
   projects?: string[];
   priorities?: string[];
   webhook?: { url: string; secret: string };
+  /** Searches a newly created issue stays invisible to (Jira's index lags behind writes). */
+  searchLag?: number;
 }
 
 const adfBlockTypes = new Set([
@@ -168,6 +172,8 @@ export class FakeJira extends FakeTicketServer {
   private nextId = 10000;
   private readonly projectCounters = new Map<string, number>();
   readonly webhookDeliveries: { status: number; body: unknown }[] = [];
+  /** Issue key → searches it is still hidden from (the index lag). */
+  private readonly unindexed = new Map<string, number>();
 
   constructor(readonly options: FakeJiraOptions) {
     super();
@@ -424,6 +430,7 @@ export class FakeJira extends FakeTicketServer {
       comments: [],
     };
     this.issues.set(key, issue);
+    if (this.options.searchLag) this.unindexed.set(key, this.options.searchLag);
     return { status: 201, body: { id, key, self: `${this.url}/rest/api/3/issue/${id}` } };
   }
 
@@ -438,13 +445,22 @@ export class FakeJira extends FakeTicketServer {
             fields: req.query.get('fields')?.split(','),
           };
     const { clauses, order } = parseJql(params.jql ?? '');
-    let found = [...this.issues.values()].filter((issue) =>
-      clauses.every((c) => {
-        if (c.field === 'labels') return issue.fields.labels.includes(c.value);
-        if (c.field === 'project') return issue.fields.project.key === c.value;
-        if (c.field === 'key') return issue.key === c.value;
-        return issue.fields.status === c.value;
-      }),
+    // Issues the index has not caught up with yet are missing from this answer.
+    const hidden = new Set<string>();
+    for (const [key, left] of this.unindexed) {
+      hidden.add(key);
+      if (left <= 1) this.unindexed.delete(key);
+      else this.unindexed.set(key, left - 1);
+    }
+    let found = [...this.issues.values()].filter(
+      (issue) =>
+        !hidden.has(issue.key) &&
+        clauses.every((c) => {
+          if (c.field === 'labels') return issue.fields.labels.includes(c.value);
+          if (c.field === 'project') return issue.fields.project.key === c.value;
+          if (c.field === 'key') return issue.key === c.value;
+          return issue.fields.status === c.value;
+        }),
     );
     if (order?.field === 'created')
       found = found.sort((a, b) => (Number(a.id) - Number(b.id)) * (order.desc ? -1 : 1));

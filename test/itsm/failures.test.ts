@@ -25,6 +25,7 @@ import {
 } from '../../activities/itsm/config.ts';
 import { encodedQuery, ServiceNowTicketSystem } from '../../activities/itsm/servicenow.ts';
 import { parseRetryAfter } from '../../activities/itsm/transport.ts';
+import { pendingTicketChanges, type InboundTicketChange } from '../../activities/itsm/inbound.ts';
 import { commentMarker } from '../../activities/itsm/content.ts';
 import { GlpiTicketSystem } from '../../activities/itsm/glpi.ts';
 import { JiraTicketSystem } from '../../activities/itsm/jira.ts';
@@ -89,12 +90,18 @@ describe('ticket clients under failure', () => {
       jiraCfg({ priorities: { Act: 'Urgentissimo' } }),
       deps(configWith({})),
     );
-    const failure = await failureOf(system.upsert(sampleUnit()));
+    const unit = sampleUnit();
+    const failure = await failureOf(system.upsert(unit));
     expect(failure.nonRetryable).toBe(true);
     expect(failure.type).toBe('TicketRequestRejected');
     expect(failure.message).toContain(
       "jira create issue failed with HTTP 400: priority: Specify a valid priority; 'Urgentissimo' is not one.",
     );
+    // Refused means not created: the next try searches once, it does not wait out the index lag.
+    const attempts = await db.pool.query('select 1 from ticket_create_attempts where group_key = $1', [
+      unit.id,
+    ]);
+    expect(attempts.rowCount).toBe(0);
   });
 
   it('turns a ServiceNow data-policy refusal into a non-retryable failure with its detail', async () => {
@@ -140,6 +147,76 @@ describe('ticket clients under failure', () => {
     expect(parseRetryAfter('7')).toBe(7000);
     expect(parseRetryAfter(new Date(Date.now() + 30_000).toUTCString())).toBeGreaterThan(25_000);
     expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+
+  it('maps remote statuses by the configured category: Jira status category, ServiceNow state, GLPI status', async () => {
+    const config = configWith({});
+    // Jira: this site counts "In Progress" (category indeterminate) as done for ctem.
+    const custom = createJiraTicketSystem(
+      jiraCfg({ statusCategories: { indeterminate: 'done' } }),
+      deps(config),
+    );
+    const plain = createJiraTicketSystem(jiraCfg(), deps(config));
+    const jRef = await custom.upsert(sampleUnit());
+    expect(await custom.status(jRef)).toBe('open');
+    await jira.humanTransition(jRef.key, 'In Progress');
+    expect(await custom.status(jRef)).toBe('done');
+    expect(await plain.status(jRef)).toBe('in-progress');
+    const hook = new JiraTicketSystem(jiraCfg({ statusCategories: { indeterminate: 'done' } }), {
+      readSecret: () => 'unused',
+      baseDir: process.cwd(),
+    });
+    // The webhook's issue status is read with the same mapping.
+    expect(hook.categoryOfStatus({ name: 'Code Review', statusCategory: { key: 'indeterminate' } })).toEqual({
+      category: 'done',
+      remote: 'Code Review',
+    });
+
+    // ServiceNow: state 3 (On Hold) counted as open instead of in progress.
+    const snStates = { '1': 'open', '2': 'in-progress', '3': 'open', '6': 'done', '7': 'done' };
+    const sCustom = createServiceNowTicketSystem(snCfg({ states: snStates }), deps(config));
+    const sRef = await sCustom.upsert(sampleUnit());
+    sn.records.get(sRef.key)!.state = '3';
+    expect(await sCustom.status(sRef)).toBe('open');
+    expect(await createServiceNowTicketSystem(snCfg(), deps(config)).status(sRef)).toBe('in-progress');
+
+    // GLPI: status 4 (pending) counted as done.
+    const glpiStatuses = {
+      '1': 'open',
+      '2': 'in-progress',
+      '3': 'in-progress',
+      '4': 'done',
+      '5': 'done',
+      '6': 'done',
+    };
+    const gCustom = createGlpiTicketSystem(glpiCfg({ statuses: glpiStatuses }), deps(config));
+    const gRef = await gCustom.upsert(sampleUnit());
+    glpi.humanSetStatus(Number(gRef.key), 4);
+    expect(await gCustom.status(gRef)).toBe('done');
+    expect(await createGlpiTicketSystem(glpiCfg(), deps(config)).status(gRef)).toBe('in-progress');
+  });
+
+  it('does not take our own close for a person reopening when a poll read the ticket just before it', async () => {
+    const system = createServiceNowTicketSystem(snCfg(), deps(configWith({})));
+    const ref = await system.upsert(sampleUnit());
+    const clock = async () =>
+      (await db.pool.query<{ at: Date }>('select clock_timestamp() as at')).rows[0]!.at;
+    // A poll reads the incident still open; then we resolve it; then the poll compares.
+    const readStartedAt = await clock();
+    const stale: InboundTicketChange = {
+      system: 'servicenow',
+      key: ref.key,
+      category: 'open',
+      remote: '1',
+      via: 'poll',
+    };
+    await system.close(ref, 'Verified fixed by scan 70.');
+    expect(await pendingTicketChanges(db.pool, [stale], new Date(), readStartedAt)).toEqual([]);
+    // Without the read's start time the stale read would pass for a reopen.
+    expect(await pendingTicketChanges(db.pool, [stale])).toHaveLength(1);
+    // A read begun after our move compares as usual: a person reopening it is news.
+    const reopened = { ...stale, category: 'in-progress' as const, remote: '2' };
+    expect(await pendingTicketChanges(db.pool, [reopened], new Date(), await clock())).toHaveLength(1);
   });
 
   it('says where to fix wrong credentials, and never logs or returns the secret', async () => {

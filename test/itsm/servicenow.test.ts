@@ -167,4 +167,85 @@ describe('ServiceNow incidents through a workflow', () => {
       await running;
     }
   });
+
+  it('polls when configured: a resolve whose outbound REST call never came reaches the workflow once', async () => {
+    const config = configWith({
+      servicenow: {
+        url: sn.url,
+        auth: { username: 'ctem.integration', password: envSecret('sn-password-1') },
+        pollInterval: '1s',
+      },
+    });
+    // No business rule calls us: only the poller can notice the change.
+    sn.options.outbound = undefined;
+    const taskQueue = temporal.taskQueue('servicenow-poll');
+    const { worker, running } = await startTicketWorker({
+      temporal,
+      pool: db.pool,
+      config,
+      taskQueue,
+      bundlePath,
+    });
+    const unit = sampleUnit();
+    const drill = await temporal.client.workflow.start('ticketDrill', {
+      taskQueue,
+      workflowId: exposureWorkflowId(unit.exposures[0]!.id),
+      args: ['servicenow'],
+    });
+    const poller = await temporal.client.workflow.start('ticketStatusPoll', {
+      taskQueue,
+      workflowId: `ticket-poll-servicenow-${taskQueue}`,
+      args: [{ system: 'servicenow', intervalMs: 300 }],
+    });
+    try {
+      const ref = await drill.executeUpdate(upsertUpdate, { args: [unit] });
+      // Our own reopen of a resolved incident is no news to the poller (the ledger moved first).
+      await drill.executeUpdate(closeUpdate, { args: ['Verified fixed by scan 61.'] });
+      await drill.executeUpdate(reopenUpdate, { args: ['Scan 62 sees it again.'] });
+      // The poller's reads (all of our incidents, by correlation_id prefix), not the key lookups.
+      const queries = () =>
+        sn.requests.filter((r) => r.method === 'GET' && r.query.get('sysparm_query')?.includes('STARTSWITH'))
+          .length;
+      const seen = queries();
+      await eventually(() => (queries() >= seen + 2 ? true : undefined), 120_000);
+      expect(await drill.query(changesQuery)).toEqual([]);
+
+      expect(await sn.humanResolve(ref.key, 'dana.reviewer')).toBe(0);
+      const changes = await eventually(async () => {
+        const c = await drill.query(changesQuery);
+        return c.length ? c : undefined;
+      }, 120_000);
+      expect(changes).toEqual([
+        expect.objectContaining({ ticket: expect.objectContaining({ key: ref.key }), status: 'done' }),
+      ]);
+      // The poller records the change once it has signalled it.
+      await eventually(async () => {
+        const { rows } = await db.pool.query<{ last_status: string; remote_status: string }>(
+          'select last_status, remote_status from tickets where system = $1 and ticket_key = $2',
+          ['servicenow', ref.key],
+        );
+        return rows[0]?.last_status === 'done' && rows[0].remote_status === '6' ? true : undefined;
+      }, 120_000);
+      const events = await db.pool.query<{ via: string }>(
+        `select data->>'via' as via from events where type = 'ticket.changed' and data->'ticket'->>'key' = $1`,
+        [ref.key],
+      );
+      // One event per exposure of the unit.
+      expect(events.rows.map((r) => r.via)).toEqual(unit.exposures.map(() => 'poll'));
+      // Later polls see the same resolved incident again (sys_updated_on >= position): no second signal.
+      const after = queries();
+      await eventually(() => (queries() >= after + 2 ? true : undefined), 120_000);
+      expect(await drill.query(changesQuery)).toHaveLength(1);
+      const { rows: cursor } = await db.pool.query(
+        'select position from ticket_poll_cursors where system = $1',
+        ['servicenow'],
+      );
+      expect(cursor).toEqual([{ position: sn.records.get(ref.key)!.sys_updated_on }]);
+    } finally {
+      await poller.terminate('test over').catch(() => undefined);
+      await drill.terminate('test over').catch(() => undefined);
+      worker.shutdown();
+      await running;
+    }
+  }, 300_000);
 });
