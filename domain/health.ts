@@ -87,17 +87,20 @@ export function explainHealthMovement(
 ): HealthMovement[] {
   type Step = { apply: (i: HealthInputs) => HealthInputs; text: string | undefined };
   const steps: Step[] = [];
-  if (before.assets !== after.assets)
-    steps.push({
-      apply: (i) => ({ ...i, assets: after.assets }),
-      text: `${plural(after.assets, 'asset')} in the inventory (was ${before.assets})`,
-    });
   const coverageBefore = before.assets ? before.assetsCovered / before.assets : 1;
   const coverageAfter = after.assets ? after.assetsCovered / after.assets : 1;
-  if (before.assetsCovered !== after.assetsCovered || coverageBefore !== coverageAfter)
+  const pct = (c: number) => `${Math.round(c * 100)}%`;
+  // A changed inventory moves its coverage with it: one step, so a new, scanned asset is not told
+  // as "−50 for the asset, +50 for its scan".
+  if (before.assets !== after.assets)
+    steps.push({
+      apply: (i) => ({ ...i, assets: after.assets, assetsCovered: after.assetsCovered }),
+      text: `${plural(after.assets, 'asset')} in the inventory (was ${before.assets})${coverageBefore !== coverageAfter ? `, scan coverage ${pct(coverageBefore)} → ${pct(coverageAfter)}` : ''}`,
+    });
+  else if (before.assetsCovered !== after.assetsCovered)
     steps.push({
       apply: (i) => ({ ...i, assetsCovered: after.assetsCovered }),
-      text: `scan coverage ${Math.round(coverageBefore * 100)}% → ${Math.round(coverageAfter * 100)}%`,
+      text: `scan coverage ${pct(coverageBefore)} → ${pct(coverageAfter)}`,
     });
   for (const p of priorities) {
     if (before.open[p] === after.open[p]) continue;

@@ -22,6 +22,14 @@ function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
 
+/** Short enough for an axis or a legend: 950, 12.5k, 475k, 1.2M. */
+export function compact(n: number): string {
+  const a = Math.abs(n);
+  if (a >= 1e6) return `${(n / 1e6).toFixed(a >= 1e7 ? 0 : 1).replace(/\.0$/, '')}M`;
+  if (a >= 1e4) return `${(n / 1e3).toFixed(a >= 1e5 ? 0 : 1).replace(/\.0$/, '')}k`;
+  return fmt(n);
+}
+
 export function healthColour(score: number): string {
   return score >= 80 ? '#2e7d32' : score >= 60 ? '#9e9d24' : score >= 40 ? '#ef6c00' : '#c62828';
 }
@@ -52,7 +60,7 @@ export function healthGauge(score: number, before: number, caption: string, size
 /** Weekly lines: open, open past SLA, Act open, over the last eight weeks. */
 export function trendChart(points: TrendPoint[], width = 560, height = 240): string {
   const left = 44;
-  const right = 110;
+  const right = 132;
   const top = 16;
   const bottom = 34;
   const plotW = width - left - right;
@@ -70,7 +78,7 @@ export function trendChart(points: TrendPoint[], width = 560, height = 240): str
     .map((f) => {
       const v = niceMax * f;
       return `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eceff1"/>
-  <text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#78909c">${fmt(Math.round(v))}</text>`;
+  <text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#78909c">${compact(Math.round(v))}</text>`;
     })
     .join('\n  ');
   const labels = points
@@ -92,7 +100,7 @@ export function trendChart(points: TrendPoint[], width = 560, height = 240): str
         )
         .join('');
       return `<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2.5"/>${dots}
-  <text x="${left + plotW + 10}" y="${top + 14 + si * 20}" font-size="12" fill="${s.colour}" font-weight="600">● ${escapeXml(s.label)}${last ? ` ${fmt(last[s.key])}` : ''}</text>`;
+  <text x="${left + plotW + 10}" y="${top + 14 + si * 20}" font-size="12" fill="${s.colour}" font-weight="600">● ${escapeXml(s.label)}${last ? ` ${compact(last[s.key])}` : ''}</text>`;
     })
     .join('\n  ');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" role="img" aria-label="Open exposures over the last ${points.length} weeks">
@@ -129,7 +137,7 @@ export function stackedPriorityBars(rows: { label: string; counts: PriorityCount
         })
         .join('');
       return `<text x="${left - 8}" y="${yy + rowH / 2 + 3}" text-anchor="end" font-size="12" fill="#37474f">${escapeXml(r.label)}</text>${segments}
-  <text x="${(at + 6).toFixed(1)}" y="${yy + rowH / 2 + 3}" font-size="12" fill="#263238" font-weight="600">${totals[i]}</text>`;
+  <text x="${(at + 6).toFixed(1)}" y="${yy + rowH / 2 + 3}" font-size="12" fill="#263238" font-weight="600">${compact(totals[i]!)}</text>`;
     })
     .join('\n  ');
   const legend = priorities
@@ -150,7 +158,7 @@ export function percentBars(
   width = 560,
 ): string {
   const left = 110;
-  const right = 70;
+  const right = 96;
   const rowH = 26;
   const height = 8 + rows.length * rowH + 8;
   const plotW = width - left - right;

@@ -11,8 +11,9 @@
 //       from: ctem@example.org
 //       to: [ciso@example.org]
 //       smtp: { host: smtp.example.org, port: 587, secure: false, user: ctem, password: env:SMTP_PASSWORD }
-//     slack: { webhook: env:SLACK_DIGEST_WEBHOOK }     # an incoming webhook: Block Kit summary
-//     teams: { webhook: env:TEAMS_DIGEST_WEBHOOK }     # a Teams workflow/incoming webhook: Adaptive Card
+//     slack: { channel: C0CISO }          # Block Kit summary, posted by the Slack bot (integrations.slack)
+//     teams: { conversation: '19:…@thread.tacv2' }   # Adaptive Card, posted by the Teams bot (integrations.teams)
+//   or, without a bot: slack: { webhook: env:SLACK_DIGEST_WEBHOOK } / teams: { webhook: env:TEAMS_DIGEST_WEBHOOK }
 import { z } from 'zod';
 import { duration, durationMs, secretRef, type Config } from '../../domain/config.ts';
 
@@ -56,8 +57,15 @@ export const digestSchema = z
       })
       .strict()
       .optional(),
-    slack: z.object({ webhook: secretRef }).strict().optional(),
-    teams: z.object({ webhook: secretRef }).strict().optional(),
+    slack: z
+      .union([z.object({ channel: z.string().min(1) }).strict(), z.object({ webhook: secretRef }).strict()])
+      .optional(),
+    teams: z
+      .union([
+        z.object({ conversation: z.string().min(1) }).strict(),
+        z.object({ webhook: secretRef }).strict(),
+      ])
+      .optional(),
   })
   .strict();
 

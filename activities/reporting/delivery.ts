@@ -1,5 +1,7 @@
 // Sending the digest through each configured channel: e-mail over SMTP (nodemailer), a Slack
-// incoming webhook (Block Kit) and a Teams webhook (Adaptive Card). Each channel is sent once per
+// channel (Block Kit, posted by the Slack bot through the Web API, or an incoming webhook) and a
+// Teams conversation (Adaptive Card, posted by the Teams bot through the Bot Connector, or a
+// webhook). Each channel is sent once per
 // week: a row in `notifications` keyed "digest:<week>:<channel>" is written after it went out, so a
 // retried activity sends only what failed. A failing channel does not stop the others; the job
 // fails afterwards so Temporal retries it.
@@ -8,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../../db/pool.ts';
 import type { Config } from '../../domain/config.ts';
 import { resolveSecret } from '../../runtime/config.ts';
+import { chatRuntimeFor } from '../../bots/runtime.ts';
 import { digestSlackMessage, digestTeamsCard } from './chat.ts';
 import { digestSettings, type DigestSettings } from './config.ts';
 import { digestView, renderDigestEmail } from './render.ts';
@@ -78,6 +81,16 @@ async function postWebhook(url: string, body: unknown, what: string): Promise<st
   return `posted to the ${what} webhook (${res.status})`;
 }
 
+function chatRuntime(deps: DeliveryDeps) {
+  return chatRuntimeFor({
+    config: deps.config,
+    pool: deps.pool,
+    log: deps.log,
+    baseDir: deps.baseDir,
+    ...(deps.env ? { env: deps.env } : {}),
+  });
+}
+
 async function sendOne(
   channel: DigestChannel,
   settings: DigestSettings,
@@ -88,27 +101,37 @@ async function sendOne(
   switch (channel) {
     case 'email':
       return await sendEmail(settings.email!, report, deps);
-    case 'slack':
-      return await postWebhook(
-        secret(settings.slack!.webhook),
-        digestSlackMessage(digestView(report)),
-        'Slack',
-      );
-    case 'teams':
-      return await postWebhook(
-        secret(settings.teams!.webhook),
-        {
-          type: 'message',
-          attachments: [
-            {
-              contentType: 'application/vnd.microsoft.card.adaptive',
-              contentUrl: null,
-              content: digestTeamsCard(digestView(report)),
-            },
-          ],
-        },
-        'Teams',
-      );
+    case 'slack': {
+      const message = digestSlackMessage(digestView(report));
+      const target = settings.slack!;
+      if ('webhook' in target) return await postWebhook(secret(target.webhook), message, 'Slack');
+      const slack = chatRuntime(deps).slack;
+      if (!slack)
+        throw new Error(
+          'digest.slack.channel needs the Slack bot configured under integrations.slack (or use digest.slack.webhook)',
+        );
+      const ref = await slack.transport.post(target.channel, message);
+      return `posted to Slack channel ${target.channel} (${ref})`;
+    }
+    case 'teams': {
+      const card = digestTeamsCard(digestView(report));
+      const activity = {
+        type: 'message' as const,
+        summary: `CTEM weekly digest ${report.metrics.week.label}`,
+        attachments: [
+          { contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null, content: card },
+        ],
+      };
+      const target = settings.teams!;
+      if ('webhook' in target) return await postWebhook(secret(target.webhook), activity, 'Teams');
+      const teams = chatRuntime(deps).teams;
+      if (!teams)
+        throw new Error(
+          'digest.teams.conversation needs the Teams bot configured under integrations.teams (or use digest.teams.webhook)',
+        );
+      const id = await teams.transport.post(target.conversation, activity);
+      return `posted to Teams conversation ${target.conversation} (activity ${id})`;
+    }
   }
 }
 

@@ -11,6 +11,7 @@ import type { Config } from '../../domain/config.ts';
 import { emptyCounts, priorities, type PriorityCounts, type PriorityKey } from '../../domain/health.ts';
 import { cadenceSeconds, digestSettings, expiringWithinMs } from './config.ts';
 import type { ReportWeek } from './week.ts';
+import { Instants, medians, segments, type Segment } from './segments.ts';
 
 export const ageBuckets = ['0–7 days', '8–30 days', '31–90 days', 'over 90 days'] as const;
 export type AgeBucket = (typeof ageBuckets)[number];
@@ -114,50 +115,6 @@ const kevAtBoth = `
 
 const openAt = (t: string) => `(e.first_seen < ${t} and (e.resolved_at is null or e.resolved_at >= ${t}))`;
 
-/**
- * One pass, grouped by scope × priority, by scope, and overall (grouping sets), so medians are true
- * medians at every level. Parameters: $1 T, $2 P, $3 week start, $4 previous week start,
- * $5 expiring window (seconds).
- */
-function figuresSql(): string {
-  const side = (t: string, start: string, suffix: string, kev: string) => `
-    count(*) filter (where ${openAt(t)}) as open_${suffix},
-    count(*) filter (where ${openAt(t)} and e.state <> 'risk-accepted' and coalesce(e.sla_breached_at, e.sla_due) < ${t}) as overdue_${suffix},
-    count(*) filter (where e.first_seen >= ${start} and e.first_seen < ${t}) as opened_${suffix},
-    count(*) filter (where e.resolved_at >= ${start} and e.resolved_at < ${t} and e.state <> 'retired') as closed_${suffix},
-    count(*) filter (where e.resolved_at >= ${start} and e.resolved_at < ${t} and e.state <> 'retired'
-                       and (e.sla_breached_at is null or e.sla_breached_at >= e.resolved_at)) as closed_within_${suffix},
-    count(*) filter (where e.verified_at >= ${start} and e.verified_at < ${t}) as fixed_${suffix},
-    avg(e.exposure_seconds) filter (where e.verified_at >= ${start} and e.verified_at < ${t}) as mttr_mean_${suffix},
-    percentile_cont(0.5) within group (order by e.exposure_seconds)
-      filter (where e.verified_at >= ${start} and e.verified_at < ${t} and e.exposure_seconds is not null) as mttr_median_${suffix},
-    count(*) filter (where e.sla_breached_at >= ${start} and e.sla_breached_at < ${t}) as breaches_${suffix},
-    count(*) filter (where ${openAt(t)} and (e.sla_breached_at is null or e.sla_breached_at >= ${t})
-                       and e.sla_due >= ${t} and e.sla_due < ${t} + interval '7 days') as due_next_${suffix},
-    count(*) filter (where ${openAt(t)} and ${kev}) as kev_open_${suffix},
-    count(*) filter (where e.risk_accepted_until >= ${t} and e.risk_accepted_until < ${t} + make_interval(secs => $5)
-                       and e.first_seen < ${t} ${suffix === 'now' ? `and e.state = 'risk-accepted'` : ''}) as expiring_${suffix},
-    count(*) filter (where ${openAt(t)} and e.first_seen >= ${t} - interval '7 days') as age0_${suffix},
-    count(*) filter (where ${openAt(t)} and e.first_seen < ${t} - interval '7 days' and e.first_seen >= ${t} - interval '30 days') as age1_${suffix},
-    count(*) filter (where ${openAt(t)} and e.first_seen < ${t} - interval '30 days' and e.first_seen >= ${t} - interval '90 days') as age2_${suffix},
-    count(*) filter (where ${openAt(t)} and e.first_seen < ${t} - interval '90 days') as age3_${suffix}`;
-  return `
-    with k as (${kevAtBoth})
-    select grouping(coalesce(e.scope, '(none)')) as all_scopes, grouping(coalesce(e.priority, 'track')) as all_priorities,
-           coalesce(e.scope, '(none)') as scope, coalesce(e.priority, 'track') as priority,
-           ${side('$1', '$3', 'now', 'coalesce(k.at_now, false)')},
-           ${side('$2', '$4', 'prev', 'coalesce(k.at_prev, false)')}
-      from exposures e left join k on k.cve = e.vuln_key
-     group by grouping sets ((coalesce(e.scope, '(none)'), coalesce(e.priority, 'track')), (coalesce(e.scope, '(none)')), ())`;
-}
-
-type FiguresRow = Record<string, string | number | null> & {
-  all_scopes: number;
-  all_priorities: number;
-  scope: string;
-  priority: string;
-};
-
 const coverageSql = `
   with cadence as (select * from jsonb_to_recordset($3::jsonb) as c(scope text, seconds double precision)),
        last_scan as (
@@ -178,44 +135,46 @@ const coverageSql = `
     left join cadence c on c.scope = a.scope
    group by 1`;
 
-const topAssetsSql = `
+/**
+ * Top assets and top weaknesses from one read of the exposures open at either end of the week
+ * (materialized once, aggregated twice), as two JSON arrays.
+ */
+const topSql = `
   with k as (${kevAtBoth}),
+       r as materialized (
+         select e.asset_id, e.vuln_key, coalesce(e.priority, 'track') as priority,
+                ${openAt('$1')} as open_now, ${openAt('$2')} as open_prev,
+                ${riskWeight} as w_now, ${riskWeightBefore} as w_prev, coalesce(k.at_now, false) as kev_now
+           from exposures e left join k on k.cve = e.vuln_key
+          where e.first_seen < $1 and (e.resolved_at is null or e.resolved_at >= $2)),
        per_asset as (
-         select e.asset_id,
-                sum(${riskWeight}) filter (where ${openAt('$1')}) as risk_now,
-                sum(${riskWeightBefore}) filter (where ${openAt('$2')}) as risk_prev,
-                count(*) filter (where ${openAt('$1')}) as open_now,
-                count(*) filter (where ${openAt('$1')} and e.priority = 'act') as act_now,
-                count(*) filter (where ${openAt('$1')} and k.at_now) as kev_now
-           from exposures e left join k on k.cve = e.vuln_key
-          where e.first_seen < $1 and (e.resolved_at is null or e.resolved_at >= $2)
-          group by e.asset_id)
-  select p.asset_id, coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as name, a.scope, a.criticality,
-         p.risk_now, coalesce(p.risk_prev, 0) as risk_prev, p.open_now, p.act_now, p.kev_now
-    from per_asset p join assets a on a.id = p.asset_id
-   where p.open_now > 0
-   order by p.risk_now desc, p.act_now desc, p.asset_id
-   limit $3`;
-
-const topWeaknessesSql = `
-  with k as (${kevAtBoth}),
+         select asset_id,
+                sum(w_now) filter (where open_now) as risk_now,
+                coalesce(sum(w_prev) filter (where open_prev), 0) as risk_prev,
+                count(*) filter (where open_now) as open_now,
+                count(*) filter (where open_now and priority = 'act') as act_now,
+                count(*) filter (where open_now and kev_now) as kev_now
+           from r group by asset_id having count(*) filter (where open_now) > 0
+          order by 2 desc, 5 desc, 1 limit $3),
        per_key as (
-         select e.vuln_key,
-                sum(${riskWeight}) filter (where ${openAt('$1')}) as risk_now,
-                sum(${riskWeightBefore}) filter (where ${openAt('$2')}) as risk_prev,
-                count(distinct e.asset_id) filter (where ${openAt('$1')}) as assets_now,
-                count(*) filter (where ${openAt('$1')}) as open_now,
-                bool_or(coalesce(k.at_now, false)) as kev,
-                min(case coalesce(e.priority, 'track') when 'act' then 0 when 'attend' then 1 when 'track*' then 2 else 3 end)
-                  filter (where ${openAt('$1')}) as best
-           from exposures e left join k on k.cve = e.vuln_key
-          where e.first_seen < $1 and (e.resolved_at is null or e.resolved_at >= $2)
-          group by e.vuln_key)
-  select p.vuln_key, v.title, p.risk_now, coalesce(p.risk_prev, 0) as risk_prev, p.assets_now, p.open_now, p.kev, p.best
-    from per_key p left join vulnerabilities v on v.key = p.vuln_key
-   where p.open_now > 0
-   order by p.risk_now desc, p.assets_now desc, p.vuln_key
-   limit $3`;
+         -- (asset, key) is unique: a weakness's open exposures are its assets.
+         select vuln_key,
+                sum(w_now) filter (where open_now) as risk_now,
+                coalesce(sum(w_prev) filter (where open_prev), 0) as risk_prev,
+                count(*) filter (where open_now) as open_now,
+                bool_or(kev_now) as kev,
+                min(case priority when 'act' then 0 when 'attend' then 1 when 'track*' then 2 else 3 end)
+                  filter (where open_now) as best
+           from r group by vuln_key having count(*) filter (where open_now) > 0
+          order by 2 desc, 4 desc, 1 limit $3)
+  select
+    (select coalesce(json_agg(x order by x.risk_now desc, x.act_now desc, x.asset_id), '[]') from (
+       select p.asset_id, coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as name, a.scope, a.criticality,
+              p.risk_now, p.risk_prev, p.open_now, p.act_now, p.kev_now
+         from per_asset p join assets a on a.id = p.asset_id) x) as assets,
+    (select coalesce(json_agg(y order by y.risk_now desc, y.assets_now desc, y.vuln_key), '[]') from (
+       select p.vuln_key, v.title, p.risk_now, p.risk_prev, p.open_now as assets_now, p.open_now, p.kev, p.best
+         from per_key p left join vulnerabilities v on v.key = p.vuln_key) y) as weaknesses`;
 
 const expiringSql = `
   select e.id, coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as asset, e.vuln_key,
@@ -225,24 +184,11 @@ const expiringSql = `
    order by e.risk_accepted_until, e.id
    limit $3`;
 
-/** Eight points T, T−7d, …, T−49d in one pass. */
-function trendSql(points: number): string {
-  const cols: string[] = [];
-  for (let i = 0; i < points; i++) {
-    const t = `($1::timestamptz - interval '${7 * i} days')`;
-    const start = `($1::timestamptz - interval '${7 * (i + 1)} days')`;
-    cols.push(
-      `count(*) filter (where ${openAt(t)}) as open_${i}`,
-      `count(*) filter (where ${openAt(t)} and e.state <> 'risk-accepted' and coalesce(e.sla_breached_at, e.sla_due) < ${t}) as overdue_${i}`,
-      `count(*) filter (where ${openAt(t)} and e.priority = 'act') as act_${i}`,
-      `count(*) filter (where e.verified_at >= ${start} and e.verified_at < ${t}) as fixed_${i}`,
-      `count(*) filter (where e.sla_breached_at >= ${start} and e.sla_breached_at < ${t}) as breaches_${i}`,
-    );
-  }
-  return `select ${cols.join(',\n')} from exposures e where e.first_seen < $1`;
-}
-
 const TREND_POINTS = 8;
+
+function shift(d: Date, days: number): Date {
+  return new Date(d.getTime() + days * DAY_MS);
+}
 
 function num(v: unknown): number {
   return v === null || v === undefined ? 0 : Number(v);
@@ -283,39 +229,6 @@ function asPriority(p: string): PriorityKey {
   return (priorities as readonly string[]).includes(p) ? (p as PriorityKey) : 'track';
 }
 
-/** Fill one snapshot from a figures row: per-priority counts from a (scope, priority) row, totals from the others. */
-function addRow(
-  s: Snapshot,
-  row: FiguresRow,
-  suffix: 'now' | 'prev',
-  priority: PriorityKey | undefined,
-): void {
-  if (priority) {
-    const counts: [keyof Snapshot, string][] = [
-      ['open', 'open'],
-      ['overdue', 'overdue'],
-      ['opened', 'opened'],
-      ['closed', 'closed'],
-      ['closedWithinSla', 'closed_within'],
-      ['fixed', 'fixed'],
-      ['breaches', 'breaches'],
-      ['dueNextWeek', 'due_next'],
-      ['kevOpen', 'kev_open'],
-    ];
-    for (const [field, column] of counts)
-      (s[field] as PriorityCounts)[priority] += num(row[`${column}_${suffix}`]);
-    ageBuckets.forEach((b, i) => (s.age[b][priority] += num(row[`age${i}_${suffix}`])));
-    s.mttrByPriority[priority] = {
-      meanDays: days(row[`mttr_mean_${suffix}`]),
-      medianDays: days(row[`mttr_median_${suffix}`]),
-    };
-  } else {
-    s.riskAcceptancesExpiring = num(row[`expiring_${suffix}`]);
-    s.mttrMeanDays = days(row[`mttr_mean_${suffix}`]);
-    s.mttrMedianDays = days(row[`mttr_median_${suffix}`]);
-  }
-}
-
 export interface MetricsOptions {
   /** Cut-off for a week still in progress (default now). */
   now?: Date;
@@ -334,8 +247,23 @@ export async function computeDigestMetrics(
   const previousStart = new Date(week.start.getTime() - 7 * DAY_MS);
   const expiringSeconds = expiringWithinMs(settings) / 1000;
 
-  const [figures, coverage, assets, weaknesses, expiring, trend] = await Promise.all([
-    pool.query<FiguresRow>(figuresSql(), [asOf, before, week.start, previousStart, expiringSeconds]),
+  const instants = new Instants([
+    ...[asOf, before].flatMap((t) => [
+      t,
+      shift(t, 7),
+      shift(t, -7),
+      shift(t, -30),
+      shift(t, -90),
+      new Date(t.getTime() + expiringSeconds * 1000),
+    ]),
+    week.start,
+    previousStart,
+    ...Array.from({ length: TREND_POINTS + 1 }, (_, i) => shift(asOf, -7 * i)),
+  ]);
+
+  const [groups, middles, coverage, top, expiring] = await Promise.all([
+    segments(pool, instants, asOf, before),
+    medians(pool, asOf, before, week.start, previousStart),
     pool.query<{
       scope: string;
       assets_now: string;
@@ -343,12 +271,10 @@ export async function computeDigestMetrics(
       assets_prev: string;
       covered_prev: string;
     }>(coverageSql, [asOf, before, JSON.stringify(cadenceSeconds(config))]),
-    pool.query<Record<string, string | number | null>>(topAssetsSql, [asOf, before, settings.top]),
-    pool.query<Record<string, string | number | boolean | null>>(topWeaknessesSql, [
-      asOf,
-      before,
-      settings.top,
-    ]),
+    pool.query<{
+      assets: Record<string, string | number | null>[];
+      weaknesses: Record<string, string | number | boolean | null>[];
+    }>(topSql, [asOf, before, settings.top]),
     pool.query<{
       id: string;
       asset: string;
@@ -357,7 +283,6 @@ export async function computeDigestMetrics(
       risk_accepted_by: string | null;
       scope: string | null;
     }>(expiringSql, [asOf, expiringSeconds, settings.top]),
-    pool.query<Record<string, string>>(trendSql(TREND_POINTS), [asOf]),
   ]);
 
   const byScope = new Map<string, ScopeFigures>();
@@ -367,34 +292,113 @@ export async function computeDigestMetrics(
     return f;
   };
   const all: ScopeFigures = { scope: 'all', current: emptySnapshot(), previous: emptySnapshot() };
-  for (const row of figures.rows) {
-    const allScopes = Number(row.all_scopes) === 1;
-    const allPriorities = Number(row.all_priorities) === 1;
-    if (allScopes) {
-      addRow(all.current, row, 'now', undefined);
-      addRow(all.previous, row, 'prev', undefined);
-      continue;
+  // Sums of time to remediate, for the means: [scope|'*'][priority|'*'][side].
+  const seconds = new Map<string, { sum: number; n: number }>();
+  const addSeconds = (key: string, g: Segment) => {
+    const s = seconds.get(key) ?? { sum: 0, n: 0 };
+    s.sum += g.seconds;
+    s.n += g.secondsCount;
+    seconds.set(key, s);
+  };
+  const sides = [
+    { side: 'now' as const, t: asOf, start: week.start, kev: (g: Segment) => g.kevNow },
+    { side: 'prev' as const, t: before, start: previousStart, kev: (g: Segment) => g.kevPrev },
+  ];
+  const trendCounts = Array.from({ length: TREND_POINTS }, () => ({
+    open: 0,
+    overdue: 0,
+    act: 0,
+    fixed: 0,
+    breaches: 0,
+  }));
+  for (const g of groups) {
+    const p = asPriority(g.priority);
+    const f = figuresOf(g.scope);
+    const openAt = (t: Date) =>
+      instants.before(g.firstSeen, t) && (g.resolved === null || instants.atOrAfter(g.resolved, t));
+    const overdueAt = (t: Date) => openAt(t) && g.state !== 'risk-accepted' && instants.before(g.late, t);
+    for (const { side, t, start, kev } of sides) {
+      const n = g.count;
+      for (const s of [
+        side === 'now' ? f.current : f.previous,
+        side === 'now' ? all.current : all.previous,
+      ]) {
+        const open = openAt(t);
+        if (open) s.open[p] += n;
+        if (overdueAt(t)) s.overdue[p] += n;
+        if (instants.within(g.firstSeen, start, t)) s.opened[p] += n;
+        const closed = g.state !== 'retired' && instants.within(g.resolved, start, t);
+        if (closed) s.closed[p] += n;
+        if (closed && g.withinSla) s.closedWithinSla[p] += n;
+        if (instants.within(g.verified, start, t)) s.fixed[p] += n;
+        if (instants.within(g.breached, start, t)) s.breaches[p] += n;
+        if (
+          open &&
+          (g.breached === null || instants.atOrAfter(g.breached, t)) &&
+          instants.within(g.due, t, shift(t, 7))
+        )
+          s.dueNextWeek[p] += n;
+        if (open && kev(g)) s.kevOpen[p] += n;
+        if (
+          instants.within(g.acceptedUntil, t, new Date(t.getTime() + expiringSeconds * 1000)) &&
+          (side === 'prev' || g.state === 'risk-accepted')
+        )
+          s.riskAcceptancesExpiring += n;
+        if (open) {
+          const bucket = instants.atOrAfter(g.firstSeen, shift(t, -7))
+            ? 0
+            : instants.atOrAfter(g.firstSeen, shift(t, -30))
+              ? 1
+              : instants.atOrAfter(g.firstSeen, shift(t, -90))
+                ? 2
+                : 3;
+          s.age[ageBuckets[bucket]!][p] += n;
+        }
+      }
+      if (instants.within(g.verified, start, t))
+        for (const key of [
+          `${g.scope}|${p}|${side}`,
+          `${g.scope}|*|${side}`,
+          `*|${p}|${side}`,
+          `*|*|${side}`,
+        ])
+          addSeconds(key, g);
     }
-    const f = figuresOf(row.scope);
-    const priority = allPriorities ? undefined : asPriority(row.priority);
-    addRow(f.current, row, 'now', priority);
-    addRow(f.previous, row, 'prev', priority);
-    if (priority) {
-      // Per-priority counts add up across scopes; medians do not (the overall row has its own).
-      const overall = { ...row };
-      for (const key of Object.keys(overall)) if (key.startsWith('mttr_')) overall[key] = null;
-      addRow(all.current, overall, 'now', priority);
-      addRow(all.previous, overall, 'prev', priority);
+    for (let i = 0; i < TREND_POINTS; i++) {
+      const t = shift(asOf, -7 * i);
+      const start = shift(asOf, -7 * (i + 1));
+      const c = trendCounts[i]!;
+      if (openAt(t)) {
+        c.open += g.count;
+        if (p === 'act') c.act += g.count;
+      }
+      if (overdueAt(t)) c.overdue += g.count;
+      if (instants.within(g.verified, start, t)) c.fixed += g.count;
+      if (instants.within(g.breached, start, t)) c.breaches += g.count;
     }
   }
-  // Overall per-priority medians: from the per-scope rows only when one scope has them all.
-  for (const p of priorities) {
-    const withData = [...byScope.values()].filter((f) => f.current.fixed[p] > 0);
-    if (withData.length === 1) all.current.mttrByPriority[p] = withData[0]!.current.mttrByPriority[p];
-    const withDataBefore = [...byScope.values()].filter((f) => f.previous.fixed[p] > 0);
-    if (withDataBefore.length === 1)
-      all.previous.mttrByPriority[p] = withDataBefore[0]!.previous.mttrByPriority[p];
+  const mean = (key: string) => {
+    const s = seconds.get(key);
+    return s && s.n > 0 ? days(s.sum / s.n) : null;
+  };
+  const medianOf = new Map(
+    middles.map((m) => [`${m.scope ?? '*'}|${m.priority ?? '*'}|${m.side}`, days(m.seconds)]),
+  );
+  const fillMttr = (name: string, s: Snapshot, side: 'now' | 'prev') => {
+    s.mttrMeanDays = mean(`${name}|*|${side}`);
+    s.mttrMedianDays = medianOf.get(`${name}|*|${side}`) ?? null;
+    for (const p of priorities)
+      s.mttrByPriority[p] = {
+        meanDays: mean(`${name}|${p}|${side}`),
+        medianDays: medianOf.get(`${name}|${p}|${side}`) ?? null,
+      };
+  };
+  for (const f of byScope.values()) {
+    fillMttr(f.scope, f.current, 'now');
+    fillMttr(f.scope, f.previous, 'prev');
   }
+  fillMttr('*', all.current, 'now');
+  fillMttr('*', all.previous, 'prev');
   for (const c of coverage.rows) {
     const f = figuresOf(c.scope);
     f.current.assets = num(c.assets_now);
@@ -422,17 +426,9 @@ export async function computeDigestMetrics(
       return (ia < 0 ? 1e6 : ia) - (ib < 0 ? 1e6 : ib) || a.scope.localeCompare(b.scope);
     });
 
-  const t = trend.rows[0] ?? {};
   const trendPoints: TrendPoint[] = [];
   for (let i = TREND_POINTS - 1; i >= 0; i--)
-    trendPoints.push({
-      at: new Date(asOf.getTime() - 7 * i * DAY_MS).toISOString(),
-      open: num(t[`open_${i}`]),
-      overdue: num(t[`overdue_${i}`]),
-      act: num(t[`act_${i}`]),
-      fixed: num(t[`fixed_${i}`]),
-      breaches: num(t[`breaches_${i}`]),
-    });
+    trendPoints.push({ at: shift(asOf, -7 * i).toISOString(), ...trendCounts[i]! });
 
   const bestPriority: PriorityKey[] = ['act', 'attend', 'track*', 'track'];
   return {
@@ -444,7 +440,7 @@ export async function computeDigestMetrics(
     },
     all,
     scopes,
-    topAssets: assets.rows.map((r) => ({
+    topAssets: top.rows[0]!.assets.map((r) => ({
       assetId: Number(r.asset_id),
       name: String(r.name),
       scope: r.scope === null ? null : String(r.scope),
@@ -455,7 +451,7 @@ export async function computeDigestMetrics(
       act: num(r.act_now),
       kev: num(r.kev_now),
     })),
-    topWeaknesses: weaknesses.rows.map((r) => ({
+    topWeaknesses: top.rows[0]!.weaknesses.map((r) => ({
       key: String(r.vuln_key),
       title: r.title === null ? null : String(r.title),
       risk: Math.round(num(r.risk_now) * 100) / 100,
