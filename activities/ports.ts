@@ -132,6 +132,11 @@ export interface OwnerNotification {
   /** Escalation level (0 = owner, 1 = team + manager, 2 = CISO), for wording. */
   level?: number;
   text: string;
+  /**
+   * Set on a patch approval request (and its escalations): the patch rollout workflow id, whose
+   * updates `approvePatch` / `rejectPatch` ({ actor, comment? }) answer it (workflows/patch.ts).
+   */
+  patchRolloutId?: string;
 }
 
 export interface NotificationReceipt {

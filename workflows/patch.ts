@@ -13,6 +13,9 @@ import {
   condition,
   defineQuery,
   defineUpdate,
+  getExternalWorkflowHandle,
+  log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -24,7 +27,9 @@ import type { PatchRolloutPolicy } from '../activities/patching/config.ts';
 import type { HostApplyOutcome } from '../activities/patching/contract.ts';
 import type { PatchPlan, PatchTarget, RescanTicket } from '../activities/ports.ts';
 import type { Actor } from '../domain/exposure.ts';
+import { exposureWorkflowId } from '../domain/exposure.ts';
 import { describeMaintenanceWindow, maintenanceWindowAt } from '../domain/maintenance.ts';
+import { patchRolloutFinishedSignal, type PatchRolloutFinishedSignal } from './exposure/messages.ts';
 
 // ---- contract ------------------------------------------------------------------------------------
 
@@ -45,6 +50,8 @@ export interface PatchRolloutInput {
   owner?: string;
   /** false when the caller requests verification itself (the exposure workflow does). Default true. */
   requestRescan?: boolean;
+  /** Heartbeat timeout of a host's apply (default 2 minutes; tests lower it to see a killed worker sooner). */
+  heartbeatTimeoutMs?: number;
 }
 
 export type PatchRolloutStatus =
@@ -73,6 +80,8 @@ export interface PatchRolloutView {
   windowOpensAt?: string;
   hosts: { host: string; status: HostStatus; canary: boolean; rebootRequired?: boolean; jobId?: string }[];
   failure?: string;
+  /** Times the unanswered approval request was escalated. */
+  approvalEscalations?: number;
 }
 
 export interface PatchRolloutResult {
@@ -122,10 +131,11 @@ const lifecycle = proxyActivities<Pick<LifecycleActivities, 'notifyAudience' | '
   retry: { initialInterval: '2 seconds', maximumInterval: '5 minutes', backoffCoefficient: 2 },
 });
 
-function applying(hostTimeoutMs: number) {
+function applying(hostTimeoutMs: number, heartbeatTimeoutMs = 120_000) {
   return proxyActivities<Pick<PatchingActivities, 'applyPatchToHost'>>({
     startToCloseTimeout: hostTimeoutMs,
-    heartbeatTimeout: '2 minutes',
+    // A dead worker is noticed by the missing heartbeat; the apply is retried on another.
+    heartbeatTimeout: heartbeatTimeoutMs,
     // An apply is safe to repeat (it re-checks what is installed), but a host that keeps failing
     // to connect is a failed step, not something to retry all night.
     retry: {
@@ -205,7 +215,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
   const notify = async (
     kind: 'decision-request' | 'escalation',
     key: string,
-    audiences: ('owner' | 'channel' | 'approver' | 'securityLead')[],
+    audiences: ('owner' | 'channel' | 'approver' | 'securityLead' | 'ciso')[],
     text: string,
     level?: number,
   ) =>
@@ -220,7 +230,30 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
       audiences,
       text,
       eventKey: `${rolloutId}:notify:${key}`,
+      patchRolloutId: rolloutId,
     });
+
+  /**
+   * Every exposure of the unit hears how the rollout ended (the one that started it as well: it may
+   * have continued as new since). Added after the first rollouts ran, hence the patch guard.
+   */
+  const tellExposures = async (end: PatchRolloutFinishedSignal, joined: string[] = []): Promise<void> => {
+    if (!patched('rollout-tells-exposures')) return;
+    const ids = [...new Set([...input.exposures.map((e) => e.exposureId), ...joined])];
+    await Promise.all(
+      ids.map(async (exposureId) => {
+        try {
+          await getExternalWorkflowHandle(exposureWorkflowId(exposureId)).signal(
+            patchRolloutFinishedSignal,
+            end,
+          );
+        } catch (err) {
+          // Its lifecycle has closed (resolved by a scan meanwhile, marked false positive…).
+          log.info('patch rollout end not delivered', { exposureId, error: String(err) });
+        }
+      }),
+    );
+  };
 
   const finish = async (
     status: PatchRolloutResult['status'],
@@ -231,9 +264,18 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
   ): Promise<PatchRolloutResult> => {
     view.status = status;
     if (status !== 'succeeded') view.failure = summary;
-    await records.finishPatchRollout({ rolloutId, outcome: status, summary });
+    const recorded = await records.finishPatchRollout({
+      rolloutId,
+      outcome: status,
+      summary,
+      ...(finishedAt ? { finishedAt } : {}),
+    });
     if (escalate)
       await notify('escalation', `patch-${status}`, ['owner', 'channel', 'securityLead'], summary, 1);
+    await tellExposures(
+      { rolloutId, status, summary, ...(finishedAt ? { finishedAt } : {}) },
+      recorded?.exposureIds ?? [],
+    );
     let rescans: RescanTicket[] = [];
     if (status === 'succeeded' && input.requestRescan !== false) {
       rescans = await Promise.all(
@@ -276,6 +318,11 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
       `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
       1,
     );
+    await tellExposures({
+      rolloutId,
+      status: 'failed',
+      summary: `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
+    });
     throw err;
   }
   const plan = planned.plan;
@@ -309,7 +356,20 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
       ['approver', 'securityLead'],
       `Approve this patch? (window: ${view.window})\n${plan.summary}\n\nSteps:\n${plan.steps.map((s) => `- ${s.host}: ${s.description}`).join('\n')}`,
     );
-    await condition(() => decided);
+    if (patched('patch-approval-timeout')) {
+      // Unanswered for the scope's approval timeout: escalated, then again after each further period.
+      const periodMs = policy.approvalTimeoutMs ?? 86_400_000;
+      for (let level = 1; !(await condition(() => decided, periodMs)); level++) {
+        view.approvalEscalations = level;
+        await notify(
+          'escalation',
+          `patch-approval-timeout-${level}`,
+          level === 1 ? ['approver', 'securityLead', 'channel'] : ['securityLead', 'ciso', 'channel'],
+          `No decision on the patch of ${input.unitId} after ${Math.round((level * periodMs) / 60_000)} minutes: approve or reject it (approvers: ${view.approvers.join(', ')})\n${plan.summary}`,
+          Math.min(level, 2),
+        );
+      }
+    } else await condition(() => decided);
   }
   const d = view.decision!;
   await records.recordPatchDecision({
@@ -328,7 +388,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     );
 
   // 3. Canary, then the rest: each batch starts inside the maintenance window, each host in a slot.
-  const apply = applying(policy.hostTimeoutMs);
+  const apply = applying(policy.hostTimeoutMs, input.heartbeatTimeoutMs);
   const outcomes: HostApplyOutcome[] = [];
   const hostView = (host: string) => view.hosts.find((h) => h.host === host)!;
   const waitForWindow = async () => {

@@ -2,7 +2,7 @@
 // import them (`import type`) without pulling activity code into the sandbox.
 import type { ExposureState } from '../../domain/exposure.ts';
 import type { EscalationAudience } from '../../domain/sla.ts';
-import type { NotificationKind, RescanTicket, TicketRef } from '../ports.ts';
+import type { NotificationKind, PatchTarget, RescanTicket, TicketRef } from '../ports.ts';
 
 /** The exposure's current row as the workflow sees it; written only if `seq` is newer than the row's. */
 export interface ExposureRow {
@@ -16,6 +16,9 @@ export interface ExposureRow {
   policyVersion: string;
   owner?: string;
   reasons: string[];
+  /** Contextual CVSS and KEV of the latest triage; undefined keeps what the row holds. */
+  contextualCvss?: number | null;
+  kev?: boolean;
   remediationUnitId?: string;
   escalationLevel: number;
   slaPaused: boolean;
@@ -70,6 +73,8 @@ export interface NotifyRequest {
   text: string;
   /** Key of the exposure's own event about it. */
   eventKey: string;
+  /** A patch approval request: the rollout workflow whose approvePatch/rejectPatch updates answer it. */
+  patchRolloutId?: string;
 }
 
 export interface NotifyOutcome {
@@ -100,6 +105,28 @@ export interface PatchOutcome {
   finishedAt?: string;
   summary: string;
   skipped?: string;
+}
+
+export interface PatchRolloutJoinRequest extends RemediationRequest {
+  /** ISO time of the approval that sent the exposure to remediation: rollouts that ended before it are old. */
+  since: string;
+}
+
+/**
+ * The unit's patch rollout this exposure takes part in: one per unit and round, shared by its
+ * exposures. `finished` when it already ended (the exposure joins too late to wait for it).
+ */
+export interface PatchRolloutJoin {
+  skipped?: string;
+  rolloutId?: string;
+  unitId?: string;
+  targets?: PatchTarget[];
+  exposures?: { exposureId: string; assetId: number; weaknessKey: string }[];
+  finished?: {
+    status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
+    summary: string;
+    finishedAt?: string;
+  };
 }
 
 export interface TicketUpdateRequest extends RemediationRequest {

@@ -116,12 +116,13 @@ async function writeTriaged(
   await db.query(
     `update exposures e set state = $2, priority = j.outcome, sla_due = j."slaDue", reasons = j.reasons,
             policy_version = j."policyVersion", policy_hash = j."policyHash", decided_at = now(),
+            cvss_contextual = j."contextualCvss", kev = coalesce(j.kev, false),
             lifecycle_seq = 0, workflow_run = $3, resolved_at = null, fixed_at = null, verified_at = null,
             verified_scan_id = null, exposure_seconds = null, escalation_level = -1, sla_breached_at = null,
             sla_paused = false, snoozed_until = null, risk_accepted_until = null, risk_accepted_by = null,
             updated_at = now()
        from jsonb_to_recordset($1::jsonb) as j("exposureId" text, outcome text, "slaDue" timestamptz, reasons jsonb,
-            "policyVersion" text, "policyHash" text)
+            "policyVersion" text, "policyHash" text, "contextualCvss" real, kev boolean)
       where e.id = j."exposureId"
         and (e.state in ('open', 'resolved', 'retired') or e.workflow_run is null or e.workflow_run like '${DISPATCH_RUN}%')`,
     [JSON.stringify(rows), state, run],
@@ -276,6 +277,15 @@ export async function dispatchChanges(
         await writeTriaged(c, reopened, 'triaged', null);
         await insertEvents(c, reopened.map(triagedEvent));
       });
+    // New exposures get their row (priority, deadline, awaiting-decision) before anyone is told: the
+    // decision request describes the unit from these rows. Their events follow the notification.
+    const fresh = starts
+      .filter((s) => !s.reopenedFrom && triaged.has(s.change.exposureId))
+      .map((s) => triaged.get(s.change.exposureId)!);
+    if (fresh.length)
+      await inTransaction(pool, async (c) => {
+        await writeTriaged(c, fresh, 'awaiting-decision', `${DISPATCH_RUN}${fresh[0]!.scanId}`);
+      });
     result.phasesMs.record += clock() - t;
 
     t = clock();
@@ -306,6 +316,8 @@ export async function dispatchChanges(
           slaDue: j.slaDue,
           reasons: j.reasons,
           policyVersion: j.policyVersion,
+          contextualCvss: j.contextualCvss,
+          kev: j.kev,
           scanId: change.scanId,
           observedAt: change.at,
         },
@@ -359,9 +371,6 @@ export async function dispatchChanges(
     // Ask each unit's owner once, then record triaged → validated → notified → awaiting-decision
     // for every new exposure in two statements.
     t = clock();
-    const fresh = starts
-      .filter((s) => !s.reopenedFrom && triaged.has(s.change.exposureId))
-      .map((s) => triaged.get(s.change.exposureId)!);
     const byUnit = new Map<string, Judged[]>();
     for (const j of fresh) {
       const unitId = units.get(j.exposureId)?.unitId ?? j.exposureId;
@@ -389,7 +398,6 @@ export async function dispatchChanges(
     t = clock();
     if (fresh.length)
       await inTransaction(pool, async (c) => {
-        await writeTriaged(c, fresh, 'awaiting-decision', `${DISPATCH_RUN}${fresh[0]!.scanId}`);
         const events: EventRow[] = [];
         for (const [unitId, members] of byUnit) {
           const outcome = outcomes.get(unitId)!;

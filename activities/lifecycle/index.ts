@@ -6,6 +6,7 @@ import type {
   LifecycleRecord,
   MoveToOwnerRequest,
   NotifyRequest,
+  PatchRolloutJoinRequest,
   RemediationRequest,
   RescanRequestInput,
   TicketUpdateRequest,
@@ -14,7 +15,14 @@ import { dispatchChanges, dispatchScan, type DispatchResult, type ExposureChange
 import { heartbeating } from './heartbeat.ts';
 import { notifyAudience } from './notify.ts';
 import { createLifecycleRecorder } from './records.ts';
-import { applyPatch, moveToOwner, openTicket, requestRescan, updateTicket } from './remediate.ts';
+import {
+  applyPatch,
+  joinPatchRollout,
+  moveToOwner,
+  openTicket,
+  requestRescan,
+  updateTicket,
+} from './remediate.ts';
 import { runScheduledJob, type ScheduledJob } from './jobs.ts';
 
 export function createLifecycleActivities(deps: ActivityDeps) {
@@ -34,6 +42,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     moveToOwner: (req: MoveToOwnerRequest) => moveToOwner(deps, req),
     openTicket: (req: RemediationRequest) => heartbeating(() => openTicket(deps, req)),
     applyPatch: (req: RemediationRequest) => heartbeating(() => applyPatch(deps, req)),
+    joinPatchRollout: (req: PatchRolloutJoinRequest) => joinPatchRollout(deps, req),
     updateTicket: (req: TicketUpdateRequest) => heartbeating(() => updateTicket(deps, req)),
     requestRescan: (req: RescanRequestInput) => heartbeating(() => requestRescan(deps, req)),
     /** Start or signal the exposure workflows one ingested scan changed. */

@@ -62,6 +62,7 @@ export interface SendRequest {
   level?: number;
   audiences: EscalationAudience[];
   text: string;
+  patchRolloutId?: string;
 }
 
 /**
@@ -119,6 +120,7 @@ export async function sendNotification(
           unit,
           ...(req.level !== undefined ? { level: req.level } : {}),
           text: req.kind === 'decision-request' ? decisionRequestText(unit, req.text) : req.text,
+          ...(req.patchRolloutId ? { patchRolloutId: req.patchRolloutId } : {}),
         };
         receipt = mergeReceipts(await Promise.all(notifiers.map((x) => x.notify(n))));
       }

@@ -33,17 +33,20 @@ const upsertRows = `
                               first_seen, last_seen, resolved_at, updated_at, lifecycle_seq, workflow_run, reasons,
                               remediation_unit_id, escalation_level, sla_paused, sla_breached_at, snoozed_until,
                               risk_accepted_until, risk_accepted_by, fixed_at, verified_at, verified_scan_id,
-                              exposure_seconds)
+                              exposure_seconds, cvss_contextual, kev)
   select r."exposureId", r."assetId", r."weaknessKey", r.scope, r.state, lower(r.priority), r."slaDue", r."policyVersion",
          r.owner, r."firstSeen", r."firstSeen", r."resolvedAt", now(), r.seq, r.lifecycle, r.reasons,
          r."remediationUnitId", r."escalationLevel", r."slaPaused", r."slaBreachedAt", r."snoozedUntil",
-         r."riskAcceptedUntil", r."riskAcceptedBy", r."fixedAt", r."verifiedAt", r."verifiedScanId", r."exposureSeconds"
+         r."riskAcceptedUntil", r."riskAcceptedBy", r."fixedAt", r."verifiedAt", r."verifiedScanId", r."exposureSeconds",
+         -- Rows from workflows started before the scores were passed in keep what the row holds.
+         case when r."hasScores" then r."contextualCvss" else x.cvss_contextual end, coalesce(r.kev, x.kev, false)
     from jsonb_to_recordset($1::jsonb) as r("exposureId" text, "assetId" bigint, "weaknessKey" text, scope text,
          state text, priority text, "slaDue" timestamptz, "policyVersion" text, owner text, "firstSeen" timestamptz,
          "resolvedAt" timestamptz, seq integer, lifecycle text, reasons jsonb, "remediationUnitId" text,
          "escalationLevel" integer, "slaPaused" boolean, "slaBreachedAt" timestamptz, "snoozedUntil" timestamptz,
          "riskAcceptedUntil" timestamptz, "riskAcceptedBy" text, "fixedAt" timestamptz, "verifiedAt" timestamptz,
-         "verifiedScanId" bigint, "exposureSeconds" bigint)
+         "verifiedScanId" bigint, "exposureSeconds" bigint, "contextualCvss" real, kev boolean, "hasScores" boolean)
+    left join exposures x on x.id = r."exposureId"
   on conflict (id) do update set
     scope = excluded.scope, state = excluded.state, priority = excluded.priority, sla_due = excluded.sla_due,
     policy_version = excluded.policy_version, owner = excluded.owner, resolved_at = excluded.resolved_at,
@@ -53,7 +56,7 @@ const upsertRows = `
     sla_breached_at = excluded.sla_breached_at, snoozed_until = excluded.snoozed_until,
     risk_accepted_until = excluded.risk_accepted_until, risk_accepted_by = excluded.risk_accepted_by,
     fixed_at = excluded.fixed_at, verified_at = excluded.verified_at, verified_scan_id = excluded.verified_scan_id,
-    exposure_seconds = excluded.exposure_seconds
+    exposure_seconds = excluded.exposure_seconds, cvss_contextual = excluded.cvss_contextual, kev = excluded.kev
   where e.workflow_run is distinct from excluded.workflow_run or e.lifecycle_seq < excluded.lifecycle_seq`;
 
 async function write(pool: Pool, records: LifecycleRecord[]): Promise<void> {
@@ -78,7 +81,9 @@ async function write(pool: Pool, records: LifecycleRecord[]): Promise<void> {
     await client.query('begin');
     await client.query(insertEvents, [JSON.stringify(events)]);
     // Rows in id order, so two concurrent batches lock them in the same order (no deadlock).
-    const rows = [...newest.values()].sort((a, b) => (a.exposureId < b.exposureId ? -1 : 1));
+    const rows = [...newest.values()]
+      .sort((a, b) => (a.exposureId < b.exposureId ? -1 : 1))
+      .map((r) => ({ ...r, hasScores: r.contextualCvss !== undefined }));
     if (rows.length) await client.query(upsertRows, [JSON.stringify(rows)]);
     await client.query('commit');
   } catch (err) {

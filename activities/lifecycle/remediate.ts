@@ -8,6 +8,8 @@ import type { PatchTarget } from '../ports.ts';
 import type {
   MoveToOwnerRequest,
   PatchOutcome,
+  PatchRolloutJoin,
+  PatchRolloutJoinRequest,
   RemediationRequest,
   RescanOutcome,
   RescanRequestInput,
@@ -80,8 +82,19 @@ interface PatchRecord {
   result?: { ok: boolean; finishedAt: string; hosts: { host: string; ok: boolean; output: string }[] };
 }
 
-/** The patch targets of a unit: its asset and the packages its exposures need upgraded. */
-async function patchTargets(deps: ActivityDeps, unitId: string): Promise<PatchTarget[]> {
+// Advisory ids a scanner names for a weakness (aliases, its solution text): Microsoft KBs for WSUS,
+// Red Hat errata for Satellite. The executors validate them again before any use.
+const ADVISORY = /\b(KB\d{6,8}|RH[SBE]A-\d{4}:\d{4,5})\b/g;
+
+/**
+ * The patch targets of a unit: its asset, the packages its exposures need upgraded, the advisories
+ * (KBs, errata) the scanners named for them, and the CVEs.
+ */
+export async function patchTargets(
+  deps: ActivityDeps,
+  unitId: string,
+  executor: string,
+): Promise<PatchTarget[]> {
   const unit = await readUnit(deps.pool, unitId);
   const summary = await unitSummary(deps.pool, unitId);
   if (!unit || !summary) return [];
@@ -92,11 +105,23 @@ async function patchTargets(deps: ActivityDeps, unitId: string): Promise<PatchTa
         name: e.package.name,
         ...(e.package.fixedVersion ? { fixedVersion: e.package.fixedVersion } : {}),
       });
+  const { rows } = await deps.pool.query<{ text: string | null }>(
+    `select concat_ws(' ', array_to_string(v.aliases, ' '), v.reported_solution) as text
+       from exposures e join vulnerabilities v on v.key = e.vuln_key
+      where e.remediation_unit_id = $1`,
+    [unitId],
+  );
+  // Each executor takes its own kind only (a KB means nothing to Satellite, and the reverse).
+  const kind = executor === 'wsus' ? /^KB/ : executor === 'satellite' ? /^RH/ : undefined;
+  const advisories = kind
+    ? [...new Set(rows.flatMap((r) => r.text?.match(ADVISORY) ?? []))].filter((a) => kind.test(a)).sort()
+    : [];
   return [
     {
       assetId: unit.assetId,
       host: unit.host,
       packages: [...packages.values()],
+      ...(advisories.length ? { advisories } : {}),
       cves: summary.exposures.map((e) => e.weaknessKey).filter((k) => /^CVE-/.test(k)),
     },
   ];
@@ -140,7 +165,7 @@ export async function applyPatch(deps: ActivityDeps, req: RemediationRequest): P
   if (!record.result) {
     // An interrupted apply is run again: package upgrades are idempotent in effect, and the
     // executor's own contract keys the job by unit id.
-    const plan = await patch.plan(unitId, await patchTargets(deps, unitId));
+    const plan = await patch.plan(unitId, await patchTargets(deps, unitId, patch.name));
     const result = await patch.apply(plan);
     record = { claimedBy: me, plan, result };
     await deps.pool.query('update remediation_units set patch = $2, updated_at = now() where id = $1', [
@@ -160,6 +185,97 @@ export async function applyPatch(deps: ActivityDeps, req: RemediationRequest): P
     data: { unitId, executor: patch.name, plan: record.plan, result },
   });
   return { ok: result.ok, finishedAt: result.finishedAt, summary };
+}
+
+const closedStates = ['resolved', 'false-positive', 'retired'];
+
+/** Rollout id of a unit's n-th rollout (workflows/patch.ts patchRolloutWorkflowId; not imported: workflow code). */
+function rolloutIdOf(unitId: string, attempt: number): string {
+  return attempt === 1 ? `patch-${unitId}` : `patch-${unitId}-${attempt}`;
+}
+
+/**
+ * The patch rollout an approved exposure takes part in: the unit's running one, the one that
+ * already succeeded with this exposure in it, or a new attempt (after a failed, rejected or blocked
+ * one that ended before this approval). The id is computed from the rows, so two exposures of the
+ * unit asking at once get the same id and only one of them starts it.
+ */
+export async function joinPatchRollout(
+  deps: ActivityDeps,
+  req: PatchRolloutJoinRequest,
+): Promise<PatchRolloutJoin> {
+  const { patch } = integrationsFor(deps, req.scope);
+  if (!patch) {
+    const skipped = `no patch executor configured for scope ${req.scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
+    await appendEvent(deps.pool, {
+      key: req.eventKey,
+      exposureId: req.exposureId,
+      type: 'patch-skipped',
+      reason: skipped,
+    });
+    return { skipped };
+  }
+  const unitId = await ensureUnit(deps, req);
+  const { rows } = await deps.pool.query<{
+    id: string;
+    status: string;
+    outcome: string | null;
+    exposure_ids: string[];
+    finished_at: Date | null;
+  }>(
+    'select id, status, outcome, exposure_ids, finished_at from patch_rollouts where unit_id = $1 order by created_at desc, id desc',
+    [unitId],
+  );
+  const latest = rows[0];
+  const sinceMs = Date.parse(req.since);
+  let rolloutId = rolloutIdOf(unitId, rows.length + 1);
+  let finished: PatchRolloutJoin['finished'];
+  if (latest) {
+    const ended = latest.finished_at !== null;
+    const current = !ended || latest.finished_at!.getTime() >= sinceMs;
+    const alreadyFixed = latest.status === 'succeeded' && latest.exposure_ids.includes(req.exposureId);
+    if (current || alreadyFixed) {
+      rolloutId = latest.id;
+      if (ended)
+        finished = {
+          status:
+            latest.status === 'awaiting-approval' || latest.status === 'approved'
+              ? 'failed'
+              : (latest.status as 'succeeded' | 'failed' | 'blocked' | 'rejected'),
+          summary: latest.outcome ?? latest.status,
+          finishedAt: latest.finished_at!.toISOString(),
+        };
+    }
+  }
+  if (!finished)
+    // A running rollout tells the exposures on its row when it ends: this one too, if it came late.
+    await deps.pool.query(
+      `update patch_rollouts set exposure_ids = array_append(exposure_ids, $2), updated_at = now()
+        where id = $1 and finished_at is null and not ($2 = any(exposure_ids))`,
+      [rolloutId, req.exposureId],
+    );
+  const targets = await patchTargets(deps, unitId, patch.name);
+  const { rows: members } = await deps.pool.query<{ id: string; asset_id: number; vuln_key: string }>(
+    `select id, asset_id, vuln_key from exposures
+      where (remediation_unit_id = $1 and state <> all($2::text[])) or id = $3 order by id`,
+    [unitId, closedStates, req.exposureId],
+  );
+  await appendEvent(deps.pool, {
+    key: req.eventKey,
+    exposureId: req.exposureId,
+    type: 'patch-requested',
+    reason: finished
+      ? `the unit's patch rollout ${rolloutId} already ended: ${finished.status}`
+      : `patch rollout ${rolloutId} (${patch.name}) for unit ${unitId}: plan, approval, maintenance window, canary, the rest`,
+    data: { rolloutId, unitId, executor: patch.name },
+  });
+  return {
+    rolloutId,
+    unitId,
+    targets,
+    exposures: members.map((m) => ({ exposureId: m.id, assetId: m.asset_id, weaknessKey: m.vuln_key })),
+    ...(finished ? { finished } : {}),
+  };
 }
 
 export async function updateTicket(

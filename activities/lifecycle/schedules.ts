@@ -26,7 +26,7 @@ const weekdays = {
 } as const;
 
 /** The digest slot: `digest.weekday` / `digest.time` / `digest.timezone` if the digest section gives them, else Monday 08:00 UTC. */
-function digestSpec(config: Config): ScheduleSpec {
+export function digestSpec(config: Config): ScheduleSpec {
   const d = config.digest ?? {};
   const day =
     typeof d.weekday === 'string' && d.weekday in weekdays

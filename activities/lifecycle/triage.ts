@@ -34,6 +34,10 @@ export interface TriageResult {
   policyVersion: string;
   policyHash: string;
   state: string;
+  /** Contextual CVSS score, null without a usable vector. */
+  contextualCvss: number | null;
+  /** In CISA KEV (current catalog or the CVE records' KEV date). */
+  kev: boolean;
 }
 
 interface FactsRow {
@@ -183,6 +187,8 @@ export class Triage {
       policyVersion: d.policy.version,
       policyHash: d.policy.hash,
       state: r.state,
+      contextualCvss: d.cvss?.score ?? null,
+      kev: facts.kev !== null && facts.kev !== undefined,
     };
   }
 }

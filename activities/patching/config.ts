@@ -150,6 +150,8 @@ export const scopePatchSchema = z
       .optional(),
     /** How long one host's apply may hold its concurrency slot. */
     hostTimeout: duration.default('2h'),
+    /** How long a plan waits for an approval before it is escalated (again after each period). */
+    approvalTimeout: duration.default('24h'),
   })
   .strict();
 
@@ -217,6 +219,8 @@ export interface PatchRolloutPolicy {
   concurrency: number;
   canary: number;
   hostTimeoutMs: number;
+  /** An approval request unanswered this long is escalated to the security lead, CISO and channel. */
+  approvalTimeoutMs: number;
   /** Person ids who may approve (the scope's approvers, security leads and CISO). */
   approvers: string[];
   maintenanceWindow?: MaintenanceWindow;
@@ -237,6 +241,7 @@ export function patchRolloutPolicy(config: Config, scopeName: string): PatchRoll
     concurrency: settings.concurrency,
     canary: settings.canary,
     hostTimeoutMs: durationMs(settings.hostTimeout),
+    approvalTimeoutMs: durationMs(settings.approvalTimeout),
     approvers,
     maintenanceWindow: scope.maintenanceWindow,
   };

@@ -66,4 +66,6 @@ export interface RolloutFinish {
   rolloutId: string;
   outcome: 'succeeded' | 'failed' | 'blocked' | 'rejected';
   summary: string;
+  /** ISO workflow time the rollout finished (what the exposures verify from); now() when absent. */
+  finishedAt?: string;
 }

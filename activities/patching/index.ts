@@ -289,7 +289,9 @@ export function createPatchingActivities(deps: ActivityDeps) {
       ]);
       const executor = executorFor(deps, job.scope);
       const ctx = Context.current();
-      const beat = setInterval(() => ctx.heartbeat(`applying on ${req.host}`), 5_000);
+      // Well inside the heartbeat timeout, whatever it is set to.
+      const every = Math.max(250, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 15_000) / 3));
+      const beat = setInterval(() => ctx.heartbeat(`applying on ${req.host}`), every);
       let result: PatchResult;
       try {
         ctx.heartbeat(`applying on ${req.host}`);
@@ -340,17 +342,19 @@ export function createPatchingActivities(deps: ActivityDeps) {
     /** A host whose apply could not complete (retries exhausted, refused): failed, slot released. */
     failPatchHost,
 
-    async finishPatchRollout(f: RolloutFinish): Promise<void> {
+    /** Record the end; returns the exposures on the rollout (late joiners included) to tell. */
+    async finishPatchRollout(f: RolloutFinish): Promise<{ exposureIds: string[] }> {
       await pool.query(
         `update patch_rollouts set status = case when $2::text in ('succeeded', 'failed') then $2::text else status end,
-                outcome = $3, finished_at = coalesce(finished_at, now()), updated_at = now()
+                outcome = $3, finished_at = coalesce(finished_at, $4::timestamptz, now()), updated_at = now()
           where id = $1`,
-        [f.rolloutId, f.outcome, f.summary],
+        [f.rolloutId, f.outcome, f.summary, f.finishedAt ?? null],
       );
       const r = await readRollout(deps, f.rolloutId);
       await auditEach(deps, f.rolloutId, r.exposure_ids, `patch-${f.outcome}`, f.summary, {
         outcome: f.outcome,
       });
+      return { exposureIds: r.exposure_ids };
     },
   };
 }

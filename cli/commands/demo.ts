@@ -1,8 +1,8 @@
 // `ctem demo`: the whole loop on bundled sample data, on the embedded stack, told step by step.
 // It starts PostgreSQL, Temporal and the worker as `ctem up` does (in a scratch folder, on free
 // ports, so it never touches a real deployment), ingests a bundled scan, triages, asks the owner,
-// takes the owner's approval through the decision API, patches with the demo executor (which
-// changes no machine and says so), re-scans by importing the bundled "after the fix" report,
+// takes the owner's approval through the decision API, shows the patch plan to the approver and
+// takes theirs, patches with the demo executor (which changes no machine and says so), re-scans by importing the bundled "after the fix" report,
 // verifies, resolves, prints the record, and stops everything.
 import { mkdtemp, readFile, rm, chmod } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +16,7 @@ import { applyDecision, recordRefusal } from '../../activities/lifecycle/decide.
 import { dispatchScan } from '../../activities/lifecycle/dispatch.ts';
 import { ingestFile } from '../../activities/ingest/file.ts';
 import { exposureStateQuery, type ExposureView } from '../../workflows/exposure/messages.ts';
+import { approvePatchUpdate, patchRolloutQuery, type PatchRolloutView } from '../../workflows/patch.ts';
 import { startStack, type Stack } from '../../runtime/stack.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { freePort } from '../../runtime/ports.ts';
@@ -155,8 +156,31 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 
     out('');
     out(
-      '5. Remediation per unit: a ticket (none configured here: recorded as such) and the demo patch executor',
+      '5. Remediation per unit: a ticket (none configured here: recorded as such) and a patch rollout with the demo executor;',
     );
+    out(
+      '   its plan (dry run) goes to the scope approver, who approves it (as the Slack/Teams button would):',
+    );
+    const rollouts = new Set<string>();
+    await waitFor('a patch rollout per unit', stepTimeout, async () => {
+      const vs = await views(client, ids);
+      vs.forEach((v) => v.patchRolloutId && rollouts.add(v.patchRolloutId));
+      return vs.every((v) => v.patchRolloutId !== undefined || v.state !== 'remediating');
+    });
+    for (const rolloutId of [...rollouts].sort()) {
+      const handle = client.workflow.getHandle(rolloutId);
+      let plan: PatchRolloutView | undefined;
+      await waitFor(`the plan of ${rolloutId}`, stepTimeout, async () => {
+        plan = await handle.query(patchRolloutQuery);
+        return plan.status === 'awaiting-approval';
+      });
+      out(`   - ${rolloutId}: ${plan!.plan?.summary}`);
+      const approver = plan!.approvers[0]!;
+      await handle.executeUpdate(approvePatchUpdate, {
+        args: [{ actor: { personId: approver, via: 'cli' }, comment: 'in tonight’s window' }],
+      });
+      out(`     ${approver} approves the plan (window: ${plan!.window || 'any time'})`);
+    }
     out(
       '6. Verification: the demo scan connector imports the bundled after-fix report as the targeted re-scan',
     );
@@ -180,12 +204,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     }
     const { rows: effects } = await stack.pool.query<{ type: string; reason: string }>(
       `select distinct on (type, reason) type, reason from events
-        where exposure_id = any($1::text[]) and type in ('ticket-skipped', 'patch-applied', 'rescan-requested', 'resolved')
+        where exposure_id = any($1::text[]) and type in ('ticket-skipped', 'patch-succeeded', 'rescan-requested', 'resolved')
         order by type, reason`,
       [ids],
     );
-    for (const type of ['ticket-skipped', 'patch-applied', 'rescan-requested', 'resolved'])
+    const { rows: jobs } = await stack.pool.query<{ host: string; output: string }>(
+      `select distinct j.host, j.output from patch_jobs j join patch_rollouts r on r.id = j.rollout_id
+        where r.exposure_ids && $1::text[] order by 1, 2`,
+      [ids],
+    );
+    for (const type of ['ticket-skipped', 'patch-succeeded', 'rescan-requested', 'resolved']) {
       for (const e of effects.filter((x) => x.type === type)) out(`   ${type}: ${e.reason}`);
+      if (type === 'patch-succeeded') for (const j of jobs) out(`   evidence from ${j.host}: ${j.output}`);
+    }
 
     out('');
     out('7. Result');

@@ -19,6 +19,10 @@ export interface ExposureListRow {
   weakness: string;
   firstSeen: string;
   remediationUnit: string | null;
+  /** Contextual CVSS score of the triage (null: no usable vector). */
+  cvss: number | null;
+  /** In CISA KEV. */
+  kev: boolean;
 }
 
 export interface ExposureTimelineEvent {
@@ -62,13 +66,15 @@ export async function listExposures(
     vuln_key: string;
     first_seen: Date;
     remediation_unit_id: string | null;
+    cvss_contextual: number | null;
+    kev: boolean;
   }>(
     `select e.id, e.state, e.priority, e.sla_due, (e.sla_breached_at is not null) as breached, e.owner, e.scope,
             coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as asset, e.vuln_key, e.first_seen,
-            e.remediation_unit_id
+            e.remediation_unit_id, e.cvss_contextual, e.kev
        from exposures e join assets a on a.id = e.asset_id
       ${where.length ? `where ${where.join(' and ')}` : ''}
-      order by ${PRIORITY_ORDER}, e.sla_due nulls last, e.id
+      order by ${PRIORITY_ORDER}, e.sla_due nulls last, e.kev desc, e.cvss_contextual desc nulls last, e.id
       limit $${args.length}`,
     args,
   );
@@ -84,6 +90,8 @@ export async function listExposures(
     weakness: r.vuln_key,
     firstSeen: r.first_seen.toISOString(),
     remediationUnit: r.remediation_unit_id,
+    cvss: r.cvss_contextual === null ? null : Math.round(r.cvss_contextual * 10) / 10,
+    kev: r.kev,
   }));
 }
 
@@ -224,11 +232,12 @@ export function registerExposuresCommand(program: Command): void {
           }
           process.stdout.write(
             table([
-              ['ID', 'STATE', 'PRIORITY', 'SLA DUE', 'OWNER', 'SCOPE', 'ASSET'],
+              ['ID', 'STATE', 'PRIORITY', 'CVSS', 'SLA DUE', 'OWNER', 'SCOPE', 'ASSET'],
               ...rows.map((r) => [
                 r.id,
                 r.state,
                 r.priority ?? '-',
+                `${r.cvss === null ? '-' : r.cvss.toFixed(1)}${r.kev ? ' KEV' : ''}`,
                 r.slaDue ? `${r.slaDue.slice(0, 16).replace('T', ' ')}${r.breached ? ' BREACHED' : ''}` : '-',
                 r.owner ?? '-',
                 r.scope ?? '-',

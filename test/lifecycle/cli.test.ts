@@ -39,7 +39,8 @@ beforeAll(async () => {
   const [a, b, c] = ids as [string, string, string];
   await db.pool.query(
     `update exposures set state = 'awaiting-decision', priority = 'act', owner = 'olivia', sla_due = '2030-01-01T00:00:00Z',
-            reasons = '["in CISA KEV since 2024-01-01"]', policy_version = '2026.08.1' where id = $1`,
+            reasons = '["in CISA KEV since 2024-01-01"]', policy_version = '2026.08.1', cvss_contextual = 9.8, kev = true
+      where id = $1`,
     [a],
   );
   await db.pool.query(
@@ -68,18 +69,31 @@ describe('ctem exposures list / ctem exposure show', () => {
     const text = await ctem(['exposures', 'list']);
     expect(text.code).toBe(0);
     const lines = text.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+STATE\s+PRIORITY\s+SLA DUE\s+OWNER\s+SCOPE\s+ASSET$/);
+    expect(lines[0]).toMatch(/^ID\s+STATE\s+PRIORITY\s+CVSS\s+SLA DUE\s+OWNER\s+SCOPE\s+ASSET$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual([ids[0], ids[1]]);
-    expect(lines[1]).toContain('awaiting-decision  Act');
+    expect(lines[1]).toMatch(/awaiting-decision\s+Act\s+9\.8 KEV\s/);
+    expect(lines[2]).toMatch(/snoozed\s+Track\s+-\s/);
 
     const json = await ctem(['exposures', 'list', '--json', '--all']);
-    const rows = JSON.parse(json.stdout) as { id: string; state: string; priority: string; asset: string }[];
+    const rows = JSON.parse(json.stdout) as {
+      id: string;
+      state: string;
+      priority: string;
+      asset: string;
+      cvss: number | null;
+      kev: boolean;
+    }[];
     expect(rows.map((r) => [r.id, r.state, r.priority])).toEqual([
       [ids[0], 'awaiting-decision', 'Act'],
       [ids[2], 'resolved', 'Attend'],
       [ids[1], 'snoozed', 'Track'],
     ]);
     expect(rows[0]!.asset).toBe('web-01');
+    expect(rows.map((r) => [r.cvss, r.kev])).toEqual([
+      [9.8, true],
+      [null, false],
+      [null, false],
+    ]);
     const snoozed = JSON.parse(
       (await ctem(['exposures', 'list', '--json', '--state', 'snoozed'])).stdout,
     ) as { id: string }[];

@@ -2,24 +2,36 @@
 // integrations record every call they receive in PostgreSQL (crash_calls), so calls can be counted
 // across processes; the ticket system, like the real ones, finds a ticket it already created by the
 // unit id written on it. With slowTicket, it pauses after creating the remote ticket and before
-// answering — the moment the test kills the worker.
+// answering — the moment the test kills the worker. Patches go through the real Satellite executor
+// to the test's fake Katello server, which counts the remote-execution jobs it was asked for.
 import { parseConfig, type Config } from '../../domain/config.ts';
 import type { Pool } from '../../db/pool.ts';
 import { integrations } from '../../activities/lifecycle/integrations.ts';
 import type { TicketRef } from '../../activities/ports.ts';
 
+/**
+ * The crash scope patches through Red Hat Satellite (the fake Katello server the test runs, at
+ * CRASH_SATELLITE_URL), approved by the scope's policy, so the rollout runs without a person.
+ */
 export function crashConfig(): Config {
+  const satellite = process.env.CRASH_SATELLITE_URL;
+  if (!satellite) throw new Error('crashConfig needs CRASH_SATELLITE_URL (the fake Satellite)');
   return parseConfig(`
 version: 1
 people:
   - { id: olivia, name: Olivia Owner }
 integrations:
   crashrec: {}
+  satellite:
+    url: ${satellite}
+    username: ctem
+    password: env:CTEM_CRASH_SATELLITE_TOKEN
+    pollInterval: 1s
 scopes:
   - name: crash
     roles: { owner: [olivia] }
     tickets: { system: crashrec }
-    patch: { executor: crashrec }
+    patch: { executor: satellite, autoApprove: true }
 `);
 }
 
@@ -61,20 +73,6 @@ export function registerCrashPorts(pool: Pool, opts: { slowTicket?: boolean } = 
     async reopen() {},
     async status() {
       return 'open';
-    },
-  });
-  integrations.patch.crashrec = () => ({
-    name: 'crashrec',
-    async plan(unitId, targets) {
-      return { executor: 'crashrec', unitId, targets, summary: 'plan', steps: [] };
-    },
-    async apply(plan) {
-      await call('patch-apply', plan.unitId);
-      return {
-        ok: true,
-        hosts: [{ host: 'h', ok: true, output: 'upgraded' }],
-        finishedAt: new Date().toISOString(),
-      };
     },
   });
 }

@@ -36,8 +36,18 @@ describe('ctem demo', () => {
     );
     expect(stdout).toMatch(/max tries to approve .*: refused — max holds no role in scope shop/);
     expect(stdout).toContain('ticket-skipped: no ticket system configured for scope shop');
+    // One plan per unit, shown to the approver and approved before anything ran.
+    expect(
+      stdout.match(
+        / - patch-ru:shop:dana:.*: demo plan: \d package upgrade\(s\) on registry\.example\.com\/shop\/web/g,
+      ),
+    ).toHaveLength(2);
+    expect(stdout.match(/sam approves the plan/g)).toHaveLength(2);
     expect(stdout).toMatch(
-      /patch-applied: demo patch of unit .*no command ran on registry\.example\.com\/shop\/web/,
+      /patch-succeeded: Patch of ru:shop:dana:.* applied on registry\.example\.com\/shop\/web/,
+    );
+    expect(stdout).toMatch(
+      /evidence from registry\.example\.com\/shop\/web: demo executor: simulated \d upgrade\(s\); no command ran/,
     );
     expect(stdout.match(/: resolved, verified by scan \d+ at /g)).toHaveLength(3);
     expect(stdout).toContain('Done: 3 of 3 exposures verified fixed by a re-scan.');
@@ -47,5 +57,5 @@ describe('ctem demo', () => {
       (f) => f.startsWith('ctem-demo-') && !before.has(f) && !f.startsWith('ctem-demo-test-'),
     );
     expect(after).toEqual([]);
-  });
+  }, 300_000);
 });

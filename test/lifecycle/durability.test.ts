@@ -1,10 +1,11 @@
-// Durability: the worker is killed with SIGKILL in the middle of a lifecycle (after the remote ticket
-// was created, before the activity answered), another worker process starts, and the lifecycle
-// finishes with nothing lost (the approval, the state) and no side effect repeated (one ticket, one
-// patch job, one message per key, one event per step). Long histories continue as new.
+// Durability: the worker is killed with SIGKILL twice in the middle of one lifecycle — after the
+// remote ticket was created and before the activity answered, then while the Satellite patch job
+// runs — another worker process starts each time, and the lifecycle finishes with nothing lost (the
+// approval, the state) and no side effect repeated (one ticket, one Satellite job, one message per
+// key, one event per step). Long histories continue as new, also while a patch rollout is pending.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
@@ -12,6 +13,8 @@ import { applyDecision } from '../../activities/lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { absentSignal, rescoredSignal } from '../../workflows/exposure/messages.ts';
 import { crashConfig, registerCrashPorts } from './crashConfig.ts';
+import { startFakeSatellite, type FakeSatellite, type FakeSatelliteOptions } from '../fakes/satellite.ts';
+import { approvePatchUpdate, patchRolloutQuery } from '../../workflows/patch.ts';
 import {
   eventTypes,
   eventually,
@@ -27,15 +30,46 @@ import {
 
 let db: TestDatabase;
 let temporal: TestTemporal;
+let satellite: FakeSatellite;
+// The job stays running until the test says so (after the second kill).
+const satelliteOptions: FakeSatelliteOptions = {
+  username: 'ctem',
+  password: 'crash-satellite-token',
+  hosts: [{ id: 31, name: 'rhel9-crash-01.example.com' }],
+  errata: [
+    {
+      id: 6101,
+      errata_id: 'RHSA-2024:0310',
+      title: 'Moderate: openssl security update',
+      type: 'security',
+      severity: 'Moderate',
+      issued: '2024-01-22',
+      reboot_suggested: false,
+      cves: ['CVE-2023-5678'],
+      packages: ['openssl-1:3.0.7-25.el9_3.x86_64'],
+      applicableTo: [31],
+      installableOn: [31],
+    },
+  ],
+  pollsUntilDone: Number.MAX_SAFE_INTEGER,
+};
 beforeAll(async () => {
   db = await testDatabase();
   temporal = await testTemporal();
+  satellite = await startFakeSatellite(satelliteOptions);
+  // Inherited by the worker processes (crashConfig reads them there too).
+  process.env.CRASH_SATELLITE_URL = satellite.url;
+  process.env.CTEM_CRASH_SATELLITE_TOKEN = 'crash-satellite-token';
   await db.pool.query(
     `create table crash_calls (id bigserial primary key, kind text not null, key text not null, pid integer not null)`,
   );
   await db.pool.query(`create table crash_tickets (unit_id text primary key, key text not null)`);
   // The dispatcher runs in this process (as it would in `ctem ingest`): the same integrations here.
   registerCrashPorts(db.pool);
+});
+
+afterAll(async () => {
+  await satellite?.close();
 });
 
 const children: ChildProcess[] = [];
@@ -93,11 +127,17 @@ describe('durability', () => {
     const config = crashConfig();
     const taskQueue = temporal.taskQueue('crash');
     const first = await startWorkerProcess(taskQueue, { SLOW_TICKET: '1' });
+    const kill = async (child: ChildProcess) => {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(child.signalCode).toBe('SIGKILL');
+    };
 
     const s = await seedExposures(db.pool, {
       scope: 'crash',
-      weaknesses: ['CVE-2099-4001'],
-      package: { name: 'zlib', fixedVersion: '1.3.1' },
+      weaknesses: ['CVE-2023-5678'],
+      host: 'rhel9-crash-01.example.com',
+      package: { name: 'openssl', fixedVersion: '3.0.7-25.el9_3' },
     });
     const id = s.ids[0]!;
     await dispatchChanges(
@@ -117,21 +157,37 @@ describe('durability', () => {
       }),
     ).toEqual({ ok: true, state: 'remediating' });
 
-    // The remote ticket exists; the activity has not answered. Kill the worker now.
+    // 1. The remote ticket exists; the activity has not answered. Kill the worker now.
     await eventually(
       'the remote ticket created',
       () => calls('ticket-create'),
       (c) => c.length === 1,
     );
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
-    expect(first.signalCode).toBe('SIGKILL');
+    await kill(first);
 
+    // 2. Another worker finds the ticket, and the unit's rollout (auto-approved by the scope) starts
+    // the Satellite job. Kill that worker while the job runs.
     const second = await startWorkerProcess(taskQueue);
-    const verifying = await untilState(temporal.client, id, 'verifying', 45_000);
+    await eventually(
+      'the Satellite job running',
+      async () => satellite.jobs.map((j) => ({ polls: j.polls, status: j.status })),
+      (jobs) => jobs.length === 1 && jobs[0]!.polls >= 1,
+      90_000,
+    );
+    await kill(second);
+
+    // 3. A third worker takes the apply over: it finds the running job by its tag and waits for it.
+    const third = await startWorkerProcess(taskQueue);
+    const rolloutId = (await view(temporal.client, id)).patchRolloutId!;
+    expect(rolloutId).toMatch(/^patch-ru:crash:olivia:/);
+    satelliteOptions.pollsUntilDone = 0; // the job finishes at its next poll
+    const verifying = await untilState(temporal.client, id, 'verifying', 120_000);
     expect(verifying.history.map((h) => [h.decision.kind, h.decision.actor.personId])).toEqual([
       ['approve', 'olivia'],
     ]);
+    const rollout = await temporal.client.workflow.getHandle(rolloutId).query(patchRolloutQuery);
+    expect(rollout.status).toBe('succeeded');
+    expect(rollout.decision).toMatchObject({ by: 'policy', approved: true });
     const scan = await newScan(db.pool, 'crash', new Date(Date.now() + 1_000));
     await temporal.client.workflow
       .getHandle(exposureWorkflowId(id))
@@ -139,10 +195,25 @@ describe('durability', () => {
     const final = await temporal.client.workflow.getHandle(exposureWorkflowId(id)).result();
     expect(final.state).toBe('resolved');
 
-    // Side effects: one ticket (the retry found it), one patch job, one decision request, one close.
+    // Side effects: one ticket (the retry found it), one Satellite job (the retried apply found it
+    // running), one patch job row with its evidence, one decision request, one close.
     expect(await calls('ticket-create')).toHaveLength(1);
     expect((await calls('ticket-found')).map((c) => c.pid)).toEqual([second.pid]);
-    expect(await calls('patch-apply')).toHaveLength(1);
+    expect(satellite.jobs).toHaveLength(1);
+    expect(satellite.jobs[0]!.status).toBe('succeeded');
+    expect(
+      satellite.requests.filter((r) => r.method === 'POST' && r.path === '/api/v2/job_invocations'),
+    ).toHaveLength(1);
+    const { rows: jobs } = await db.pool.query<{
+      status: string;
+      attempts: number;
+      remote_job_id: string;
+      output: string;
+    }>('select status, attempts, remote_job_id, output from patch_jobs where rollout_id = $1', [rolloutId]);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ status: 'succeeded', remote_job_id: String(satellite.jobs[0]!.id) });
+    expect(jobs[0]!.attempts).toBeGreaterThanOrEqual(2); // the killed attempt and the one that finished
+    expect(jobs[0]!.output).toContain('succeeded');
     // The owner was asked once, by the dispatcher (this process), before the crash; not again after.
     const notifies = await calls('notify');
     expect(notifies).toEqual([{ key: expect.stringMatching(/:decision-request:scan:/), pid: process.pid }]);
@@ -151,6 +222,7 @@ describe('durability', () => {
       () => calls('ticket-close'),
       (c) => c.length === 1,
     );
+    expect((await calls('ticket-close'))[0]!.pid).toBe(third.pid);
 
     // One event per step, exactly as an uninterrupted run records them.
     expect(await eventTypes(db.pool, id)).toEqual([
@@ -160,7 +232,11 @@ describe('durability', () => {
       'awaiting-decision',
       'approve',
       'ticket-opened',
-      'patch-applied',
+      'patch-requested',
+      'patch-planned',
+      'patch-approved',
+      'patch-host-succeeded:rhel9-crash-01.example.com',
+      'patch-succeeded',
       'verifying',
       'rescan-unavailable',
       'resolved',
@@ -169,7 +245,7 @@ describe('durability', () => {
     const row = (await db.pool.query('select state, verified_scan_id from exposures where id = $1', [id]))
       .rows[0];
     expect(row).toEqual({ state: 'resolved', verified_scan_id: scan.scanId });
-  });
+  }, 300_000);
 
   it('continues as new before the history grows large, carrying its state, and keeps working', async () => {
     const log = newPortLog();
@@ -226,19 +302,57 @@ describe('durability', () => {
           actor: { personId: 'olivia', via: 'api' },
         }),
       ).toEqual({ ok: true, state: 'remediating' });
+      // The unit's patch rollout waits for an approver; the exposure continues as new meanwhile…
+      const waiting = await eventually(
+        'the patch rollout',
+        () => view(temporal.client, id),
+        (v) => v.patchRolloutId !== undefined,
+      );
+      const rollout = temporal.client.workflow.getHandle(waiting.patchRolloutId!);
+      await eventually(
+        'the rollout to ask for approval',
+        () => rollout.query(patchRolloutQuery),
+        (r) => r.status === 'awaiting-approval',
+      );
+      const runWhileWaiting = (await handle.describe()).runId;
+      for (let i = 26; i <= 40; i++) {
+        await handle.signal(rescoredSignal, {
+          priority: 'Attend',
+          slaDue: new Date(Date.parse(s.at) + i * 60_000).toISOString(),
+          reasons: [`re-score ${i}`],
+          policyVersion: `v${i}`,
+        });
+        await eventually(
+          `re-score ${i}`,
+          () => view(temporal.client, id),
+          (v) => v.policyVersion === `v${i}`,
+        );
+      }
+      expect((await handle.describe()).runId).not.toBe(runWhileWaiting);
+      expect((await view(temporal.client, id)).patchRolloutId).toBe(waiting.patchRolloutId);
+      // …and the rollout's end still reaches it (the run that started the rollout is gone).
+      await rollout.executeUpdate(approvePatchUpdate, {
+        args: [{ actor: { personId: 'adam', via: 'api' } }],
+      });
+      const verifying = await untilState(temporal.client, id, 'verifying');
+      expect(verifying.fixedAt).toBeDefined();
+      expect(
+        log.patches.filter((p) => p.op === 'apply' && p.unitId === verifying.remediationUnitId),
+      ).toHaveLength(1);
       const { rows } = await db.pool.query<{ n: number; keys: number }>(
         `select count(*)::int as n, count(distinct idempotency_key)::int as keys from events where exposure_id = $1`,
         [id],
       );
       expect(rows[0]!.n).toBe(rows[0]!.keys);
-      expect((await eventTypes(db.pool, id)).filter((t) => t === 'rescored')).toHaveLength(25);
+      expect((await eventTypes(db.pool, id)).filter((t) => t === 'rescored')).toHaveLength(40);
       await applyDecision(temporal.client, id, {
         kind: 'markFalsePositive',
         actor: { personId: 'olivia', via: 'api' },
         reason: 'done',
       });
       await handle.result();
-      await keepHistory(temporal.client, id, 'continued-as-new');
+      // 'continued-as-new.json' was recorded before the patch rollout child.
+      await keepHistory(temporal.client, id, 'continued-as-new-rollout');
     });
-  });
+  }, 300_000);
 });

@@ -7,6 +7,7 @@ import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
 import { applyDecision } from '../../activities/lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { absentSignal } from '../../workflows/exposure/messages.ts';
+import { approvePatchUpdate, patchRolloutQuery } from '../../workflows/patch.ts';
 import {
   eventTypes,
   eventually,
@@ -85,15 +86,61 @@ describe('the exposure lifecycle', () => {
       expect(requests[0]!.unit.exposures.map((e) => e.id).sort()).toEqual([a, b].sort());
       expect(requests[0]!.unit.action).toBe(`Upgrade openssl to 3.0.9 or later on host-${process.pid}-1`);
 
-      // The owner approves: a ticket for the unit, a patch job for the unit, then verification.
+      // The decision request describes the unit from its triaged rows, not as fresh "open" ones.
+      const rowNow = (
+        await db.pool.query<{ state: string; priority: string }>(
+          'select state, priority from exposures where id = $1',
+          [a],
+        )
+      ).rows[0]!;
+      expect(rowNow.state).toBe('awaiting-decision');
+      expect(requests[0]!.unit.exposures.map((e) => [e.state, e.priority])).toEqual([
+        ['awaiting-decision', before.priority],
+        ['awaiting-decision', before.priority],
+      ]);
+      expect(requests[0]!.unit.priority).toBe(before.priority);
+      expect(requests[0]!.text.startsWith(`${before.priority}: `)).toBe(true);
+
+      // The owner approves: a ticket for the unit, and the unit's patch rollout as a child workflow,
+      // which shows its plan to the approvers and waits for one of them.
       const approved = await applyDecision(temporal.client, a, {
         kind: 'approve',
         actor: actor('olivia'),
         comment: 'go',
       });
       expect(approved).toEqual({ ok: true, state: 'remediating' });
+      const remediating = await eventually(
+        'the unit patch rollout',
+        () => view(temporal.client, a),
+        (v) => v.patchRolloutId !== undefined,
+      );
+      const rollout = temporal.client.workflow.getHandle(remediating.patchRolloutId!);
+      const waiting = await eventually(
+        'the rollout to ask for approval',
+        () => rollout.query(patchRolloutQuery),
+        (r) => r.status === 'awaiting-approval',
+      );
+      expect(waiting.approvers).toEqual(['adam', 'lena', 'cyrus']);
+      expect(waiting.plan?.summary).toBe('recorded plan');
+      const approval = await eventually(
+        'the approval request',
+        async () => log.notifications.find((n) => n.patchRolloutId === remediating.patchRolloutId),
+        (n) => n !== undefined,
+      );
+      expect(approval?.kind).toBe('decision-request');
+      expect(approval?.text).toContain('Approve this patch?');
+      expect(approval?.text).toContain('recorded plan');
+      expect(log.patches.filter((p) => p.unitId === before.remediationUnitId && p.op === 'apply')).toEqual(
+        [],
+      );
+      // The owner may approve the exposure's remediation, not the change to the machine.
+      await expect(
+        rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: actor('olivia') }] }),
+      ).rejects.toThrow();
+      await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: actor('adam'), comment: 'ok' }] });
       const verifying = await untilState(temporal.client, a, 'verifying');
       expect(verifying.fixedAt).toBeDefined();
+      expect(verifying.patchRolloutId).toBeUndefined();
       expect(verifying.tickets).toEqual([{ system: 'recording', key: expect.stringMatching(/^REC-/) }]);
       await eventually(
         'a re-scan request',
@@ -101,7 +148,7 @@ describe('the exposure lifecycle', () => {
         (r) => r.length === 1,
       );
 
-      // Approving the sibling reuses the unit's ticket and patch job.
+      // Approving the sibling reuses the unit's ticket and its finished rollout (one patch job).
       await applyDecision(temporal.client, b, { kind: 'approve', actor: actor('adam') });
       await untilState(temporal.client, b, 'verifying');
       const unitTickets = log.tickets.filter((t) => t.unitId === before.remediationUnitId);
@@ -109,6 +156,7 @@ describe('the exposure lifecycle', () => {
       expect(
         log.patches.filter((p) => p.unitId === before.remediationUnitId && p.op === 'apply'),
       ).toHaveLength(1);
+      expect(log.rescans.filter((r) => r.assetIds[0] === assetId)).toHaveLength(1);
 
       // A scan older than the fix proves nothing; one after it resolves.
       const old = await newScan(db.pool, 'prod', new Date(Date.parse(verifying.fixedAt!) - 60_000));
@@ -150,23 +198,34 @@ describe('the exposure lifecycle', () => {
       });
       expect(rows[0].exposure_seconds).toBeGreaterThanOrEqual(0);
       const types = await eventTypes(db.pool, a);
-      expect(types.slice(0, 11)).toEqual([
+      expect(types.slice(0, 17)).toEqual([
         'triaged',
         'validated',
         'notified',
         'awaiting-decision',
         'approve',
         'ticket-opened',
-        'patch-applied',
+        'patch-requested',
+        'patch-planned',
+        'notified',
+        'patch-approved',
+        expect.stringMatching(/^patch-host-succeeded:host-/),
+        'patch-succeeded',
         'verifying',
         'rescan-requested',
         'evidence-ignored',
         'resolved',
+        expect.stringMatching(/^ticket-(closed|skipped)$/),
       ]);
-      // Closing out: the ticket closes with the last open exposure of the unit, or stays open for it.
-      expect(['ticket-closed', 'ticket-skipped']).toContain(types[11]);
-      expect(types).toHaveLength(12);
-      await keepHistory(temporal.client, a, 'approved-patched-verified');
+      expect(types).toHaveLength(17);
+      // The fix's evidence: the patch job's output, per host.
+      const { rows: jobs } = await db.pool.query<{ status: string; output: string }>(
+        'select j.status, j.output from patch_jobs j where j.unit_id = $1',
+        [before.remediationUnitId],
+      );
+      expect(jobs).toEqual([{ status: 'succeeded', output: 'upgraded' }]);
+      // 'approved-patched-verified.json' was recorded when the workflow patched with an activity.
+      await keepHistory(temporal.client, a, 'approved-rollout-verified');
     });
   });
 });

@@ -19,9 +19,11 @@ describe('replaying recorded exposure histories', () => {
     expect(fixtures).toEqual(
       expect.arrayContaining([
         'approved-patched-verified.json',
+        'approved-rollout-verified.json',
         'sla-ladder.json',
         'risk-accepted-expired.json',
         'continued-as-new.json',
+        'continued-as-new-rollout.json',
         'human-close-verified.json',
       ]),
     );

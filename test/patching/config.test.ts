@@ -77,6 +77,7 @@ describe('patching configuration', () => {
       concurrency: 1,
       canary: 2,
       hostTimeoutMs: durationMs('2h'),
+      approvalTimeoutMs: durationMs('24h'),
       approvers: [],
     });
   });

@@ -13,6 +13,10 @@ export interface Triage {
   slaDue: string;
   reasons: string[];
   policyVersion: string;
+  /** Contextual CVSS score, null without a usable vector (absent in inputs from before it was passed). */
+  contextualCvss?: number | null;
+  /** In CISA KEV. */
+  kev?: boolean;
   /** Scan that brought the exposure in (or back): evidence, and the key of its decision request. */
   scanId: number;
   /** ISO time of that scan. */
@@ -60,6 +64,8 @@ export interface CarriedState {
   /** Remediation steps done for the current approval. */
   remediationStarted: boolean;
   rescanRequestedForFixMs?: number;
+  /** The unit's patch rollout this lifecycle waits for (its end arrives as a signal). */
+  patchRolloutId?: string;
   /** The reminder before a risk acceptance ends was sent. */
   riskReminderSent?: boolean;
   /** Verification windows that already ran out without evidence. */
@@ -72,7 +78,22 @@ export interface CarriedState {
 export type InboxItem =
   | { kind: 'observed'; scanId: number; at: string }
   | { kind: 'absent'; scanId: number; at: string; assetRetired?: boolean }
-  | { kind: 'rescored'; priority: string; slaDue: string; reasons: string[]; policyVersion: string }
+  | {
+      kind: 'rescored';
+      priority: string;
+      slaDue: string;
+      reasons: string[];
+      policyVersion: string;
+      contextualCvss?: number | null;
+      kev?: boolean;
+    }
+  | {
+      kind: 'patchRolloutFinished';
+      rolloutId: string;
+      status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
+      summary: string;
+      finishedAt?: string;
+    }
   | {
       kind: 'ticketChanged';
       ticket: { system: string; key: string; url?: string };

@@ -63,6 +63,8 @@ export interface AbsentSignal {
 export interface RescoredSignal {
   /** SSVC outcome label: "Act", "Attend", "Track*", "Track". */
   priority: string;
+  contextualCvss?: number | null;
+  kev?: boolean;
   /** ISO time: the policy's deadline, counted from first seen (paused time is added by the workflow). */
   slaDue: string;
   reasons: string[];
@@ -79,10 +81,23 @@ export interface TicketChangedSignal {
   by?: string;
 }
 
+/**
+ * The patch rollout of the exposure's remediation unit ended (workflows/patch.ts tells every exposure
+ * of the unit, whoever started it). Only "succeeded" moves the exposure on (to verifying).
+ */
+export interface PatchRolloutFinishedSignal {
+  rolloutId: string;
+  status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
+  summary: string;
+  /** ISO time the last host finished: verification counts scans after it. */
+  finishedAt?: string;
+}
+
 export const observedSignal = defineSignal<[ObservedSignal]>('observed');
 export const absentSignal = defineSignal<[AbsentSignal]>('absent');
 export const rescoredSignal = defineSignal<[RescoredSignal]>('rescored');
 export const ticketChangedSignal = defineSignal<[TicketChangedSignal]>('ticketChanged');
+export const patchRolloutFinishedSignal = defineSignal<[PatchRolloutFinishedSignal]>('patchRolloutFinished');
 
 // ---- query --------------------------------------------------------------------------------------
 
@@ -109,7 +124,13 @@ export interface ExposureView {
   owner?: string;
   reasons: string[];
   policyVersion: string;
+  /** Contextual CVSS score (environmental/threat) of the triage, when a vector was known. */
+  contextualCvss?: number | null;
+  /** In CISA KEV when triaged. */
+  kev?: boolean;
   remediationUnitId?: string;
+  /** The unit's patch rollout this exposure waits for (workflows/patch.ts id), while it runs. */
+  patchRolloutId?: string;
   history: DecisionRecord[];
   tickets: TicketRef[];
   /** Highest escalation step fired in the current SLA window (-1 none, 0 owner reminder, 1 team + manager, 2 CISO). */

@@ -21,14 +21,22 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  ParentClosePolicy,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  startChild,
   workflowInfo,
+  WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../../activities/lifecycle/index.ts';
-import type { ExposureRow, LifecycleRecord, NotifyOutcome } from '../../activities/lifecycle/contract.ts';
+import type {
+  ExposureRow,
+  LifecycleRecord,
+  NotifyOutcome,
+  PatchOutcome,
+} from '../../activities/lifecycle/contract.ts';
 import type { Decision, ExposureState } from '../../domain/exposure.ts';
 import { terminalStates } from '../../domain/exposure.ts';
 import {
@@ -45,6 +53,7 @@ import {
   type EscalationAudience,
 } from '../../domain/sla.ts';
 import type { NotificationKind } from '../../activities/ports.ts';
+import { patchRollout } from '../patch.ts';
 import { refusal } from './admission.ts';
 import type { CarriedState, ExposureWorkflowInput, InboxItem } from './input.ts';
 import {
@@ -54,6 +63,7 @@ import {
   exposureStateQuery,
   markFalsePositiveUpdate,
   observedSignal,
+  patchRolloutFinishedSignal,
   reassignUpdate,
   rescoredSignal,
   snoozeUpdate,
@@ -105,6 +115,8 @@ function freshState(input: ExposureWorkflowInput): CarriedState {
       owner: input.owner,
       reasons: input.triage.reasons,
       policyVersion: input.triage.policyVersion,
+      ...(input.triage.contextualCvss !== undefined ? { contextualCvss: input.triage.contextualCvss } : {}),
+      ...(input.triage.kev !== undefined ? { kev: input.triage.kev } : {}),
       remediationUnitId: input.remediationUnitId,
       history: [],
       tickets: [],
@@ -128,7 +140,10 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
   // activities: each has its own retries and timeouts, and none holds up a workflow task. A dead
   // worker is noticed by the missing heartbeat, and the call retried elsewhere.
   const remote = proxyActivities<
-    Pick<LifecycleActivities, 'openTicket' | 'updateTicket' | 'requestRescan' | 'notifyAudience'>
+    Pick<
+      LifecycleActivities,
+      'openTicket' | 'updateTicket' | 'requestRescan' | 'notifyAudience' | 'joinPatchRollout'
+    >
   >({
     startToCloseTimeout: '5 minutes',
     heartbeatTimeout,
@@ -168,6 +183,8 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
       policyVersion: v.policyVersion,
       owner: v.owner,
       reasons: v.reasons,
+      ...(v.contextualCvss !== undefined ? { contextualCvss: v.contextualCvss } : {}),
+      ...(v.kev !== undefined ? { kev: v.kev } : {}),
       remediationUnitId: v.remediationUnitId,
       escalationLevel: v.escalationLevel,
       slaPaused: now.slaPaused,
@@ -378,6 +395,7 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
   );
   setHandler(rescoredSignal, (s) => enqueue({ kind: 'rescored', ...s }));
   setHandler(ticketChangedSignal, (s) => enqueue({ kind: 'ticketChanged', ...s }));
+  setHandler(patchRolloutFinishedSignal, (s) => enqueue({ kind: 'patchRolloutFinished', ...s }));
 
   // ---- what signals do ----------------------------------------------------------------------
 
@@ -490,6 +508,8 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
         v.priority = item.priority;
         v.reasons = item.reasons;
         v.policyVersion = item.policyVersion;
+        if (item.contextualCvss !== undefined) v.contextualCvss = item.contextualCvss;
+        if (item.kev !== undefined) v.kev = item.kev;
         v.escalationLevel = firedLevelAfterRescore(rules.ladder, c.clock, v.escalationLevel, Date.now());
         await record(
           'rescored',
@@ -498,6 +518,10 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
             inputs: { before, after: item },
           },
         );
+        return;
+      }
+      case 'patchRolloutFinished': {
+        await patchFinished(item);
         return;
       }
       case 'ticketChanged': {
@@ -652,6 +676,103 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
 
   // ---- remediation and verification ----------------------------------------------------------
 
+  /** What a patch that ended means for this exposure: verifying after a success, else waiting on. */
+  const patchEnded = async (patch: PatchOutcome, evidence: unknown, escalate: boolean): Promise<void> => {
+    if (v.state !== 'remediating') return;
+    if (patch.ok && patch.finishedAt) {
+      v.fixedAt = patch.finishedAt;
+      await transition('verifying', `patch finished at ${patch.finishedAt}: verifying by re-scan`, {
+        evidence: { patch: evidence },
+      });
+    } else if (patch.ok === false && escalate) {
+      await notify(
+        'remote',
+        'escalation',
+        `${v.remediationUnitId ?? v.exposureId}:patch-failed:${c.approvedAtMs ?? 0}`,
+        ['owner', 'channel'],
+        `Patch failed for ${v.weaknessKey} on asset ${v.assetId}: ${patch.summary}`,
+        1,
+      );
+    }
+  };
+
+  const patchFinished = async (item: Extract<InboxItem, { kind: 'patchRolloutFinished' }>) => {
+    if (item.rolloutId !== c.patchRolloutId) return; // another round's rollout, or not ours
+    c.patchRolloutId = undefined;
+    v.patchRolloutId = undefined;
+    if (v.state !== 'remediating') return;
+    if (item.status === 'succeeded')
+      // A failed rollout has escalated by itself (workflows/patch.ts).
+      await patchEnded(
+        { ok: true, summary: item.summary, ...(item.finishedAt ? { finishedAt: item.finishedAt } : {}) },
+        { rolloutId: item.rolloutId, status: item.status, summary: item.summary },
+        false,
+      );
+    else
+      await record(
+        `patch-rollout-${item.status}`,
+        `patch rollout ${item.rolloutId} ${item.status}: the exposure stays in remediation (ticket, a later approval, or a scan showing it gone)`,
+        { evidence: { rolloutId: item.rolloutId, summary: item.summary } },
+      );
+  };
+
+  /**
+   * The unit's patch rollout (workflows/patch.ts) as a child: plan, approval, maintenance window,
+   * canary, the rest. The first exposure of the unit to get here starts it; the others join it.
+   * Every exposure of the unit, this one included, hears the end as a signal (so the wait survives
+   * continue-as-new, and the loop keeps running SLA timers and handling scans meanwhile).
+   */
+  const startPatchRollout = async (req: {
+    exposureId: string;
+    scope: string;
+    unitId?: string;
+  }): Promise<void> => {
+    const join = await remote.joinPatchRollout({
+      ...req,
+      since: iso(c.approvedAtMs ?? Date.now()),
+      eventKey: nextKey(),
+    });
+    if (join.skipped || !join.rolloutId) return;
+    if (join.unitId) v.remediationUnitId = join.unitId;
+    c.patchRolloutId = join.rolloutId;
+    v.patchRolloutId = join.rolloutId;
+    if (join.finished) {
+      enqueue({ kind: 'patchRolloutFinished', rolloutId: join.rolloutId, ...join.finished });
+      return;
+    }
+    try {
+      await startChild(patchRollout, {
+        workflowId: join.rolloutId,
+        args: [
+          {
+            unitId: join.unitId!,
+            scope: v.scope,
+            targets: join.targets ?? [],
+            exposures: join.exposures ?? [],
+            ...(v.owner ? { owner: v.owner } : {}),
+            // The exposures request their verifying re-scan themselves (one per unit and fix time).
+            requestRescan: false,
+            ...(input.heartbeatTimeoutMs ? { heartbeatTimeoutMs: input.heartbeatTimeoutMs } : {}),
+          },
+        ],
+        // A rollout outlives the run that started it (continue-as-new, another exposure closing).
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+    } catch (err) {
+      if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+      // Another exposure of the unit started it: wait for its end, unless it has already ended.
+      const again = await remote.joinPatchRollout({
+        ...req,
+        unitId: join.unitId,
+        since: iso(c.approvedAtMs ?? Date.now()),
+        eventKey: nextKey(),
+      });
+      if (again.finished && again.rolloutId === join.rolloutId)
+        enqueue({ kind: 'patchRolloutFinished', rolloutId: join.rolloutId, ...again.finished });
+    }
+  };
+
   const remediate = async (): Promise<void> => {
     c.remediationStarted = true;
     const req = { exposureId: v.exposureId, scope: v.scope, unitId: v.remediationUnitId };
@@ -662,23 +783,14 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
     )
       v.tickets.push(ticket.ticket);
     if (v.state !== 'remediating') return;
-    const patch = await patching.applyPatch({ ...req, eventKey: nextKey() });
-    if (v.state !== 'remediating') return;
-    if (patch.ok && patch.finishedAt) {
-      v.fixedAt = patch.finishedAt;
-      await transition('verifying', `patch finished at ${patch.finishedAt}: verifying by re-scan`, {
-        evidence: { patch },
-      });
-    } else if (patch.ok === false) {
-      await notify(
-        'remote',
-        'escalation',
-        `${v.remediationUnitId ?? v.exposureId}:patch-failed:${c.approvedAtMs ?? 0}`,
-        ['owner', 'channel'],
-        `Patch failed for ${v.weaknessKey} on asset ${v.assetId}: ${patch.summary}`,
-        1,
-      );
+    // Added after histories were recorded: runs that patched with the direct activity replay it.
+    if (patched('patch-rollout-child')) {
+      await startPatchRollout(req);
+      changed();
+      return;
     }
+    const patch = await patching.applyPatch({ ...req, eventKey: nextKey() });
+    await patchEnded(patch, patch, true);
     changed();
   };
 
