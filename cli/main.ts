@@ -11,6 +11,8 @@ import { registerExplainCommand } from './commands/explain.ts';
 import { registerExposuresCommand } from './commands/exposures.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerDigestCommand } from './commands/digest.ts';
+import { registerDashboardCommand } from './commands/dashboard.ts';
+import { registerDoctorCommand } from './commands/doctor.ts';
 
 export function buildProgram(): Command {
   const program = new Command('ctem')
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerExposuresCommand(program);
   registerDemoCommand(program);
   registerDigestCommand(program);
+  registerDashboardCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 

@@ -141,6 +141,7 @@ export const configSchema = z
     feeds: z.record(z.string(), z.unknown()).default({}),
     integrations: z.record(z.string(), z.unknown()).default({}),
     digest: z.record(z.string(), z.unknown()).optional(),
+    dashboard: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -210,7 +211,20 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
       }),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // Resolving aliases can still fail here (an alias without its anchor, an alias bomb): the
+    // yaml library throws a bare ReferenceError, which must reach the user as a sentence about the file.
+    throw new ConfigError([
+      {
+        file,
+        field: '',
+        message: `${(err as Error).message}; write the values out instead of using YAML anchors and aliases`,
+      },
+    ]);
+  }
   // A section whose keys are all commented out (`database:` alone) means "defaults", not null.
   const data =
     raw && typeof raw === 'object' && !Array.isArray(raw)

@@ -1,7 +1,12 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ActivityInboundCallsInterceptor, ActivityExecuteInput, Next } from '@temporalio/worker';
 import type { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool.ts';
+import { onRequestRefused } from '../bots/audit.ts';
+
+/** Workflow types counted by status on /metrics (the ones that run per exposure, scope or ticket). */
+const COUNTED_WORKFLOWS = ['exposureWorkflow', 'patchRollout', 'ticketStatusPoll', 'scheduledScanCycle'];
 
 /**
  * Prometheus metrics of one ctem process. Business gauges (exposures by state, SLA breaches, ingest
@@ -11,6 +16,8 @@ import type { Pool } from '../db/pool.ts';
 export class CtemMetrics {
   readonly registry = new Registry();
   readonly activityFailures: Counter<'activity' | 'retryable'>;
+  readonly requestsRefused: Counter<'channel'>;
+  private temporal?: Client;
 
   constructor(pool: Pool) {
     collectDefaultMetrics({ register: this.registry, prefix: 'ctem_' });
@@ -39,16 +46,73 @@ export class CtemMetrics {
     });
     new Gauge({
       name: 'ctem_sla_breaches',
-      help: 'SLA breaches recorded in the audit log, by scope',
-      labelNames: ['scope'],
+      help: 'Exposures whose SLA was breached (the workflows record when), by scope and whether still open',
+      labelNames: ['scope', 'open'],
       registers: [this.registry],
       async collect() {
-        const { rows } = await pool.query<{ scope: string | null; n: number }>(
-          `select x.scope, count(*)::int as n from events e left join exposures x on x.id = e.exposure_id
-           where e.type = 'sla-breached' group by 1`,
+        const { rows } = await pool.query<{ scope: string | null; open: boolean; n: number }>(
+          `select scope, resolved_at is null as open, count(*)::int as n from exposures
+           where sla_breached_at is not null group by 1, 2`,
         );
         this.reset();
-        for (const r of rows) this.set({ scope: r.scope ?? 'none' }, r.n);
+        for (const r of rows) this.set({ scope: r.scope ?? 'none', open: String(r.open) }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'ctem_sla_overdue',
+      help: 'Open exposures past their SLA deadline now (SLA not paused), by scope and priority',
+      labelNames: ['scope', 'priority'],
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await pool.query<{ scope: string | null; priority: string | null; n: number }>(
+          `select scope, priority, count(*)::int as n from exposures
+           where resolved_at is null and sla_due < now() and not coalesce(sla_paused, false)
+             and state not in ('resolved', 'false-positive', 'risk-accepted', 'snoozed')
+           group by 1, 2`,
+        );
+        this.reset();
+        for (const r of rows) this.set({ scope: r.scope ?? 'none', priority: r.priority ?? 'none' }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'ctem_ingest_findings_per_second',
+      help: 'Findings ingested per second over the last 5 minutes, by scanner',
+      labelNames: ['scanner'],
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await pool.query<{ scanner: string; n: number }>(
+          `select scanner, coalesce(sum(finding_count), 0)::bigint as n from scans
+           where imported_at > now() - interval '5 minutes' group by 1`,
+        );
+        this.reset();
+        for (const r of rows) this.set({ scanner: r.scanner }, r.n / 300);
+      },
+    });
+    this.requestsRefused = new Counter({
+      name: 'ctem_requests_refused_total',
+      help: 'Inbound requests refused before acting (bad signature, token or secret; replays), by channel',
+      labelNames: ['channel'],
+      registers: [this.registry],
+    });
+    onRequestRefused((r) => this.requestsRefused.inc({ channel: r.channel }));
+    const temporal = () => this.temporal;
+    new Gauge({
+      name: 'ctem_workflows',
+      help: 'Workflow executions by type and status (Temporal visibility)',
+      labelNames: ['type', 'status'],
+      registers: [this.registry],
+      async collect() {
+        const client = temporal();
+        if (!client) return;
+        this.reset();
+        for (const type of COUNTED_WORKFLOWS) {
+          const counted = await withDeadline(
+            client.workflow.count(`WorkflowType = '${type}' GROUP BY ExecutionStatus`),
+            5_000,
+          );
+          for (const g of counted.groups)
+            this.set({ type, status: String(g.groupValues[0] ?? 'unknown') }, g.count);
+        }
       },
     });
     new Gauge({
@@ -64,6 +128,12 @@ export class CtemMetrics {
         for (const r of rows) this.set({ scanner: r.scanner }, r.n);
       },
     });
+  }
+
+  /** Count workflows by status through this client (the stack's) at scrape time. */
+  useTemporal(client: Client): this {
+    this.temporal = client;
+    return this;
   }
 
   /** A worker interceptor factory counting failed activity attempts. */
@@ -85,5 +155,19 @@ export class CtemMetrics {
         },
       },
     });
+  }
+}
+
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Temporal did not answer the count in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

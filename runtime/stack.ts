@@ -16,6 +16,7 @@ import { validateLifecycleSettings } from '../activities/lifecycle/settings.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { HttpServer, sendJson } from '../bots/http.ts';
 import { startChatBots } from '../bots/mount.ts';
+import { mountDashboard } from '../bots/dashboard/app.ts';
 import { registerTicketWebhooks } from '../bots/webhooks/index.ts';
 import { startTicketPollers } from '../activities/itsm/pollers.ts';
 import { CtemMetrics } from './metrics.ts';
@@ -132,6 +133,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     const clientConnection = await connectClient(config, address, baseDir);
     stops.push(() => clientConnection.close());
     const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    metrics.useTemporal(client);
     const schedules = await ensureSchedules(client, config, config.temporal.taskQueue);
     log.info({ schedules }, 'schedules in place');
     const pollers = await startTicketPollers(client, config, config.temporal.taskQueue);
@@ -157,6 +159,17 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     // Slack and Teams (when configured) register their endpoints on the same server.
     const chat = await startChatBots({ http, config, pool, client, log, baseDir, env });
     if (chat) stops.push(() => chat.stop());
+    // The dashboard (when dashboard: configures accounts or tokens) decides through the same API.
+    mountDashboard({
+      http,
+      config,
+      pool,
+      client,
+      log: log.child({ part: 'dashboard' }),
+      baseDir,
+      env,
+      ...(chat ? { decisions: chat.decisions } : {}),
+    });
     const httpPort = await http.listen(config.http.port, config.http.host);
     stops.push(() => http.close());
 

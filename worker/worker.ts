@@ -10,6 +10,7 @@ import {
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
+import { correlationInterceptor } from '../runtime/logContext.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -31,6 +32,11 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
     ...opts.extra,
+    interceptors: {
+      ...opts.extra?.interceptors,
+      // Every activity attempt logs with its workflow, run, activity and exposure ids.
+      activity: [correlationInterceptor(opts.deps.log), ...(opts.extra?.interceptors?.activity ?? [])],
+    },
   });
 }
 

@@ -12,6 +12,7 @@ import type { JiraConfig } from '../../activities/itsm/config.ts';
 import { JiraTicketSystem } from '../../activities/itsm/jira.ts';
 import { applyInboundTicketChange, signalThroughClient } from '../../activities/itsm/inbound.ts';
 import type { TicketWebhookDeps } from './deps.ts';
+import { RefusalAudit } from '../audit.ts';
 
 /** Constant-time check of "sha256=<hex>" against the HMAC of the raw body. */
 export function verifyHubSignature(raw: Buffer, secret: string, header: string | undefined): boolean {
@@ -45,6 +46,7 @@ const jiraEventSchema = z.object({
 export function jiraWebhookHandler(cfg: JiraConfig, deps: TicketWebhookDeps): Handler {
   const jira = new JiraTicketSystem(cfg, { readSecret: deps.readSecret, baseDir: deps.baseDir });
   const secretRef = cfg.webhookSecret!;
+  const audit = new RefusalAudit(deps.pool, deps.log);
   return async (req, res) => {
     let raw: Buffer;
     try {
@@ -55,8 +57,15 @@ export function jiraWebhookHandler(cfg: JiraConfig, deps: TicketWebhookDeps): Ha
     }
     const header = req.headers['x-hub-signature'];
     if (!verifyHubSignature(raw, deps.readSecret(secretRef), Array.isArray(header) ? header[0] : header)) {
-      deps.log.warn({ route: '/webhooks/jira' }, 'Jira webhook with a missing or wrong signature refused');
       sendJson(res, 401, { error: 'signature does not match' });
+      await audit.record({
+        channel: 'jira',
+        route: '/webhooks/jira',
+        status: 401,
+        reason: 'missing or wrong X-Hub-Signature (HMAC-SHA256 of the body with the webhook secret)',
+        remote: req.socket.remoteAddress,
+        body: raw,
+      });
       return;
     }
     let event: z.infer<typeof jiraEventSchema>;

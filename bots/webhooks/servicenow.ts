@@ -15,6 +15,7 @@ import type { ServiceNowConfig } from '../../activities/itsm/config.ts';
 import { ServiceNowTicketSystem } from '../../activities/itsm/servicenow.ts';
 import { applyInboundTicketChange, signalThroughClient } from '../../activities/itsm/inbound.ts';
 import type { TicketWebhookDeps } from './deps.ts';
+import { RefusalAudit } from '../audit.ts';
 
 /** Constant-time comparison that does not leak the secret's length either (both sides hashed). */
 export function sameSecret(given: string | undefined, expected: string): boolean {
@@ -36,6 +37,7 @@ export function serviceNowWebhookHandler(cfg: ServiceNowConfig, deps: TicketWebh
   const sn = new ServiceNowTicketSystem(cfg, { readSecret: deps.readSecret, baseDir: deps.baseDir });
   const secretRef = cfg.inboundSecret!;
   const headerName = cfg.inboundHeader.toLowerCase();
+  const audit = new RefusalAudit(deps.pool, deps.log);
   return async (req, res) => {
     let raw: Buffer;
     try {
@@ -46,11 +48,15 @@ export function serviceNowWebhookHandler(cfg: ServiceNowConfig, deps: TicketWebh
     }
     const header = req.headers[headerName];
     if (!sameSecret(Array.isArray(header) ? header[0] : header, deps.readSecret(secretRef))) {
-      deps.log.warn(
-        { route: '/webhooks/servicenow' },
-        'ServiceNow call with a missing or wrong secret refused',
-      );
       sendJson(res, 401, { error: 'secret does not match' });
+      await audit.record({
+        channel: 'servicenow',
+        route: '/webhooks/servicenow',
+        status: 401,
+        reason: `missing or wrong shared secret in ${cfg.inboundHeader}`,
+        remote: req.socket.remoteAddress,
+        body: raw,
+      });
       return;
     }
     let record: z.infer<typeof recordSchema>;
