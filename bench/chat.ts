@@ -1,4 +1,4 @@
-// `npm run bench:chat [-- --rate 100 --seconds 30]`
+// `npm run bench:chat [-- --rate 100 --seconds 30 --via slack|direct]`
 //
 // Signed Slack button clicks against the bot's endpoint on loopback, at a steady rate, each one an
 // "Approve fix" on a different exposure whose real lifecycle workflow is waiting for a decision:
@@ -6,6 +6,9 @@
 //   held_p99_ms       — request sent → the workflow has taken the decision  (target ≤ 1000 ms)
 //                       (its update handler records the decision in the audit log before it returns;
 //                       the event's time is that moment)
+// With --via direct the same updates go straight from this process to the workflows (no Slack, no
+// bot): what Temporal and the worker alone sustain on this host. cpu_<role>_s figures say where the
+// machine's time went from the first click until every decision was held (Linux /proc).
 // Everything is real except Slack: embedded PostgreSQL, a Temporal dev server, the worker with the
 // exposure workflow (in its own process, as a deployment may run workers apart from the HTTP
 // server; its workflow cache holds every exposure, so updates do not replay histories), the
@@ -14,10 +17,11 @@
 // which is not what this measures). One JSON line per figure on stdout; the host's load average is
 // printed with them, since every part shares the machine.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -35,12 +39,16 @@ import { HttpServer } from '../bots/http.ts';
 import { startChatBots } from '../bots/mount.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { dispatchChanges } from '../activities/lifecycle/dispatch.ts';
+import { applyDecision } from '../activities/lifecycle/decide.ts';
 import { FakeSlackApi } from '../test/fakes/slack-api.ts';
 
 const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '30' },
+    // slack: signed clicks through the bot (what the targets are about); direct: the same updates
+    // sent straight to the workflows from this process, to see what Temporal and the worker alone cost.
+    via: { type: 'string', default: 'slack' },
     // Internal: run the worker or the HTTP server with the bot in this (child) process.
     role: { type: 'string' },
   },
@@ -53,6 +61,8 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 if (!(rate > 0) || !(seconds > 0)) throw new Error('--rate and --seconds must be positive numbers');
 const clicks = Math.round(rate * seconds);
+const via = values.via;
+if (via !== 'slack' && via !== 'direct') throw new Error('--via must be slack or direct');
 
 const say = (line: string) => process.stderr.write(`bench:chat: ${line}\n`);
 function figure(
@@ -72,9 +82,49 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** CPU seconds (user + system) of every live process under this one, by role (Linux /proc). */
+function cpuByRole(roots: Record<string, number | undefined>): Record<string, number> {
+  const tick = 100; // USER_HZ
+  const procs = new Map<number, { ppid: number; comm: string; cpu: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const f = stat.slice(close + 2).split(' ');
+      // PostgreSQL backends come and go: their time moves to the postmaster's children time.
+      const children = comm === 'postgres' ? Number(f[13]) + Number(f[14]) : 0;
+      procs.set(Number(d), {
+        ppid: Number(f[1]),
+        comm,
+        cpu: (Number(f[11]) + Number(f[12]) + children) / tick,
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const roleOf = (pid: number): string | undefined => {
+    for (let p: number | undefined = pid, depth = 0; p && depth < 20; depth++) {
+      const hit = Object.entries(roots).find(([, r]) => r === p);
+      if (hit) return hit[0];
+      if (p === process.pid) return procs.get(pid)?.comm === 'postgres' ? 'postgres' : 'bench';
+      p = procs.get(p)?.ppid;
+    }
+    return undefined;
+  };
+  const out: Record<string, number> = {};
+  for (const [pid, p] of procs) {
+    const role = roleOf(pid);
+    if (role) out[role] = (out[role] ?? 0) + p.cpu;
+  }
+  return out;
+}
+
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'ctem-bench-chat-'));
 chmodSync(workDir, 0o755);
 const stops: (() => Promise<void>)[] = [];
+const childPids: Record<string, number | undefined> = {};
 
 /** Start this script in another role; resolves with what the child printed after "ready". */
 async function startChild(role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv): Promise<string> {
@@ -90,6 +140,7 @@ async function startChild(role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv): 
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  childPids[role] = child.pid;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   stops.push(async () => {
     child.kill('SIGTERM');
@@ -232,7 +283,32 @@ scopes:
   const sentAt = new Map<string, number>();
   const ackMs: number[] = [];
   let failures = 0;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const post = (headers: Record<string, string>, body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(endpoint, { method: 'POST', agent, headers }, (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.once('error', reject);
+      req.end(body);
+    });
+  const direct = async (i: number): Promise<void> => {
+    const started = performance.now();
+    sentAt.set(ids[i]!, Date.now());
+    try {
+      const r = await applyDecision(client, ids[i]!, {
+        kind: 'approve',
+        actor: { personId: 'olivia', via: 'slack' },
+      });
+      if (r.ok) ackMs.push(performance.now() - started);
+      else failures++;
+    } catch {
+      failures++; // e.g. the server's deadline passed while it was swamped
+    }
+  };
   const click = async (i: number): Promise<void> => {
+    if (via === 'direct') return await direct(i);
     const weakness = `CVE-2099-${String(100000 + i)}`;
     const m = messageOf.get(weakness);
     if (!m) {
@@ -263,23 +339,27 @@ scopes:
     const started = performance.now();
     sentAt.set(ids[i]!, Date.now());
     try {
-      const res = await fetch(endpoint, {
-        method: 'POST',
-        headers: {
+      const status = await post(
+        {
           'content-type': 'application/x-www-form-urlencoded',
+          'content-length': String(Buffer.byteLength(body)),
           'x-slack-request-timestamp': ts,
           'x-slack-signature': slackSignature(signingSecret, ts, body),
         },
         body,
-      });
-      await res.arrayBuffer();
-      if (res.status !== 200) failures++;
+      );
+      if (status !== 200) failures++;
       else ackMs.push(performance.now() - started);
     } catch {
       failures++;
     }
   };
-  say(`clicking: ${rate}/s for ${seconds} s`);
+  say(
+    `clicking: ${rate}/s for ${seconds} s (${via === 'direct' ? 'updates sent directly, no Slack' : 'signed Slack clicks'})`,
+  );
+  const roots = { worker: childPids.worker, bot: childPids.bot, temporal: temporal.process?.pid };
+  const cpu0 = cpuByRole(roots);
+  const loadAtStart = os.loadavg()[0]!;
   const t0 = performance.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < clicks; i++) {
@@ -301,6 +381,9 @@ scopes:
     if (held.length >= clicks - failures || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
+  const allHeldSeconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuByRole(roots);
+  agent.destroy();
   const heldMs = held
     .map((e) => e.at.getTime() - (sentAt.get(e.exposure_id) ?? NaN))
     .filter((x) => Number.isFinite(x))
@@ -319,7 +402,15 @@ scopes:
   figure('held_p50_ms', percentile(heldMs, 50), 'ms', undefined);
   figure('held_p99_ms', percentile(heldMs, 99), 'ms', 1000);
   figure('held_max_ms', heldMs.at(-1) ?? NaN, 'ms', undefined);
-  figure('host_load_avg_1m', os.loadavg()[0]!, 'runnable', undefined, { cpus: os.cpus().length });
+  // Where the machine's time went from the first click until every decision was held.
+  for (const role of Object.keys(cpu1).sort())
+    figure(`cpu_${role}_s`, (cpu1[role] ?? 0) - (cpu0[role] ?? 0), 's', undefined, {
+      ofWallSeconds: Math.round(allHeldSeconds * 10) / 10,
+    });
+  figure('host_load_avg_1m', os.loadavg()[0]!, 'runnable', undefined, {
+    cpus: os.cpus().length,
+    atFirstClick: Math.round(loadAtStart * 100) / 100,
+  });
 } finally {
   for (const stop of stops.reverse())
     await stop().catch((err: unknown) => say(`stop failed: ${(err as Error).message}`));

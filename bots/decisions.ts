@@ -5,7 +5,7 @@
 // decisions are recorded by the workflow; refused ones are recorded here, so every attempt is in the
 // audit log. The chat layers only add what a form needs before sending (choices capped by the
 // scope's limits, field-level messages).
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
@@ -15,8 +15,9 @@ import { authorizationContext, authorizeDecision } from '../domain/authorization
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { exposureStateQuery } from '../workflows/exposure/messages.ts';
 import { lifecycleRulesFor } from '../activities/lifecycle/settings.ts';
+import { approvePatchUpdate, patchRolloutQuery, rejectPatchUpdate } from '../workflows/patch.ts';
 import { PeopleDirectory } from './identity.ts';
-import type { SnoozeChoice } from './messages.ts';
+import type { PatchDecisionKind, SnoozeChoice } from './messages.ts';
 
 export type { SnoozeChoice };
 
@@ -26,6 +27,10 @@ export type DecisionInput = WithoutActor<Decision>;
 
 export type DecisionOutcome =
   { exposureId: string; ok: true; state: ExposureState } | { exposureId: string; ok: false; reason: string };
+
+/** The answer to a patch plan's approval request, as the rollout workflow took it (or refused it). */
+export type PatchDecisionOutcome =
+  { ok: true; status: string; approved: boolean } | { ok: false; reason: string };
 
 export interface DecisionLimits {
   maxSnoozeMs: number;
@@ -38,6 +43,13 @@ export type FormProblems = Partial<
 >;
 
 export type DecisionListener = (actor: Actor, input: DecisionInput, outcomes: DecisionOutcome[]) => void;
+export type PatchDecisionListener = (
+  actor: Actor,
+  kind: PatchDecisionKind,
+  outcome: PatchDecisionOutcome,
+  exposureIds: string[],
+  rolloutId: string,
+) => void;
 
 const DAY_MS = 86_400_000;
 const snoozeCandidates = [1, 3, 7, 14, 30, 60, 90];
@@ -242,6 +254,103 @@ export class DecisionApi {
   }
 
   /**
+   * Approve or reject a patch plan: the rollout workflow's approvePatch / rejectPatch update, whose
+   * validator checks that the plan is still waiting and that the person is one of the scope's
+   * approvers (workflows/patch.ts). An accepted answer is recorded by the rollout on each exposure
+   * it closes (patch-approved / patch-rejected); a refusal is recorded here, on the same exposures.
+   */
+  async decidePatch(
+    actor: Actor,
+    rolloutId: string,
+    answer: { approved: boolean; comment?: string },
+    exposureIds: string[],
+  ): Promise<PatchDecisionOutcome> {
+    const kind: PatchDecisionKind = answer.approved ? 'approvePatch' : 'rejectPatch';
+    let outcome: PatchDecisionOutcome;
+    try {
+      const view = await this.deps.client.workflow
+        .getHandle(rolloutId)
+        .executeUpdate(answer.approved ? approvePatchUpdate : rejectPatchUpdate, {
+          args: [{ actor, ...(answer.comment ? { comment: answer.comment } : {}) }],
+        });
+      outcome = { ok: true, status: view.status, approved: answer.approved };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) outcome = { ok: false, reason: innermost(err) };
+      else if (isNotFound(err))
+        outcome = {
+          ok: false,
+          reason: `the patch rollout ${rolloutId} is no longer running (it finished or was stopped); nothing to ${answer.approved ? 'approve' : 'reject'}`,
+        };
+      else throw err;
+    }
+    this.notify(actor, kind, outcome, exposureIds, rolloutId);
+    if (!outcome.ok) await this.recordPatchRefusal(actor, rolloutId, kind, outcome.reason, exposureIds);
+    return outcome;
+  }
+
+  /**
+   * Before a form is shown for a patch answer (the reject modal): refused whatever is typed? The
+   * rollout says who may approve and whether it still waits; a refusal is recorded.
+   */
+  async precheckPatch(
+    actor: Actor,
+    rolloutId: string,
+    kind: PatchDecisionKind,
+    exposureIds: string[],
+  ): Promise<string | undefined> {
+    let reason: string | undefined;
+    try {
+      const view = await this.deps.client.workflow.getHandle(rolloutId).query(patchRolloutQuery);
+      if (view.status !== 'awaiting-approval' || view.decision)
+        reason = `the patch rollout ${rolloutId} is ${view.status}${view.decision ? ' and already decided' : ''}: nothing to approve now`;
+      else if (!view.approvers.includes(actor.personId))
+        reason = `${actor.personId} may not approve patches in scope ${view.scope}; approvers: ${view.approvers.join(', ') || 'none configured'}`;
+    } catch {
+      return undefined; // the update's validator judges it when the form is submitted
+    }
+    if (reason) await this.recordPatchRefusal(actor, rolloutId, kind, reason, exposureIds);
+    return reason;
+  }
+
+  private async recordPatchRefusal(
+    actor: Actor,
+    rolloutId: string,
+    kind: PatchDecisionKind,
+    reason: string,
+    exposureIds: string[],
+  ): Promise<void> {
+    if (exposureIds.length === 0) return;
+    await this.deps.pool.query(
+      `insert into events (exposure_id, type, actor, reason, data)
+       select unnest($1::text[]), 'patch-decision-refused', $2, $3, $4`,
+      [exposureIds, actor.personId, reason, JSON.stringify({ rolloutId, kind, actor })],
+    );
+  }
+
+  private notify(
+    actor: Actor,
+    kind: PatchDecisionKind,
+    outcome: PatchDecisionOutcome,
+    exposureIds: string[],
+    rolloutId: string,
+  ): void {
+    for (const l of this.patchListeners) {
+      try {
+        l(actor, kind, outcome, exposureIds, rolloutId);
+      } catch (err) {
+        this.deps.log.warn({ err }, 'patch decision listener failed');
+      }
+    }
+  }
+
+  private readonly patchListeners: PatchDecisionListener[] = [];
+
+  /** Called after every patch answer (chat messages other than the clicked one refresh from it). */
+  onPatchDecided(listener: PatchDecisionListener): void {
+    this.patchListeners.push(listener);
+  }
+
+  /**
    * A chat account that is not a person in ctem.yaml clicked a decision: refused before any workflow
    * sees it, and recorded against each exposure it tried to decide.
    */
@@ -249,10 +358,17 @@ export class DecisionApi {
     via: Actor['via'],
     accountId: string,
     exposureIds: string[],
-    kind: DecisionKind,
+    kind: DecisionKind | PatchDecisionKind,
+    /** For a patch answer: the rollout it was about. */
+    rolloutId?: string,
   ): Promise<string> {
     const reason = `your ${via === 'teams' ? 'Teams' : via === 'slack' ? 'Slack' : via} account (${accountId}) is not linked to a person in ctem.yaml (people[].${via === 'teams' ? 'teams' : 'slack'}); ask a CTEM administrator to add it`;
     const actor: Actor = { personId: `${via}:${accountId}`, via };
+    if (kind === 'approvePatch' || kind === 'rejectPatch') {
+      await this.recordPatchRefusal(actor, rolloutId ?? '', kind, reason, exposureIds);
+      this.notify(actor, kind, { ok: false, reason }, exposureIds, rolloutId ?? '');
+      return reason;
+    }
     for (const exposureId of exposureIds)
       await recordRefusal(this.deps.pool, {
         exposureId,
@@ -272,4 +388,20 @@ export class DecisionApi {
     }
     return reason;
   }
+}
+
+/** The innermost message of a failure chain: the validator's own sentence. */
+function innermost(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function isNotFound(err: unknown): boolean {
+  if (err instanceof WorkflowNotFoundError) return true;
+  const code = (err as { code?: unknown }).code;
+  return (
+    code === 5 ||
+    /workflow execution already completed|not found/i.test(err instanceof Error ? err.message : '')
+  );
 }

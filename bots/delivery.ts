@@ -8,6 +8,7 @@ import type { OwnerNotification } from '../activities/ports.ts';
 import type { ExposureState } from '../domain/exposure.ts';
 import { isAlert, newModel, type AlertModel, type ChatAction, type ChatMessageModel } from './messages.ts';
 import type { Delivery, Outbox, Transport } from './outbox.ts';
+import { Batcher } from './batch.ts';
 
 export interface StoredMessage {
   transport: Transport;
@@ -77,14 +78,23 @@ export class ChatDelivery {
     return await this.outbox.sync({ transport, conversation, key });
   }
 
-  /** The stored message a Slack click came from ("<channel>/<ts>"). */
-  async bySlackRef(ref: string): Promise<StoredMessage | undefined> {
+  /** Messages looked up by Slack reference, one statement per burst of clicks. */
+  private readonly slackLookups = new Batcher<string, StoredMessage | undefined>(async (refs) => {
     const { rows } = await this.pool.query<MessageRow>(
       `select transport, conversation, notification_key, message_ref, model from chat_messages
-        where transport = 'slack' and message_ref = $1`,
-      [ref],
+        where transport = 'slack' and message_ref = any($1::text[])`,
+      [[...new Set(refs)]],
     );
-    return rows[0] && !isAlert(rows[0].model) ? toStored(rows[0]) : undefined;
+    const byRef = new Map(rows.map((r) => [r.message_ref, r]));
+    return refs.map((ref) => {
+      const r = byRef.get(ref);
+      return r && !isAlert(r.model) ? toStored(r) : undefined;
+    });
+  });
+
+  /** The stored message a Slack click came from ("<channel>/<ts>"). */
+  async bySlackRef(ref: string): Promise<StoredMessage | undefined> {
+    return await this.slackLookups.call(ref);
   }
 
   async byKey(transport: Transport, conversation: string, key: string): Promise<StoredMessage | undefined> {
@@ -123,10 +133,24 @@ export class ChatDelivery {
   }
 
   /**
-   * Record a decision on every copy of the notification and sync them all. One statement per call:
-   * the action is appended and the states merged inside PostgreSQL, so concurrent clicks on one
-   * message all show, without reading the model out and writing it back. Returns the updated
-   * copies (their models only when `withModels`: the Teams invoke answers with the card).
+   * A patch plan answered elsewhere (the dashboard): every chat copy of its approval request records
+   * the answer, as if it had been given on the message.
+   */
+  async recordPatchDecisionOn(rolloutId: string, action: ChatAction): Promise<void> {
+    const { rows } = await this.pool.query<{ notification_key: string }>(
+      `select distinct notification_key from chat_messages
+        where model -> 'notification' ->> 'patchRolloutId' = $1 or notification_key like '%:patch-approval:' || $1`,
+      [rolloutId],
+    );
+    for (const { notification_key } of rows) await this.recordDecision(notification_key, action, []);
+  }
+
+  /**
+   * Record a decision on every copy of the notification and sync them all. The action is appended
+   * and the states merged inside PostgreSQL, so concurrent clicks on one message all show, without
+   * reading the model out and writing it back; the decisions of a burst of clicks share one
+   * statement. Returns the updated copies (their models only when `withModels`: the Teams invoke
+   * answers with the card).
    */
   async recordDecision(
     key: string,
@@ -135,20 +159,37 @@ export class ChatDelivery {
     withModels = false,
   ): Promise<(Omit<StoredMessage, 'model'> & { model?: ChatMessageModel })[]> {
     const states = Object.fromEntries(outcomes.map((o) => [o.exposureId, o.state]));
-    const { rows } = await this.pool.query<MessageRow>(
-      `update chat_messages
-          set model = jsonb_set(jsonb_set(model, '{actions}', coalesce(model -> 'actions', '[]'::jsonb) || jsonb_build_array($2::jsonb)),
-                                '{states}', coalesce(model -> 'states', '{}'::jsonb) || $3::jsonb),
-              updated_at = now()
-        where notification_key = $1
-        returning transport, conversation, notification_key, message_ref, case when $4 then model end as model`,
-      [key, JSON.stringify(action), JSON.stringify(states), withModels],
-    );
-    const updated = rows.map((r) => ({ ...toStored(r), model: r.model ?? undefined }));
+    const rows = await this.decisionWrites.call({ key, action, states });
+    const updated = rows.map((r) => ({ ...toStored(r), model: withModels ? r.model : undefined }));
     for (const m of updated)
       if (this.outbox.transport(m.transport))
         this.outbox.syncLater({ transport: m.transport, conversation: m.conversation, key });
       else this.log.debug({ transport: m.transport }, 'no transport configured; message left as is');
     return updated;
   }
+
+  private readonly decisionWrites = new Batcher<
+    { key: string; action: ChatAction; states: Record<string, ExposureState> },
+    MessageRow[]
+  >(async (items) => {
+    // A row is updated once per statement: decisions on the same message are folded first, in order.
+    const byKey = new Map<string, { actions: ChatAction[]; states: Record<string, ExposureState> }>();
+    for (const it of items) {
+      const k = byKey.get(it.key) ?? { actions: [], states: {} };
+      k.actions.push(it.action);
+      Object.assign(k.states, it.states);
+      byKey.set(it.key, k);
+    }
+    const { rows } = await this.pool.query<MessageRow>(
+      `update chat_messages m
+          set model = jsonb_set(jsonb_set(m.model, '{actions}', coalesce(m.model -> 'actions', '[]'::jsonb) || b.actions),
+                                '{states}', coalesce(m.model -> 'states', '{}'::jsonb) || b.states),
+              updated_at = now()
+         from jsonb_to_recordset($1::jsonb) as b(key text, actions jsonb, states jsonb)
+        where m.notification_key = b.key
+        returning m.transport, m.conversation, m.notification_key, m.message_ref, m.model`,
+      [JSON.stringify([...byKey].map(([key, k]) => ({ key, actions: k.actions, states: k.states })))],
+    );
+    return items.map((it) => rows.filter((r) => r.notification_key === it.key));
+  });
 }

@@ -8,10 +8,13 @@ import type { Decision, DecisionKind, ExposureState } from '../domain/exposure.t
 import { terminalStates } from '../domain/exposure.ts';
 import { admittedIn } from '../workflows/exposure/admission.ts';
 
+/** The answers to a patch plan's approval request (workflows/patch.ts approvePatch / rejectPatch). */
+export type PatchDecisionKind = 'approvePatch' | 'rejectPatch';
+
 export interface ChatAction {
   personId: string;
   name: string;
-  kind: DecisionKind;
+  kind: DecisionKind | PatchDecisionKind;
   exposureIds: string[];
   /** ISO time. */
   at: string;
@@ -46,6 +49,28 @@ export type StoredModel = ChatMessageModel | AlertModel;
 
 export function isAlert(model: unknown): model is AlertModel {
   return typeof model === 'object' && model !== null && (model as { type?: unknown }).type === 'alert';
+}
+
+/**
+ * The patch rollout a notification is about, if any: `patchRolloutId` as the rollout workflow sets
+ * it (workflows/patch.ts). A request sent before that field existed is recognised by its key,
+ * "<unit>:patch-approval:<rollout id>".
+ */
+export function patchRolloutOf(n: OwnerNotification): string | undefined {
+  if (n.patchRolloutId) return n.patchRolloutId;
+  if (n.kind !== 'decision-request') return undefined;
+  return /:patch-approval:(patch-.+)$/.exec(n.key)?.[1];
+}
+
+/** Whether the message still asks for a patch answer: a request or reminder, not yet answered. */
+function patchAsked(model: ChatMessageModel): boolean {
+  const kind = model.notification.kind;
+  return (kind === 'decision-request' || kind === 'reminder') && patchDecisionOf(model) === undefined;
+}
+
+/** The patch decision shown on the message, once one was taken from chat (or seen elsewhere). */
+export function patchDecisionOf(model: ChatMessageModel): ChatAction | undefined {
+  return model.actions.find((a) => a.kind === 'approvePatch' || a.kind === 'rejectPatch');
 }
 
 export function newModel(notification: OwnerNotification, previous?: ChatMessageModel): ChatMessageModel {
@@ -87,6 +112,8 @@ const beforeDecision: readonly ExposureState[] = [
  * knows; the workflow's validator has the last word (and its refusal is shown and recorded).
  */
 export function actionableIds(model: ChatMessageModel, kind: DecisionKind): string[] {
+  // A patch approval request is answered about the rollout, never per exposure.
+  if (patchRolloutOf(model.notification) !== undefined) return [];
   return model.notification.unit.exposures
     .filter((e) => {
       const s = stateOf(model, e.id);
@@ -120,7 +147,9 @@ export interface MessageView {
   kind: OwnerNotification['kind'];
   kindLabel: string;
   level?: number;
+  /** The notification's first line; `detail` the rest (a patch plan's steps, a failure's output). */
   headline: string;
+  detail?: string;
   scope: string;
   action: string;
   priority: string;
@@ -137,6 +166,8 @@ export interface MessageView {
   many: boolean;
   snoozeChoices: SnoozeChoice[];
   acted: string[];
+  /** A patch plan's approval request: approve or reject the rollout, nothing per exposure. */
+  patch?: { rolloutId: string; open: boolean };
   url?: string;
   /** Fallback text for notifications and screen readers. */
   summary: string;
@@ -173,7 +204,9 @@ const stateLabels: Record<ExposureState, string> = {
   retired: 'asset retired',
 };
 
-const verbs: Record<DecisionKind, string> = {
+const verbs: Record<DecisionKind | PatchDecisionKind, string> = {
+  approvePatch: 'approved the patch plan',
+  rejectPatch: 'rejected the patch plan',
   approve: 'approved the fix',
   snooze: 'snoozed',
   acceptRisk: 'accepted the risk',
@@ -202,6 +235,7 @@ export function buildView(model: ChatMessageModel, ctx: ViewContext): MessageVie
   const n = model.notification;
   const unit = n.unit;
   const maxLines = ctx.maxLines ?? 15;
+  const rolloutId = patchRolloutOf(n);
   const lines: ExposureLine[] = unit.exposures.slice(0, maxLines).map((e, index) => {
     const state = stateOf(model, e.id) ?? e.state;
     return {
@@ -213,6 +247,7 @@ export function buildView(model: ChatMessageModel, ctx: ViewContext): MessageVie
       state,
       stateLabel: stateLabel(state),
       open:
+        rolloutId === undefined &&
         !terminalStates.includes(state) &&
         (Object.keys(admittedIn) as DecisionKind[]).some((k) => admittedIn[k].includes(state)),
       index,
@@ -232,21 +267,29 @@ export function buildView(model: ChatMessageModel, ctx: ViewContext): MessageVie
   const slaDue = unit.slaDue
     ? `${formatTime(unit.slaDue)} (${overdue ? `overdue by ${relative(ctx.nowMs - dueMs)}` : `in ${relative(dueMs - ctx.nowMs)}`})`
     : undefined;
-  const openCount = unit.exposures.filter((e) => {
-    const s = stateOf(model, e.id) ?? e.state;
-    return !terminalStates.includes(s) && s !== 'remediating' && s !== 'verifying';
-  }).length;
+  const openCount =
+    rolloutId !== undefined
+      ? 0
+      : unit.exposures.filter((e) => {
+          const s = stateOf(model, e.id) ?? e.state;
+          return !terminalStates.includes(s) && s !== 'remediating' && s !== 'verifying';
+        }).length;
   const acted = model.actions.map((a) => {
     const count = a.exposureIds.length === 1 ? '' : ` for ${a.exposureIds.length} exposures`;
     return `${a.name} ${verbs[a.kind]}${count}${a.detail ? ` (${a.detail})` : ''} · ${formatTime(a.at)} via ${a.via}`;
   });
   const levelWords = n.kind === 'escalation' && n.level !== undefined ? ` (level ${n.level})` : '';
-  const summary = `${kindLabels[n.kind]}${levelWords}: ${unit.action} [${unit.priority}]`;
+  const label =
+    rolloutId !== undefined && n.kind === 'decision-request'
+      ? 'Patch approval needed'
+      : `${kindLabels[n.kind]}${levelWords}`;
+  const summary = `${label}: ${unit.action} [${unit.priority}]`;
   return {
     kind: n.kind,
-    kindLabel: `${kindLabels[n.kind]}${levelWords}`,
+    kindLabel: label,
     level: n.level,
-    headline: n.text,
+    headline: n.text.split('\n')[0]!,
+    ...(n.text.includes('\n') ? { detail: n.text.slice(n.text.indexOf('\n') + 1).trim() } : {}),
     scope: unit.scope,
     action: unit.action,
     priority: unit.priority,
@@ -262,6 +305,7 @@ export function buildView(model: ChatMessageModel, ctx: ViewContext): MessageVie
     many: unit.exposures.length > 1,
     snoozeChoices: ctx.snoozeChoices,
     acted,
+    ...(rolloutId !== undefined ? { patch: { rolloutId, open: patchAsked(model) } } : {}),
     url: unit.url,
     summary,
   };

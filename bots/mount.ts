@@ -75,6 +75,21 @@ export async function startChatBots(deps: ChatBotsDeps): Promise<ChatBots | unde
       )
       .catch((err: unknown) => log.warn({ err }, 'could not show a decision on its chat messages'));
   });
+  decisions.onPatchDecided((actor, kind, outcome, exposureIds, rolloutId) => {
+    if (actor.via === 'slack' || actor.via === 'teams' || !outcome.ok) return;
+    const person = decisions.people.person(actor.personId);
+    runtime.delivery
+      .recordPatchDecisionOn(rolloutId, {
+        personId: actor.personId,
+        name: person?.name ?? actor.personId,
+        kind,
+        exposureIds,
+        at: new Date((deps.now ?? Date.now)()).toISOString(),
+        detail: '',
+        via: actor.via === 'dashboard' ? 'the dashboard' : actor.via,
+      })
+      .catch((err: unknown) => log.warn({ err }, 'could not show a patch decision on its chat messages'));
+  });
   const common = { runtime, decisions, log, ...(deps.now ? { now: deps.now } : {}) };
   const slack = runtime.slack
     ? await SlackBot.create({

@@ -9,6 +9,7 @@
 //   (fifty clicks, a retried activity) becomes one edit showing the latest state, never a flood.
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
+import { Batcher } from './batch.ts';
 
 export type Transport = 'slack' | 'teams';
 
@@ -153,16 +154,49 @@ export class Outbox {
     kind: 'message' | 'ephemeral',
     payload: unknown,
   ): Promise<number> {
-    const { rows } = await this.pool.query<{ id: number }>(
+    return await this.enqueues.call({ transport, conversation, key, kind, payload });
+  }
+
+  /** Sends queued in one statement per burst (bots/batch.ts). */
+  private readonly enqueues = new Batcher<
+    {
+      transport: Transport;
+      conversation: string;
+      key: string;
+      kind: 'message' | 'ephemeral';
+      payload: unknown;
+    },
+    number
+  >(async (items) => {
+    // One pending row per message: copies in the same burst fold into one (the last payload wins,
+    // as it would have one statement later), since a statement may touch a row only once.
+    const address = (i: (typeof items)[number]) => JSON.stringify([i.transport, i.conversation, i.key]);
+    const last = new Map(items.map((i) => [address(i), i]));
+    const unique = [...last.values()];
+    const { rows } = await this.pool.query<{
+      id: number;
+      transport: Transport;
+      conversation: string;
+      notification_key: string;
+    }>(
       `insert into chat_outbox (transport, conversation, notification_key, kind, payload)
-       values ($1, $2, $3, $4, $5::jsonb)
+       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
        on conflict (transport, conversation, notification_key) where status = 'pending'
        do update set payload = excluded.payload
-       returning id`,
-      [transport, conversation, key, kind, JSON.stringify(payload)],
+       returning id, transport, conversation, notification_key`,
+      [
+        unique.map((i) => i.transport),
+        unique.map((i) => i.conversation),
+        unique.map((i) => i.key),
+        unique.map((i) => i.kind),
+        unique.map((i) => JSON.stringify(i.payload)),
+      ],
     );
-    return rows[0]!.id;
-  }
+    const ids = new Map(
+      rows.map((r) => [JSON.stringify([r.transport, r.conversation, r.notification_key]), r.id]),
+    );
+    return items.map((i) => ids.get(address(i))!);
+  });
 
   /**
    * Resume sends a dead process left behind (pending with nobody delivering, or "sending" for too

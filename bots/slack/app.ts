@@ -16,10 +16,18 @@ import { resolveSecret } from '../../runtime/config.ts';
 import type { DecisionApi, DecisionInput, DecisionOutcome } from '../decisions.ts';
 import type { StoredMessage } from '../delivery.ts';
 import type { HttpServer } from '../http.ts';
-import { actionableIds, describeDecision, resolveRef, type ChatMessageModel } from '../messages.ts';
+import {
+  actionableIds,
+  describeDecision,
+  patchRolloutOf,
+  resolveRef,
+  type ChatMessageModel,
+  type PatchDecisionKind,
+} from '../messages.ts';
 import type { ChatRuntime, SlackSide } from '../runtime.ts';
 import { slackClientOptions, slackLogger } from './client.ts';
 import { SeenRequests, SlackRouteReceiver, requestId } from './receiver.ts';
+import { RefusalAudit } from '../audit.ts';
 import type { ModalOrigin } from './render.ts';
 import type { SlackEphemeral } from './transport.ts';
 
@@ -76,6 +84,11 @@ const modalOrigin = z.object({
   s: z.string().min(1),
 });
 
+const patchModalOrigin = z.object({
+  m: z.string().regex(/^[^/]+\/\d+\.\d+$/),
+  r: z.string().min(1),
+});
+
 const modalKinds = new Set<DecisionKind>(['acceptRisk', 'markFalsePositive', 'reassign']);
 const decisionKinds = new Set<string>(['approve', 'snooze', 'acceptRisk', 'markFalsePositive', 'reassign']);
 
@@ -114,6 +127,7 @@ export class SlackBot {
   private readonly side: SlackSide;
   private readonly now: () => number;
   private readonly seen: SeenRequests;
+  private readonly audit: RefusalAudit;
   /** Listener work still running after its ack (awaited on stop). */
   private readonly inflight = new Set<Promise<void>>();
 
@@ -129,6 +143,7 @@ export class SlackBot {
     const logger = slackLogger(log);
     const clientOptions = slackClientOptions(side.config, log);
     this.seen = new SeenRequests(deps.pool, log);
+    this.audit = new RefusalAudit(deps.pool, log);
     if (side.config.mode === 'socket') {
       const appToken = resolveSecret(side.config.appToken!, env, deps.baseDir);
       this.app = new App({
@@ -154,6 +169,7 @@ export class SlackBot {
         log,
         slackLogger: logger,
         now: deps.now,
+        audit: this.audit,
       });
       this.app = new App({
         token: side.token,
@@ -234,6 +250,45 @@ export class SlackBot {
       );
     });
 
+    this.app.action(/^ctem_patch_(approve|reject)$/, async ({ ack, body, context }) => {
+      await ack();
+      const parsed = blockActions.safeParse(body);
+      if (!parsed.success) {
+        this.deps.log.warn({ issues: parsed.error.issues.length }, 'unexpected block_actions payload');
+        return;
+      }
+      await this.guard(parsed.data.user.id, channelOf(parsed.data), context.requestId, () =>
+        this.onPatchClick(parsed.data),
+      );
+    });
+
+    this.app.view('ctem_patch_reject', async ({ ack, body, context }) => {
+      const parsed = viewSubmission.safeParse(body);
+      const origin = parsed.success
+        ? patchModalOrigin.safeParse(safeJson(parsed.data.view.private_metadata))
+        : undefined;
+      if (!parsed.success || !origin?.success) {
+        await ack();
+        this.deps.log.warn('unexpected view_submission payload');
+        return;
+      }
+      const reason = parsed.data.view.state.values.reason?.value?.value?.trim() ?? '';
+      if (reason === '') {
+        await ack({ response_action: 'errors', errors: { reason: 'Say why the plan is rejected.' } });
+        return;
+      }
+      await ack();
+      const channel = origin.data.m.slice(0, origin.data.m.lastIndexOf('/'));
+      await this.guard(parsed.data.user.id, channel, context.requestId, async () => {
+        const stored = await this.deps.runtime.delivery.bySlackRef(origin.data.m);
+        if (!stored || patchRolloutOf(stored.model.notification) !== origin.data.r) {
+          await this.tell(channel, parsed.data.user.id, 'This message is not one ctem is tracking any more.');
+          return;
+        }
+        await this.answerPatch(stored, channel, parsed.data.user.id, false, reason);
+      });
+    });
+
     this.app.event('app_mention', async ({ event, context }) => {
       const e = event as { channel?: string; user?: string };
       if (!e.channel || !e.user || !(await this.seen.firstTime(context.requestId))) return;
@@ -257,7 +312,16 @@ export class SlackBot {
   ): Promise<void> {
     const run = (async () => {
       try {
-        if (!(await this.seen.firstTime(requestId))) return;
+        if (!(await this.seen.firstTime(requestId))) {
+          // Interactions are never retried by Slack: the same one again is a replay.
+          await this.audit.record({
+            channel: 'slack',
+            route: '/slack/events',
+            status: 200,
+            reason: `replayed interaction ${String(requestId)} (already handled; not acted on)`,
+          });
+          return;
+        }
         await body();
       } catch (err) {
         this.deps.log.error({ err }, 'slack decision failed');
@@ -339,6 +403,102 @@ export class SlackBot {
       const view = this.side.renderer.modal(stored.model, origin, this.targetText(stored.model, targets));
       await this.app.client.views.open({ trigger_id: body.trigger_id, view: view as never });
     }
+  }
+
+  /** Approve patch (at once) or Reject patch… (a modal for the reason) on a patch approval request. */
+  private async onPatchClick(body: BlockActions): Promise<void> {
+    const channel = channelOf(body);
+    const ts = body.container?.message_ts ?? body.message?.ts;
+    if (!channel || !ts) return;
+    const stored = await this.deps.runtime.delivery.bySlackRef(`${channel}/${ts}`);
+    const rolloutId = stored ? patchRolloutOf(stored.model.notification) : undefined;
+    if (!stored || !rolloutId) {
+      await this.tell(
+        channel,
+        body.user.id,
+        'This message is not a patch approval ctem is tracking any more.',
+      );
+      return;
+    }
+    const approve = body.actions[0]!.action_id === 'ctem_patch_approve';
+    if (approve) return await this.answerPatch(stored, channel, body.user.id, true);
+    const person = await this.personOrRefusal(stored, channel, body.user.id, 'rejectPatch');
+    if (!person) return;
+    const exposureIds = stored.model.notification.unit.exposures.map((e) => e.id);
+    const refused = await this.deps.decisions.precheckPatch(
+      { personId: person.id, via: 'slack' },
+      rolloutId,
+      'rejectPatch',
+      exposureIds,
+    );
+    if (refused) {
+      await this.tell(channel, body.user.id, `:no_entry: Not done: ${refused}.`);
+      return;
+    }
+    const unit = stored.model.notification.unit;
+    const view = this.side.renderer.patchRejectModal(
+      { m: `${channel}/${ts}`, r: rolloutId },
+      `Patch plan for *${unit.action}* (${unit.exposures.length} exposure${unit.exposures.length === 1 ? '' : 's'}, scope ${unit.scope})`,
+    );
+    await this.app.client.views.open({ trigger_id: body.trigger_id, view: view as never });
+  }
+
+  /** The clicker as a person of ctem.yaml, or undefined after telling them (and recording) why not. */
+  private async personOrRefusal(
+    stored: StoredMessage,
+    channel: string,
+    userId: string,
+    kind: PatchDecisionKind,
+  ): Promise<Person | undefined> {
+    const person = this.deps.decisions.people.bySlackId(userId);
+    if (person) return person;
+    const reason = await this.deps.decisions.refuseUnknownAccount(
+      'slack',
+      userId,
+      stored.model.notification.unit.exposures.map((e) => e.id),
+      kind,
+      patchRolloutOf(stored.model.notification),
+    );
+    await this.tell(channel, userId, `:no_entry: Not done: ${reason}.`);
+    return undefined;
+  }
+
+  /** Send the patch answer to the rollout; show it on every copy, or tell the clicker the refusal. */
+  private async answerPatch(
+    stored: StoredMessage,
+    channel: string,
+    userId: string,
+    approved: boolean,
+    comment?: string,
+  ): Promise<void> {
+    const kind: PatchDecisionKind = approved ? 'approvePatch' : 'rejectPatch';
+    const person = await this.personOrRefusal(stored, channel, userId, kind);
+    if (!person) return;
+    const rolloutId = patchRolloutOf(stored.model.notification)!;
+    const exposureIds = stored.model.notification.unit.exposures.map((e) => e.id);
+    const outcome = await this.deps.decisions.decidePatch(
+      { personId: person.id, via: 'slack' },
+      rolloutId,
+      { approved, ...(comment ? { comment } : {}) },
+      exposureIds,
+    );
+    if (!outcome.ok) {
+      await this.tell(channel, userId, `:no_entry: Not done: ${outcome.reason}.`);
+      return;
+    }
+    await this.deps.runtime.delivery.recordDecision(
+      stored.key,
+      {
+        personId: person.id,
+        name: person.name,
+        kind,
+        exposureIds,
+        at: new Date(this.now()).toISOString(),
+        detail: comment ? (comment.length > 200 ? `${comment.slice(0, 199)}…` : comment) : '',
+        via: 'Slack',
+      },
+      [],
+    );
   }
 
   /** The decision a modal's fields describe (validated by formProblems before the ack). */
@@ -449,7 +609,7 @@ export class SlackBot {
   }
 
   private targets(model: ChatMessageModel, kind: DecisionKind, target: string): string[] {
-    if (target === 'all') return actionableIds(model, kind);
+    if (target === 'all' || patchRolloutOf(model.notification)) return actionableIds(model, kind);
     const id = resolveRef(model, target);
     return id ? [id] : [];
   }

@@ -1,7 +1,8 @@
 // A Bolt receiver fed from a route of the project's one HTTP server (bots/http.ts), instead of a
 // server of its own. Before Bolt sees a request it is checked here: body size and the v0 signature
-// within five minutes either way (verify.ts). Then Bolt's own HTTPResponseAck answers Slack the
-// moment a listener calls ack(), and the listener carries on after the response is sent.
+// within five minutes either way (verify.ts). Clicks and events, whose ack is an empty 200, are
+// answered right there, before Bolt runs; a modal submission is answered by Bolt's HTTPResponseAck
+// the moment its listener calls ack() (its ack may carry field errors). Listeners carry on after.
 //
 // Whether a request was already handled (Slack re-sends an event it did not see acknowledged in
 // 3 s, with X-Slack-Retry-Num; a captured request could be replayed inside the signature window)
@@ -15,6 +16,8 @@ import type { App, Logger as SlackLogger, Receiver } from '@slack/bolt';
 import { HTTPResponseAck } from '@slack/bolt';
 import type { Logger } from 'pino';
 import type { Pool } from '../../db/pool.ts';
+import { Batcher } from '../batch.ts';
+import { RefusalAudit } from '../audit.ts';
 import { readBody, sendJson } from '../http.ts';
 import { verifySlackSignature } from './verify.ts';
 
@@ -24,16 +27,27 @@ export interface SlackRouteReceiverOptions {
   log: Logger;
   slackLogger: SlackLogger;
   now?: () => number;
+  /** Where refused requests are recorded (default: the audit log through `pool`). */
+  audit?: RefusalAudit;
 }
 
 type Body = Record<string, unknown>;
 
+/**
+ * Payload types whose acknowledgement is always an empty 200: button clicks and menu choices
+ * (block_actions) and Events API deliveries. A modal submission's ack may carry field errors, and
+ * an options request's ack carries the options, so those go through Bolt's ack.
+ */
+const emptyAck = new Set(['block_actions', 'event_callback']);
+
 export class SlackRouteReceiver implements Receiver {
   private app?: App;
   private readonly now: () => number;
+  readonly audit: RefusalAudit;
 
   constructor(private readonly opts: SlackRouteReceiverOptions) {
     this.now = opts.now ?? Date.now;
+    this.audit = opts.audit ?? new RefusalAudit(opts.pool, opts.log);
   }
 
   init(app: App): void {
@@ -71,8 +85,16 @@ export class SlackRouteReceiver implements Receiver {
       nowMs: received,
     });
     if (!check.ok) {
-      this.opts.log.warn({ reason: check.reason, ip: req.socket.remoteAddress }, 'slack request rejected');
-      return sendJson(res, 401, { error: 'invalid request signature' });
+      sendJson(res, 401, { error: 'invalid request signature' });
+      await this.audit.record({
+        channel: 'slack',
+        route: req.url ?? '/slack/events',
+        status: 401,
+        reason: `signature check failed: ${check.reason}`,
+        remote: req.socket.remoteAddress,
+        body: raw,
+      });
+      return;
     }
 
     let body: Body;
@@ -86,6 +108,23 @@ export class SlackRouteReceiver implements Receiver {
 
     const retryNum = numberHeader(req, 'x-slack-retry-num');
     if (!this.app) return sendJson(res, 503, { error: 'slack app not initialised' });
+    const customProperties = { receivedAt: received, requestId: requestId(body, raw) };
+    if (typeof body.type === 'string' && emptyAck.has(body.type)) {
+      // Slack wants nothing but a 200 for these: answer now, before Bolt's middleware and the
+      // listener run, so the ack never waits behind them (or behind other clicks' work).
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
+      setImmediate(() => {
+        this.app!.processEvent({
+          body,
+          ack: async () => undefined,
+          retryNum,
+          retryReason: header(req, 'x-slack-retry-reason'),
+          customProperties,
+        }).catch((err: unknown) => this.opts.log.error({ err }, 'slack listener failed'));
+      });
+      return;
+    }
     const ack = new HTTPResponseAck({
       logger: this.opts.slackLogger,
       processBeforeResponse: false,
@@ -100,7 +139,7 @@ export class SlackRouteReceiver implements Receiver {
         ack: ack.bind(),
         retryNum,
         retryReason: header(req, 'x-slack-retry-reason'),
-        customProperties: { receivedAt: received, requestId: requestId(body, raw) },
+        customProperties,
       });
     } catch (err) {
       this.opts.log.error({ err }, 'slack listener failed');
@@ -150,6 +189,17 @@ export function requestId(body: Body, raw: Buffer): string {
 /** Slack request ids already handled, shared by every replica through PostgreSQL. */
 export class SeenRequests {
   private lastPrune = 0;
+  /** Ids recorded in one statement per burst of requests (bots/batch.ts). */
+  private readonly inserts = new Batcher<string, boolean>(async (ids) => {
+    const { rows } = await this.pool.query<{ request_id: string }>(
+      `insert into slack_seen_requests (request_id)
+       select distinct unnest($1::text[]) on conflict do nothing returning request_id`,
+      [ids],
+    );
+    // The first of several copies in one burst is the first time; the others are not.
+    const fresh = new Set(rows.map((r) => r.request_id));
+    return ids.map((id) => fresh.delete(id));
+  });
 
   constructor(
     private readonly pool: Pool,
@@ -161,10 +211,7 @@ export class SeenRequests {
   /** Record the id; false when it was seen before (a retry or a replay). */
   async firstTime(id: unknown): Promise<boolean> {
     if (typeof id !== 'string') return true;
-    const { rowCount } = await this.pool.query(
-      'insert into slack_seen_requests (request_id) values ($1) on conflict do nothing',
-      [id],
-    );
+    const first = await this.inserts.call(id);
     const now = Date.now();
     if (now - this.lastPrune > 60_000) {
       this.lastPrune = now;
@@ -175,7 +222,7 @@ export class SeenRequests {
         )
         .catch((err: unknown) => this.log.warn({ err }, 'pruning seen slack requests failed'));
     }
-    if (rowCount !== 1) this.log.info({ id }, 'slack request already handled; acknowledged without acting');
-    return rowCount === 1;
+    if (!first) this.log.info({ id }, 'slack request already handled; acknowledged without acting');
+    return first;
   }
 }

@@ -18,6 +18,14 @@ export interface ModalOrigin {
   s: string;
 }
 
+/** What the "Reject patch…" modal carries back: the message and the rollout. */
+export interface PatchModalOrigin {
+  /** "<channel>/<ts>" of the message. */
+  m: string;
+  /** The rollout (workflow id). */
+  r: string;
+}
+
 const modalTitles: Record<ModalOrigin['k'], { title: string; submit: string }> = {
   snooze: { title: 'Snooze', submit: 'Snooze' },
   acceptRisk: { title: 'Accept risk', submit: 'Accept risk' },
@@ -29,6 +37,7 @@ export class SlackRenderer {
   private readonly messageTemplate = jsonTemplate('slack', 'notification.json.hbs');
   private readonly modalTemplate = jsonTemplate('slack', 'decision-modal.json.hbs');
   private readonly alertTemplate = jsonTemplate('slack', 'alert.json.hbs');
+  private readonly patchRejectTemplate = jsonTemplate('slack', 'patch-reject-modal.json.hbs');
 
   constructor(
     private readonly config: Config,
@@ -69,5 +78,10 @@ export class SlackRenderer {
       defaultExpiry: new Date(this.now() + defaultDays * 86_400_000).toISOString().slice(0, 10),
       people: this.people.assignable(scope).map((p) => ({ id: p.id, name: p.name })),
     });
+  }
+
+  /** The "Reject patch…" modal: a reason for the rollout's rejection. */
+  patchRejectModal(origin: PatchModalOrigin, targetText: string): unknown {
+    return this.patchRejectTemplate({ privateMetadata: JSON.stringify(origin), target: targetText });
   }
 }

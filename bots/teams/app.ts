@@ -24,7 +24,15 @@ import type { Logger } from 'pino';
 import type { DecisionKind } from '../../domain/exposure.ts';
 import type { DecisionApi, DecisionInput, DecisionOutcome } from '../decisions.ts';
 import { readBody, sendJson, type HttpServer } from '../http.ts';
-import { actionableIds, describeDecision, resolveRef, type ChatMessageModel } from '../messages.ts';
+import { RefusalAudit } from '../audit.ts';
+import {
+  actionableIds,
+  describeDecision,
+  patchRolloutOf,
+  resolveRef,
+  type ChatMessageModel,
+  type PatchDecisionKind,
+} from '../messages.ts';
 import type { ChatRuntime, TeamsSide } from '../runtime.ts';
 
 export interface TeamsBotDeps {
@@ -44,12 +52,14 @@ class SharedServerAdapter implements IHttpServerAdapter {
     this.routes.push({ method, path, handler });
   }
 
-  mount(http: HttpServer): void {
+  mount(http: HttpServer, audit: RefusalAudit): void {
     for (const r of this.routes)
       http.route(r.method, r.path, async (req: IncomingMessage, res: ServerResponse) => {
+        let raw: Buffer;
         let body: unknown;
         try {
-          body = JSON.parse((await readBody(req, 1024 * 1024)).toString('utf8'));
+          raw = await readBody(req, 1024 * 1024);
+          body = JSON.parse(raw.toString('utf8'));
         } catch {
           return sendJson(res, 400, { error: 'the body must be a JSON activity' });
         }
@@ -60,6 +70,18 @@ class SharedServerAdapter implements IHttpServerAdapter {
           res.writeHead(answer.status, { 'content-length': '0' });
           res.end();
         } else sendJson(res, answer.status, answer.body);
+        // The library answers 401 when the Bot Framework JWT is missing or does not validate.
+        if (answer.status === 401 || answer.status === 403)
+          await audit.record({
+            channel: 'teams',
+            route: r.path,
+            status: answer.status,
+            reason: headers.authorization
+              ? 'Bot Framework token did not validate'
+              : 'no Bot Framework token (Authorization header missing)',
+            remote: req.socket.remoteAddress,
+            body: raw,
+          });
       });
   }
 }
@@ -156,7 +178,10 @@ export class TeamsBot {
   }
 
   mount(http: HttpServer): void {
-    this.adapter.mount(http);
+    this.adapter.mount(
+      http,
+      new RefusalAudit(this.deps.runtime.pool, this.deps.log.child({ part: 'teams' })),
+    );
   }
 
   private listen(): void {
@@ -204,6 +229,11 @@ export class TeamsBot {
     from: { id: string; aadObjectId?: string };
   }): Promise<CardAnswer> {
     const parsed = invokeValue.safeParse(activity.value);
+    if (
+      parsed.success &&
+      (parsed.data.action.verb === 'approvePatch' || parsed.data.action.verb === 'rejectPatch')
+    )
+      return await this.answerPatch(activity, parsed.data.action.verb, parsed.data.action.data);
     if (!parsed.success || !decisionVerbs.has(parsed.data.action.verb))
       return {
         statusCode: 400,
@@ -296,8 +326,70 @@ export class TeamsBot {
     };
   }
 
+  /** Approve patch / Reject patch on a patch approval card: the rollout's update, the card refreshed. */
+  private async answerPatch(
+    activity: { conversation: { id: string }; from: { id: string; aadObjectId?: string } },
+    kind: PatchDecisionKind,
+    data: Record<string, unknown>,
+  ): Promise<CardAnswer> {
+    const str = (k: string) => (typeof data[k] === 'string' ? (data[k] as string).trim() : '');
+    const stored = await this.deps.runtime.delivery.byKey('teams', activity.conversation.id, str('key'));
+    const rolloutId = stored ? patchRolloutOf(stored.model.notification) : undefined;
+    if (!stored || !rolloutId)
+      return message(
+        'This card is not a patch approval ctem is tracking any more; decide from the dashboard.',
+      );
+    const exposureIds = stored.model.notification.unit.exposures.map((e) => e.id);
+    const person = this.deps.decisions.people.resolve({
+      transport: 'teams',
+      userIds: [activity.from.aadObjectId, activity.from.id].filter((x): x is string => !!x),
+    });
+    if (!person) {
+      const reason = await this.deps.decisions.refuseUnknownAccount(
+        'teams',
+        activity.from.aadObjectId ?? activity.from.id,
+        exposureIds,
+        kind,
+        rolloutId,
+      );
+      return message(`Not done: ${reason}.`);
+    }
+    const comment = str('comment');
+    // Teams checks the card's required comment; a forged invoke without one is refused here too.
+    if (kind === 'rejectPatch' && comment === '') return message('Not done: say why the plan is rejected.');
+    const outcome = await this.deps.decisions.decidePatch(
+      { personId: person.id, via: 'teams' },
+      rolloutId,
+      { approved: kind === 'approvePatch', ...(comment ? { comment } : {}) },
+      exposureIds,
+    );
+    if (!outcome.ok) return message(`Not done: ${outcome.reason}.`);
+    const updated = await this.deps.runtime.delivery.recordDecision(
+      stored.key,
+      {
+        personId: person.id,
+        name: person.name,
+        kind,
+        exposureIds,
+        at: new Date(this.now()).toISOString(),
+        detail: comment.length > 200 ? `${comment.slice(0, 199)}…` : comment,
+        via: 'Teams',
+      },
+      [],
+      true,
+    );
+    const mine =
+      updated.find((m) => m.transport === 'teams' && m.conversation === activity.conversation.id)?.model ??
+      stored.model;
+    return {
+      statusCode: 200,
+      type: 'application/vnd.microsoft.card.adaptive',
+      value: this.side.renderer.card(mine),
+    };
+  }
+
   private targets(model: ChatMessageModel, kind: DecisionKind, target: string): string[] {
-    if (target === 'all') return actionableIds(model, kind);
+    if (target === 'all' || patchRolloutOf(model.notification)) return actionableIds(model, kind);
     const id = resolveRef(model, target);
     return id ? [id] : [];
   }

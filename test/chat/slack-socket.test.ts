@@ -51,5 +51,5 @@ describe('Slack Socket Mode', () => {
       [id],
     );
     expect(rows).toHaveLength(0);
-  });
+  }, 120_000);
 });

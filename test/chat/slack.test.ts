@@ -68,17 +68,34 @@ describe('Slack: the owner decides from the message', () => {
         () => view(world.temporal.client, id),
         (v) => v.state !== 'awaiting-decision',
       );
-    // The approve → remediate path: the demo executor patches, and the exposure waits for a re-scan.
+    // The approve → remediate path: the unit's patch plan (demo executor) asks the scope's approvers;
+    // Adam approves it from his Slack message, the patch runs, and the exposures wait for a re-scan.
+    const patchRequest = await waitForSlackMessage(world, 'D0ADAM', 'web-approve', 150_000);
+    expect(blocksText(patchRequest.blocks)).toContain('Patch approval needed');
+    const approvePatch = await postToSlackEndpoint(
+      world,
+      interactivityBody(
+        blockAction({
+          user: 'U0ADAM',
+          channel: patchRequest.channel,
+          ts: patchRequest.ts,
+          actionId: 'ctem_patch_approve',
+          value: 'approve',
+        }),
+      ),
+    );
+    expect(approvePatch.status).toBe(200);
     for (const id of ids)
       await until(
         `${id} verifying`,
         () => view(world.temporal.client, id),
         (v) => v.state === 'verifying',
-        30_000,
+        60_000,
       );
     for (const id of ids) {
       const events = await eventsOf(id);
       expect(events.find((e) => e.type === 'approve')).toMatchObject({ actor: 'olivia' });
+      expect(events.find((e) => e.type === 'patch-approved')).toMatchObject({ actor: 'adam' });
     }
     await until(
       'message updated',
@@ -89,7 +106,7 @@ describe('Slack: the owner decides from the message', () => {
     expect(updated).toContain('Olivia Owner approved the fix for 2 exposures');
     expect(updated).toContain('fix approved, remediating');
     expect(updated).not.toContain('ctem_all_approve');
-  });
+  }, 180_000);
 
   it('snoozes with a duration chosen from the select, capped by the scope', async () => {
     const [id] = await world.exposures({ weaknesses: ['CVE-2099-2101'], host: 'web-snooze' });
@@ -360,6 +377,41 @@ describe('Slack: refusals are shown to the clicker only, and recorded', () => {
     ]);
     expect((await view(world.temporal.client, id!)).state).toBe('awaiting-decision');
     expect(message.updates).toBe(updates);
+  });
+
+  it('a decision the exposure’s state does not allow is refused by the workflow validator, ephemerally, and recorded', async () => {
+    const [id] = await world.exposures({ weaknesses: ['CVE-2099-2801'], host: 'web-state' });
+    const message = await waitForSlackMessage(world, 'D0OLIVIA', 'CVE-2099-2801');
+    // The risk was accepted elsewhere a moment ago; Olivia's menu still offers "Approve fix".
+    const expires = new Date(Date.now() + 30 * DAY).toISOString();
+    const accepted = await world.bots.decisions.decide({ personId: 'lena', via: 'dashboard' }, [id!], {
+      kind: 'acceptRisk',
+      justification: 'compensating WAF rule 4711',
+      expires,
+    });
+    expect(accepted).toEqual([{ exposureId: id, ok: true, state: 'risk-accepted' }]);
+    const ephemerals = world.slack.callsTo('chat.postEphemeral').length;
+    await postToSlackEndpoint(
+      world,
+      interactivityBody(
+        blockAction({
+          user: 'U0OLIVIA',
+          channel: message.channel,
+          ts: message.ts,
+          actionId: 'ctem_one_0',
+          selected: `approve|${id!}`,
+        }),
+      ),
+    );
+    const eph = (await world.slack.waitForCalls('chat.postEphemeral', ephemerals + 1)).at(-1)!;
+    expect(eph.args).toMatchObject({ user: 'U0OLIVIA' });
+    expect(String(eph.args.text)).toMatch(
+      /the exposure is risk-accepted; approve is allowed only when it is/,
+    );
+    expect((await eventsOf(id!)).filter((e) => e.type === 'decision-refused')).toEqual([
+      expect.objectContaining({ actor: 'olivia' }),
+    ]);
+    expect((await view(world.temporal.client, id!)).state).toBe('risk-accepted');
   });
 
   it('a Slack account that is not a person in ctem.yaml is refused before any workflow sees it', async () => {

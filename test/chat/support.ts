@@ -60,6 +60,12 @@ export interface WorldOptions {
 export async function chatWorld(opts: WorldOptions = {}): Promise<ChatWorld> {
   const db = await testDatabase();
   const temporal = await testTemporal();
+  // Every test file has its own database but the run shares one Temporal namespace: asset ids (and
+  // with them exposure ids, remediation unit ids and patch rollout ids, hence workflow ids) start
+  // at a random offset, so two files' first exposures never name the same workflow.
+  await db.pool.query(`select setval(pg_get_serial_sequence('assets', 'id'), $1)`, [
+    1_000_000 + (randomBytes(4).readUInt32BE(0) % 1_000_000_000),
+  ]);
   const suffix = randomBytes(4).toString('hex');
   const token = `xoxb-test-${suffix}`;
   const signingSecret = randomBytes(16).toString('hex');
@@ -253,6 +259,8 @@ export function viewSubmission(opts: {
   user: string;
   privateMetadata: string;
   values: Record<string, Record<string, unknown>>;
+  /** The modal's callback id: ctem_decision (default) or ctem_patch_reject. */
+  callbackId?: string;
 }): Record<string, unknown> {
   return {
     type: 'view_submission',
@@ -263,7 +271,7 @@ export function viewSubmission(opts: {
     view: {
       id: `V${randomBytes(4).toString('hex')}`,
       type: 'modal',
-      callback_id: 'ctem_decision',
+      callback_id: opts.callbackId ?? 'ctem_decision',
       private_metadata: opts.privateMetadata,
       hash: randomBytes(6).toString('hex'),
       state: {

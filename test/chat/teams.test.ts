@@ -14,11 +14,15 @@ import {
   TEAMS_CHANNEL,
   TENANT,
   bearer,
+  blockAction,
   cardAction,
   chatWorld,
   installActivity,
+  interactivityBody,
   postActivity,
+  postToSlackEndpoint,
   until,
+  waitForSlackMessage,
   type ChatWorld,
 } from './support.ts';
 
@@ -144,13 +148,31 @@ describe('Teams: the owner decides on the card', () => {
       expect((await view(world.temporal.client, id)).state).not.toBe('awaiting-decision');
       expect((await eventsOf(id)).find((e) => e.type === 'approve')).toMatchObject({ actor: 'olivia' });
     }
+    // The unit's patch plan asks the approvers (the Teams answer to it is in patch-approval.test.ts);
+    // Adam approves it from Slack, the patch runs, and the exposures wait for a re-scan.
+    const patchRequest = await waitForSlackMessage(world, 'D0ADAM', 'teams-approve', 150_000);
+    const approvePatch = await postToSlackEndpoint(
+      world,
+      interactivityBody(
+        blockAction({
+          user: 'U0ADAM',
+          channel: patchRequest.channel,
+          ts: patchRequest.ts,
+          actionId: 'ctem_patch_approve',
+          value: 'approve',
+        }),
+      ),
+    );
+    expect(approvePatch.status).toBe(200);
     for (const id of ids)
       await until(
         `${id} verifying`,
         () => view(world.temporal.client, id),
         (v) => v.state === 'verifying',
-        30_000,
+        60_000,
       );
+    for (const id of ids)
+      expect((await eventsOf(id)).find((e) => e.type === 'patch-approved')).toMatchObject({ actor: 'adam' });
     // Every copy of the card is updated in place through the Bot Connector as well.
     const put = await until(
       'the card updated in place',
@@ -158,7 +180,7 @@ describe('Teams: the owner decides on the card', () => {
       (c) => c !== undefined,
     );
     expect(JSON.stringify(put!.activity)).toContain('approved the fix');
-  });
+  }, 180_000);
 
   it('snoozes, marks a false positive and reassigns one exposure at a time from the card', async () => {
     const [a, b, c] = await world.exposures({
@@ -253,6 +275,48 @@ describe('Teams: the owner decides on the card', () => {
         ),
       (c) => c !== undefined,
     );
+  });
+
+  it('refuses an expiry beyond the scope maximum and a decision the state does not allow, and records both', async () => {
+    const [id] = await world.exposures({ weaknesses: ['CVE-2099-5401'], host: 'teams-limits' });
+    const { key } = await cardFor(OLIVIA_CHAT, 'CVE-2099-5401');
+    // Lena decides on the scope channel's copy of the request.
+    const { rows } = await world.db.pool.query<{ model: ChatMessageModel }>(
+      `select model from chat_messages where transport = 'teams' and notification_key = $1`,
+      [key],
+    );
+    await createTeamsNotifier(world.bots.runtime).notify({
+      ...rows[0]!.model.notification,
+      to: [],
+      channels: { teams: TEAMS_CHANNEL },
+    });
+    await cardFor(TEAMS_CHANNEL, 'CVE-2099-5401');
+    // prod allows risk acceptance for 90 days at most: the workflow's validator says so.
+    const tooFar = await invoke(TEAMS_CHANNEL, LENA_AAD, 'acceptRisk', {
+      key,
+      target: 'all',
+      justification: 'vendor fix expected next year',
+      expires: new Date(Date.now() + 120 * DAY).toISOString().slice(0, 10),
+    });
+    expect(tooFar.type).toBe('application/vnd.microsoft.activity.message');
+    expect(String(tooFar.value)).toMatch(/beyond the scope's maximum risk acceptance of 90 days/);
+    expect((await view(world.temporal.client, id!)).state).toBe('awaiting-decision');
+
+    const ok = await invoke(TEAMS_CHANNEL, LENA_AAD, 'acceptRisk', {
+      key,
+      target: 'all',
+      justification: 'vendor fix expected next quarter',
+      expires: new Date(Date.now() + 60 * DAY).toISOString().slice(0, 10),
+    });
+    expect(JSON.stringify(ok.value)).toContain('Lena Lead accepted the risk');
+    // A snooze on the now risk-accepted exposure (picked by id, as a stale card would): refused.
+    const snooze = await invoke(OLIVIA_CHAT, OLIVIA_AAD, 'snooze', { key, target: id, snoozeDays: '7' });
+    expect(snooze.type).toBe('application/vnd.microsoft.activity.message');
+    expect(String(snooze.value)).toMatch(/the exposure is risk-accepted; snooze is allowed only when it is/);
+    expect((await view(world.temporal.client, id!)).state).toBe('risk-accepted');
+    const refused = (await eventsOf(id!)).filter((e) => e.type === 'decision-refused');
+    expect(refused.map((e) => e.actor)).toEqual(['lena', 'olivia']);
+    expect(refused[0]!.reason).toMatch(/beyond the scope's maximum risk acceptance/);
   });
 
   it('refuses people without a role and accounts not in ctem.yaml, and records both', async () => {
