@@ -149,9 +149,13 @@ async function synthesize(
     if (existsSync(file) && statSync(file).size > 0) continue;
     const started = Date.now();
     if (format === 'nessus') {
-      // ReportItems fan out into one finding per CVE: 60% carry 1–3 CVEs, so 1.6 findings per item.
-      const items = Math.max(1, Math.round(findings / 1.6));
-      await writeSyntheticNessus(file, { findings: items, hosts: assets, cveRatio: i === 0 ? 0.6 : 0.59 });
+      // `findings` is what the parser will yield (ReportItems with 1–3 CVEs fan out into one each).
+      await writeSyntheticNessus(file, {
+        findings,
+        hosts: assets,
+        cveRatio: i === 0 ? 0.6 : 0.59,
+        maxCvesPerItem: 3,
+      });
     } else {
       await writeTrivyReport(file, { vulnerabilities: findings, targets: assets, seed: i === 0 ? 1 : 2 });
     }

@@ -83,7 +83,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       'max_connections=200',
       ...(opts.ephemeral
         ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
-        : []),
+        : // A million-finding ingest writes a few GB of WAL in one transaction: with the defaults
+          // (1 GB, 128 MB) it would checkpoint and evict dirty pages several times mid-load.
+          ['-c', 'max_wal_size=4GB', '-c', 'shared_buffers=256MB']),
     ],
     onLog: (m: string) => {
       logs.push(m);

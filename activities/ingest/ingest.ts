@@ -63,6 +63,8 @@ export interface IngestSummary {
   findings: number;
   /** Findings without any asset identity (not ingested). */
   skippedFindings: number;
+  /** Informational findings: their assets are inventoried and covered, but they are no exposure. */
+  informationalFindings: number;
   assets: { covered: number; created: number; matched: number; retired: number };
   exposures: { new: number; stillPresent: number; gone: number; reappeared: number; retired: number };
   /** Assets retired by this cycle scan, with the exposures that closed. */
@@ -208,6 +210,7 @@ export async function ingestReport(
       scope: opts.scope,
       findings: staged.findings,
       skippedFindings: staged.skipped,
+      informationalFindings: staged.informational,
       assets: {
         covered: counts.coveredAssets,
         created: resolved.created,
@@ -272,6 +275,7 @@ async function alreadyIngestedSummary(
     scope: scan.scope ?? undefined,
     findings: scan.finding_count,
     skippedFindings: 0,
+    informationalFindings: 0,
     assets: { covered: scan.asset_count, created: 0, matched: 0, retired: 0 },
     exposures: { new: 0, stillPresent: 0, gone: 0, reappeared: 0, retired: 0 },
     retired: [],

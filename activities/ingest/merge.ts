@@ -60,18 +60,29 @@ export async function mergeReport(client: PoolClient, input: MergeInput): Promis
   const step = input.step ?? (() => undefined);
 
   // Several findings of one report on one asset × weakness (a CVE in two packages) are one
-  // observation: the most severe one's details, and how many there were.
-  await client.query(`
-    create temp table stage_obs on commit drop as
-    select distinct on (s.asset_id, f.k)
-           s.asset_id, f.k, s.asset_id::text || ':' || f.k as eid, s.scope, ${DETAIL_COLUMNS.filter(
-             ([, c]) => c !== 'instances',
-           )
-             .map(([, c]) => `f.${c}`)
-             .join(', ')},
-           count(*) over (partition by s.asset_id, f.k) as instances
-      from stage_findings f join stage_assets s on s.a = f.a
-     order by s.asset_id, f.k, f.rank desc, f.title`);
+  // observation: the most severe one's details, and how many there were. Most reports repeat no
+  // pair: a hash aggregate over the two narrow columns says so, and then the collapse is a plain
+  // join rather than a sort of a million wide rows (which spills to disk). Tracking pairs in the
+  // ingest process instead would cost it tens of MB at a million findings.
+  const { rows: repeats } = await client.query<{ repeated: boolean }>(
+    'select exists (select 1 from stage_findings group by a, k having count(*) > 1) as repeated',
+  );
+  const pairsUnique = repeats[0]?.repeated === false;
+  const details = DETAIL_COLUMNS.filter(([, c]) => c !== 'instances')
+    .map(([, c]) => `f.${c}`)
+    .join(', ');
+  await client.query(
+    pairsUnique
+      ? `create temp table stage_obs on commit drop as
+         select s.asset_id, f.k, s.asset_id::text || ':' || f.k as eid, s.scope, ${details}, 1 as instances
+           from stage_findings f join stage_assets s on s.a = f.a`
+      : `create temp table stage_obs on commit drop as
+         select distinct on (s.asset_id, f.k)
+                s.asset_id, f.k, s.asset_id::text || ':' || f.k as eid, s.scope, ${details},
+                count(*) over (partition by s.asset_id, f.k) as instances
+           from stage_findings f join stage_assets s on s.a = f.a
+          order by s.asset_id, f.k, f.rank desc, f.title`,
+  );
   await client.query('analyze stage_obs');
   step('collapse');
 

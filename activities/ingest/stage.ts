@@ -55,6 +55,12 @@ export interface StagedReport {
   findings: number;
   /** Findings whose asset carries nothing to identify it by; not ingested. */
   skipped: number;
+  /**
+   * Informational findings (kind 'other', severity 'info': a Nessus "None" plugin, an OpenVAS log, a
+   * Qualys information-gathered item). They put their asset in the inventory and in the scan's
+   * coverage, but are no weakness: no observation, no exposure.
+   */
+  informational: number;
   /** The report's distinct assets; a staged row's `a` indexes this array. */
   assets: AssetRef[];
   earliest?: Date;
@@ -88,7 +94,14 @@ export async function stageFindings(
     copyFailed = err;
   });
 
-  const report: StagedReport = { findings: 0, skipped: 0, assets: [], stopped: false, intelUnique: true };
+  const report: StagedReport = {
+    findings: 0,
+    skipped: 0,
+    informational: 0,
+    assets: [],
+    stopped: false,
+    intelUnique: true,
+  };
   const byObject = new WeakMap<AssetRef, number>();
   const bySignature = new Map<string, number>();
   const identified: boolean[] = [];
@@ -151,6 +164,11 @@ export async function stageFindings(
       const a = assetIndex(f.asset);
       if (!identified[a]) {
         report.skipped++;
+        continue;
+      }
+      // The asset is now in report.assets, hence resolved and covered; the finding itself stops here.
+      if (f.kind === 'other' && f.severity === 'info') {
+        report.informational++;
         continue;
       }
       buffer += rowOf(a, f, intelSent) + '\n';

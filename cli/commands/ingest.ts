@@ -1,6 +1,9 @@
 // `ctem ingest FILE… [--scope S] [--format F] [--cycle] [--json]`: scanner reports into the
 // inventory, one transaction per file. A file that fails leaves nothing behind and the others still
-// go in; the exit code says whether all did.
+// go in; the exit code says whether all did. Each scan's diff then goes to the exposure workflows
+// when a Temporal server is reachable (temporal.address, or a running `ctem up`); without one the
+// command says so, and running it again later hands the already-ingested scans over (dispatch is
+// idempotent per scan × exposure × change).
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
@@ -8,7 +11,9 @@ import { InputError } from '../../domain/finding.ts';
 import { ingestFile } from '../../activities/ingest/file.ts';
 import { checkIngestOptions, type IngestSummary } from '../../activities/ingest/ingest.ts';
 import { FORMATS } from '../../activities/scanners/registry.ts';
-import { load, openDatabase, type GlobalOptions } from '../context.ts';
+import { dispatchScan, type DispatchResult } from '../../activities/lifecycle/dispatch.ts';
+import type { LoadedConfig } from '../../runtime/config.ts';
+import { load, openDatabase, openTemporalClient, runningStack, type GlobalOptions } from '../context.ts';
 
 export interface IngestCommandOptions {
   scope?: string;
@@ -22,7 +27,21 @@ export interface IngestStreams {
   stderr: Writable & { isTTY?: boolean; columns?: number };
 }
 
-type FileOutcome = IngestSummary | { source: string; status: 'failed'; error: string };
+/** What happened to a scan's diff on the lifecycle side. */
+export type LifecycleHandoff =
+  | ({ status: 'dispatched'; changes: number } & Pick<DispatchResult, 'started' | 'signalled' | 'skipped'>)
+  | { status: 'not-started'; reason: string };
+
+type FileOutcome =
+  (IngestSummary & { lifecycle?: LifecycleHandoff }) | { source: string; status: 'failed'; error: string };
+
+/** The Temporal server to hand scan diffs to: configured, or the one of a running `ctem up`. */
+function lifecycleAddress(loaded: LoadedConfig): string | undefined {
+  return loaded.config.temporal.address ?? runningStack()?.temporal.address;
+}
+
+const NO_TEMPORAL =
+  'no Temporal server is configured (temporal.address in ctem.yaml or CTEM_TEMPORAL_ADDRESS) and no `ctem up` is running';
 
 export async function runIngest(
   files: string[],
@@ -36,6 +55,39 @@ export async function runIngest(
   const db = await openDatabase(loaded);
   const outcomes: FileOutcome[] = [];
   let exitCode = 0;
+  const address = lifecycleAddress(loaded);
+  let temporal: Awaited<ReturnType<typeof openTemporalClient>> | undefined;
+  let temporalDown: string | undefined = address === undefined ? NO_TEMPORAL : undefined;
+  const handOff = async (summary: IngestSummary): Promise<LifecycleHandoff> => {
+    if (temporal === undefined && temporalDown === undefined) {
+      try {
+        temporal = await openTemporalClient(loaded);
+      } catch (err) {
+        temporalDown = `Temporal at ${address} is unreachable (${err instanceof Error ? err.message : String(err)})`;
+      }
+    }
+    if (temporal === undefined) return { status: 'not-started', reason: temporalDown ?? NO_TEMPORAL };
+    try {
+      const r = await dispatchScan(
+        { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir },
+        temporal.client,
+        summary.scanId,
+        { taskQueue: temporal.taskQueue },
+      );
+      return {
+        status: 'dispatched',
+        changes: r.changes,
+        started: r.started,
+        signalled: r.signalled,
+        skipped: r.skipped,
+      };
+    } catch (err) {
+      return {
+        status: 'not-started',
+        reason: `handing the changes to Temporal at ${address} failed (${err instanceof Error ? err.message : String(err)})`,
+      };
+    }
+  };
   try {
     for (const file of files) {
       const progress = io.stderr.isTTY ? new ProgressLine(io.stderr, file) : undefined;
@@ -50,8 +102,11 @@ export async function runIngest(
           onBytes: progress ? (read, total) => progress.bytes(read, total) : undefined,
         });
         progress?.done();
-        outcomes.push(summary);
-        if (!opts.json) io.stdout.write(`${describe(summary)}\n`);
+        const lifecycle = await handOff(summary);
+        outcomes.push({ ...summary, lifecycle });
+        if (!opts.json) io.stdout.write(`${describe(summary)}\n${describeHandoff(lifecycle)}\n`);
+        // The inventory has the scan, but the exposures it changed have no lifecycle yet.
+        if (lifecycle.status === 'not-started' && address !== undefined) exitCode = Math.max(exitCode, 1);
       } catch (err) {
         progress?.done();
         const message = err instanceof Error ? err.message : String(err);
@@ -61,8 +116,19 @@ export async function runIngest(
       }
     }
   } finally {
+    await temporal?.close().catch(() => undefined);
     await db.close();
   }
+  const pending: { source: string; reason: string }[] = [];
+  for (const o of outcomes)
+    if ('lifecycle' in o && o.lifecycle?.status === 'not-started')
+      pending.push({ source: o.source, reason: o.lifecycle.reason });
+  if (pending.length > 0)
+    io.stderr.write(
+      `ctem: workflows were NOT started for the changes of ${pending.length} scan(s): ${pending[0]!.reason}. ` +
+        'The scans are in the inventory; to start their workflows, run `ctem up` (or set temporal.address) and ' +
+        `run \`ctem ingest ${pending.map((o) => o.source).join(' ')}\` again: the files are recognized as already ingested and their changes are handed over then.\n`,
+    );
   if (opts.json) io.stdout.write(`${JSON.stringify({ ok: exitCode === 0, files: outcomes }, null, 2)}\n`);
   return exitCode;
 }
@@ -76,10 +142,20 @@ function describe(s: IngestSummary): string {
     `${s.source}: scan ${s.scanId} (${s.scanner}) — ${n(s.findings)} findings on ${n(s.assets.covered)} assets (${n(s.assets.created)} new)`,
     `exposures: ${n(e.new)} new, ${n(e.stillPresent)} still present, ${n(e.gone)} gone, ${n(e.reappeared)} reappeared`,
   ];
+  if (s.informationalFindings)
+    parts.push(
+      `${n(s.informationalFindings)} informational findings (their assets inventoried, no exposure)`,
+    );
   if (s.skippedFindings) parts.push(`${n(s.skippedFindings)} findings skipped (no asset identity)`);
   if (s.assets.retired)
     parts.push(`${n(s.assets.retired)} assets retired (${n(e.retired)} exposures closed)`);
   return `${parts.join('; ')} in ${(s.durationMs / 1000).toFixed(1)} s`;
+}
+
+function describeHandoff(h: LifecycleHandoff): string {
+  if (h.status === 'not-started') return `  lifecycle: workflows not started (${h.reason})`;
+  if (h.changes === 0) return '  lifecycle: no changes to hand over';
+  return `  lifecycle: ${h.changes} change(s) handed over — ${h.started} workflow(s) started, ${h.signalled} signalled, ${h.skipped} already handled or needing none`;
 }
 
 /** One status line on a terminal's stderr, redrawn at most ten times a second. */

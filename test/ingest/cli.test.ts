@@ -1,11 +1,14 @@
 // `ctem ingest` as a user runs it: the real bin/ctem.js in a child process, against this file's
-// database (DATABASE_URL), with a ctem.yaml defining a scope.
+// database (DATABASE_URL), with a ctem.yaml defining a scope — without Temporal (it says the
+// workflows were not started) and with the run's real Temporal server (it starts them).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { testDatabase } from '../support/db.ts';
+import { testTemporal } from '../support/temporal.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin/ctem.js');
@@ -45,12 +48,20 @@ describe('ctem ingest', () => {
     const ctem = (...args: string[]) =>
       spawnSync(process.execPath, [bin, ...args], {
         cwd: dir,
-        env: { ...process.env, DATABASE_URL: db.url, CTEM_CONFIG: '' },
+        env: {
+          ...withoutTemporal(),
+          DATABASE_URL: db.url,
+          CTEM_CONFIG: '',
+          CTEM_HOME: path.join(dir, '.ctem'),
+        },
         encoding: 'utf8',
       });
 
     const r1 = ctem('ingest', first, '--json');
-    expect(r1.stderr).toBe('');
+    // No Temporal anywhere: the scan is in, and the user is told its workflows are not.
+    expect(r1.stderr).toMatch(
+      /workflows were NOT started for the changes of 1 scan\(s\): no Temporal server is configured.*run `ctem ingest .*week1\.xml` again/,
+    );
     expect(r1.status).toBe(0);
     const s1 = JSON.parse(r1.stdout);
     expect(s1).toMatchObject({
@@ -64,6 +75,7 @@ describe('ctem ingest', () => {
           findings: 3,
           assets: { covered: 1, created: 1, matched: 0 },
           exposures: { new: 3, stillPresent: 0, gone: 0, reappeared: 0 },
+          lifecycle: { status: 'not-started' },
         },
       ],
     });
@@ -90,10 +102,105 @@ describe('ctem ingest', () => {
     const r3 = ctem('ingest', second, broken);
     expect(r3.status).toBe(2);
     expect(r3.stdout).toMatch(/week2\.xml: already ingested as scan \d+ \(same file\); nothing changed/);
-    expect(r3.stderr).toMatch(/^ctem: .*broken\.xml.*; nothing was ingested from .*broken\.xml\n$/);
+    expect(r3.stdout).toMatch(/lifecycle: workflows not started \(no Temporal server is configured/);
+    expect(r3.stderr).toMatch(/^ctem: .*broken\.xml.*; nothing was ingested from .*broken\.xml\n/);
 
     const r4 = ctem('ingest', first, '--scope', 'nope');
     expect(r4.status).toBe(2);
     expect(r4.stderr).toMatch(/unknown scope "nope" \(ctem.yaml scopes: apps\)/);
   }, 120_000);
 });
+
+describe('ctem ingest with Temporal', () => {
+  it('hands each scan diff to the exposure workflows, and hands over a scan ingested earlier without Temporal', async () => {
+    const db = await testDatabase();
+    const t = await testTemporal();
+    const taskQueue = t.taskQueue('ingest-cli');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ctem-ingest-cli-temporal-'));
+    writeFileSync(
+      path.join(dir, 'ctem.yaml'),
+      'version: 1\nscopes:\n  - name: apps\n    match:\n      cidrs: [10.20.0.0/16]\n',
+    );
+    const first = path.join(dir, 'week1.xml');
+    const second = path.join(dir, 'week2.xml');
+    writeFileSync(first, nmapReport(1_700_000_000, [22, 80, 443]));
+    writeFileSync(second, nmapReport(1_700_604_800, [22, 443, 8443]));
+    const ctem = (temporal: boolean, ...args: string[]) =>
+      spawnSync(process.execPath, [bin, ...args], {
+        cwd: dir,
+        env: {
+          ...withoutTemporal(),
+          DATABASE_URL: db.url,
+          CTEM_CONFIG: '',
+          CTEM_HOME: path.join(dir, '.ctem'),
+          ...(temporal ? { CTEM_TEMPORAL_ADDRESS: t.address, CTEM_TASK_QUEUE: taskQueue } : {}),
+        },
+        encoding: 'utf8',
+      });
+    const exists = async (exposureId: string): Promise<boolean> =>
+      await t.client.workflow
+        .getHandle(exposureWorkflowId(exposureId))
+        .describe()
+        .then((d) => d.taskQueue === taskQueue)
+        .catch(() => false);
+
+    // Week 1 goes in while no Temporal is known: nothing is started.
+    const r1 = ctem(false, 'ingest', first, '--json');
+    expect(r1.status).toBe(0);
+    const s1 = JSON.parse(r1.stdout).files[0];
+    expect(s1.lifecycle.status).toBe('not-started');
+    const { rows: week1 } = await db.pool.query<{ id: string }>(
+      'select id from exposures where first_scan_id = $1 order by id',
+      [s1.scanId],
+    );
+    expect(week1).toHaveLength(3);
+    for (const { id } of week1) expect(await exists(id)).toBe(false);
+
+    // Ingesting it again with Temporal reachable hands the recorded diff over.
+    const r2 = ctem(true, 'ingest', first, '--json');
+    expect(r2.stderr).not.toMatch(/NOT started/);
+    expect(r2.status).toBe(0);
+    const s2 = JSON.parse(r2.stdout).files[0];
+    expect(s2).toMatchObject({ status: 'already-ingested', scanId: s1.scanId });
+    expect(s2.lifecycle).toMatchObject({ status: 'dispatched', changes: 3, started: 3, signalled: 0 });
+    for (const { id } of week1) expect(await exists(id)).toBe(true);
+
+    // Week 2: port 80 is gone (its workflow is told), 8443 is new (a workflow starts). Human output.
+    const r3 = ctem(true, 'ingest', second);
+    expect(r3.status).toBe(0);
+    expect(r3.stdout).toMatch(/exposures: 1 new, 2 still present, 1 gone, 0 reappeared/);
+    expect(r3.stdout).toMatch(/lifecycle: 2 change\(s\) handed over — 1 workflow\(s\) started/);
+    const { rows: added } = await db.pool.query<{ id: string }>(
+      `select e.id from exposures e join scans s on s.id = e.first_scan_id where s.source = $1`,
+      [second],
+    );
+    expect(added).toHaveLength(1);
+    expect(await exists(added[0]!.id)).toBe(true);
+    const { rows: dispatched } = await db.pool.query<{ change: string; n: number }>(
+      'select change, count(*)::int as n from lifecycle_dispatches group by change order by change',
+    );
+    expect(dispatched).toEqual([
+      { change: 'gone', n: 1 },
+      { change: 'new', n: 4 },
+    ]);
+
+    // A third run changes nothing and starts nothing twice.
+    const r4 = ctem(true, 'ingest', first, second, '--json');
+    const s4 = JSON.parse(r4.stdout).files;
+    expect(s4.map((f: { lifecycle: { started: number } }) => f.lifecycle.started)).toEqual([0, 0]);
+
+    for (const id of [...week1.map((r) => r.id), added[0]!.id])
+      await t.client.workflow
+        .getHandle(exposureWorkflowId(id))
+        .terminate('test over')
+        .catch(() => undefined);
+  }, 180_000);
+});
+
+/** This process's environment without any Temporal address a developer may have set. */
+function withoutTemporal(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.CTEM_TEMPORAL_ADDRESS;
+  delete env.CTEM_TASK_QUEUE;
+  return env;
+}

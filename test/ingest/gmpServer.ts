@@ -1,10 +1,12 @@
-// A local gvmd stand-in speaking GMP over a Unix socket: each command is one XML element, each answer
+// A local gvmd stand-in speaking GMP over a Unix socket, or over TLS on 127.0.0.1 (as gvmd listens
+// on port 9390) when given a key and certificate: each command is one XML element, each answer
 // one XML element with status and status_text, as gvmd does. It checks authentication first, keeps
 // the targets and tasks it was asked to create, runs a started task to "Done" over two polls, and
 // answers get_reports with a real GVM XML report wrapped in <get_reports_response>.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { SaxesParser } from 'saxes';
@@ -17,7 +19,12 @@ interface Element {
 }
 
 export interface LocalGvmd {
+  /** The Unix socket path (Unix mode only). */
   socket: string;
+  /** The TLS port on 127.0.0.1 (TLS mode only). */
+  port?: number;
+  /** TLS connections that completed a handshake. */
+  tlsSessions: number;
   /** Every command's name, in order. */
   commands: string[];
   targets: { id: string; name: string; hosts: string; portList?: string }[];
@@ -27,12 +34,18 @@ export interface LocalGvmd {
   close(): Promise<void>;
 }
 
-export async function startLocalGvmd(opts: { username: string; password: string }): Promise<LocalGvmd> {
+export async function startLocalGvmd(opts: {
+  username: string;
+  password: string;
+  /** PEM key and certificate: listen for GMP over TLS instead of a Unix socket. */
+  tls?: { key: string; cert: string };
+}): Promise<LocalGvmd> {
   const socket = path.join(mkdtempSync(path.join(os.tmpdir(), 'ctem-gvmd-')), 'gvmd.sock');
   const reports = new Map<string, string>();
   const runs = new Map<string, { polls: number; reportId: string }>();
   const state: LocalGvmd = {
     socket,
+    tlsSessions: 0,
     commands: [],
     targets: [],
     tasks: [],
@@ -123,7 +136,7 @@ export async function startLocalGvmd(opts: { username: string; password: string 
         return { xml: ok(400, 'Bogus command name'), authenticated };
     }
   };
-  const server = net.createServer((conn) => {
+  const serve = (conn: net.Socket) => {
     let authenticated = false;
     let parser: SaxesParser;
     const reset = () => {
@@ -159,7 +172,21 @@ export async function startLocalGvmd(opts: { username: string; password: string 
     reset();
     conn.on('data', (chunk: Buffer) => parser.write(chunk.toString('utf8')));
     conn.on('error', () => undefined);
-  });
+  };
+  if (opts.tls) {
+    const secure = tls.createServer({ key: opts.tls.key, cert: opts.tls.cert }, (conn) => {
+      state.tlsSessions++;
+      serve(conn);
+    });
+    // A client that refuses the certificate aborts the handshake: not the server's failure.
+    secure.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    state.port = (secure.address() as net.AddressInfo).port;
+    state.socket = '';
+    state.close = async () => await new Promise<void>((resolve) => secure.close(() => resolve()));
+    return state;
+  }
+  const server = net.createServer(serve);
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   return state;
 }

@@ -97,12 +97,11 @@ describe('readXml', () => {
     expect(source.destroyed).toBe(true);
   });
 
+  // That it stops reading at the DOCTYPE, however much follows, is pinned in test/ingest/hostile.test.ts.
   it('refuses an entity-expansion bomb before parsing it', async () => {
-    const started = performance.now();
     const err = await failure(Readable.from(readFileSync(path.join(fixtures, 'xml-billion-laughs.xml'))));
     expect(err.message).toMatch(/DOCTYPE with an internal subset/);
     expect(err.line).toBe(2);
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('refuses an entity-expansion bomb even when the DOCTYPE arrives one byte at a time', async () => {
