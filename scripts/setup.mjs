@@ -14,13 +14,14 @@ const TEMPORAL_CLI_VERSION = '1.5.1';
 const binDir = path.join(root, '.ctem', 'bin');
 const args = new Set(process.argv.slice(2));
 
-/** Debian packages the test suite drives for real: sshd for patching, nmap for discovery, chromium for the dashboard. */
+/** Debian packages the test suite drives for real: sshd for patching, nmap for discovery, chromium for the dashboard, openssl for TLS test certificates. */
 export function systemPackages() {
   return [
     { pkg: 'openssh-server', probe: '/usr/sbin/sshd' },
     { pkg: 'openssh-client', probe: '/usr/bin/ssh-keygen' },
     { pkg: 'nmap', probe: '/usr/bin/nmap' },
     { pkg: 'chromium', probe: '/usr/bin/chromium' },
+    { pkg: 'openssl', probe: '/usr/bin/openssl' },
   ];
 }
 

@@ -34,6 +34,17 @@ if (!existsSync(report)) {
   console.error('test-all: vitest wrote no report (it crashed before running tests)');
   process.exit(vitest.status || 1);
 }
+// The crash suite (npm run test:chaos: at least 50 SIGKILLs of the worker, Temporal and PostgreSQL
+// restarts), on a full run only; it prints its counts ("chaos: seed …, duplicates=0 …").
+const chaos =
+  process.argv.length > 2 || process.env.CTEM_SKIP_CHAOS === '1'
+    ? { status: 0 }
+    : spawnSync(
+        process.execPath,
+        [path.join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'vitest.chaos.config.ts'],
+        { stdio: 'inherit', cwd: root, env: { ...process.env, FORCE_COLOR: '0' } },
+      );
+if (chaos.status !== 0) console.error('test-all: the crash suite (npm run test:chaos) failed');
 const r = JSON.parse(readFileSync(report, 'utf8'));
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 // Suites that failed to load count as failures even when no test inside them ran.
@@ -42,4 +53,4 @@ const failedSuites = (r.testResults ?? []).filter(
 ).length;
 const failed = (r.numFailedTests ?? 0) + failedSuites;
 console.log(`${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(failed > 0 || vitest.status !== 0 ? 1 : 0);
+process.exit(failed > 0 || vitest.status !== 0 || chaos.status !== 0 ? 1 : 0);
