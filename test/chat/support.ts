@@ -60,12 +60,7 @@ export interface WorldOptions {
 export async function chatWorld(opts: WorldOptions = {}): Promise<ChatWorld> {
   const db = await testDatabase();
   const temporal = await testTemporal();
-  // Every test file has its own database but the run shares one Temporal namespace: asset ids (and
-  // with them exposure ids, remediation unit ids and patch rollout ids, hence workflow ids) start
-  // at a random offset, so two files' first exposures never name the same workflow.
-  await db.pool.query(`select setval(pg_get_serial_sequence('assets', 'id'), $1)`, [
-    1_000_000 + (randomBytes(4).readUInt32BE(0) % 1_000_000_000),
-  ]);
+  // testDatabase() starts asset ids at a random offset: workflow ids never collide across files.
   const suffix = randomBytes(4).toString('hex');
   const token = `xoxb-test-${suffix}`;
   const signingSecret = randomBytes(16).toString('hex');

@@ -114,8 +114,16 @@ describe('retiring assets the scan cycles no longer see', () => {
     ]);
     await lab(2, [finding(host('a.example.com', '10.2.0.1'), 'CVE-1')]);
     const result = await retireAcrossScopes(db.pool, { scopes });
+    const b = await db.pool.query<{ id: string; scan: string }>(
+      `select a.id, (select max(id) from scans where scope = 'lab') as scan from assets a where fqdn = 'b.example.com'`,
+    );
+    const bId = Number(b.rows[0]!.id);
     expect(result).toEqual([
-      { scope: 'lab', scanId: 2, retired: [{ assetId: 2, exposureIds: ['2:CVE-1'] }] },
+      {
+        scope: 'lab',
+        scanId: Number(b.rows[0]!.scan),
+        retired: [{ assetId: bId, exposureIds: [`${bId}:CVE-1`] }],
+      },
     ]);
   });
 });

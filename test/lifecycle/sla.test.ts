@@ -196,8 +196,13 @@ describe('the SLA escalation ladder', () => {
       );
       // The scope caps Attend at 8 s too, so the deadline stays firstSeen + 8 s.
       expect(Date.parse(later.slaDue!)).toBe(firstSeen + 8_000);
-      const row = (await db.pool.query('select priority, policy_version from exposures where id = $1', [id]))
-        .rows[0];
+      // The workflow holds the re-score before its record activity has written the row: wait for it.
+      const row = await eventually(
+        'the re-scored row',
+        async () =>
+          (await db.pool.query('select priority, policy_version from exposures where id = $1', [id])).rows[0],
+        (r) => r?.policy_version === 'test-3',
+      );
       expect(row).toEqual({ priority: 'attend', policy_version: 'test-3' });
       const types = (
         await db.pool.query<{ type: string }>(

@@ -28,6 +28,13 @@ export async function testDatabase(): Promise<TestDatabase> {
   u.pathname = `/${name}`;
   const url = u.toString();
   const pool = createPool(url, 10);
+  // Every file shares one Temporal namespace, and workflow ids derive from asset ids
+  // (exposure-<asset>:<weakness>, patch-<unit>). Start this database's asset ids at a random offset so
+  // two files' exposures never name the same workflow (a collision signals another file's workflow,
+  // whose worker is gone: "no poller seen for task queue").
+  await pool.query(`select setval('assets_id_seq', $1, false)`, [
+    100_000 + (randomBytes(4).readUInt32BE() % 900_000_000),
+  ]);
   afterAll(async () => {
     await pool.end();
     const c = new pg.Client({ connectionString: serverUrl });
