@@ -16,7 +16,6 @@
 // test server (no rate limit, so message updates never queue up behind the 1/s per channel pace,
 // which is not what this measures). One JSON line per figure on stdout; the host's load average is
 // printed with them, since every part shares the machine.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +25,6 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { parseConfig } from '../domain/config.ts';
 import { exposureId } from '../domain/exposure.ts';
 import { createPool } from '../db/pool.ts';
@@ -34,7 +32,7 @@ import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
-import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
+import { startRole, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { HttpServer } from '../bots/http.ts';
 import { startChatBots } from '../bots/mount.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
@@ -123,41 +121,16 @@ function cpuByRole(roots: Record<string, number | undefined>): Record<string, nu
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'ctem-bench-chat-'));
 chmodSync(workDir, 0o755);
-const stops: (() => Promise<void>)[] = [];
-const childPids: Record<string, number | undefined> = {};
-
+const procs: RoleProcesses = { stops: [], pids: {} };
+const stops = procs.stops;
+const childPids = procs.pids;
+// CTEM_BENCH_PROFILE_DIR=dir writes a V8 CPU profile of each child (where the time goes).
+const profileArgs = process.env.CTEM_BENCH_PROFILE_DIR
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CTEM_BENCH_PROFILE_DIR}`]
+  : [];
 /** Start this script in another role; resolves with what the child printed after "ready". */
-async function startChild(role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv): Promise<string> {
-  // CTEM_BENCH_PROFILE_DIR=dir writes a V8 CPU profile of each child (where the time goes).
-  const profile = process.env.CTEM_BENCH_PROFILE_DIR
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CTEM_BENCH_PROFILE_DIR}`]
-    : [];
-  const child = spawn(
-    process.execPath,
-    [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--role', role],
-    {
-      env: childEnv,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  childPids[role] = child.pid;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  stops.push(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  return await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready ?(\S*)\n/.exec(out);
-      if (m) resolve(m[1] ?? '');
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`the ${role} process exited (${code}) before it was ready`)),
-    );
-  });
-}
+const startChild = (role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv) =>
+  startRole(procs, fileURLToPath(import.meta.url), role, childEnv, profileArgs);
 
 try {
   say(`starting PostgreSQL and Temporal (${clicks} clicks at ${rate}/s)`);
@@ -449,23 +422,9 @@ async function runBot(): Promise<void> {
 
 /** The worker process: a Temporal worker with every activity, until SIGTERM. */
 async function runWorker(): Promise<void> {
-  const env = process.env;
-  const config = parseConfig(env.BENCH_CONFIG ?? '');
-  const workerLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
-  installWorkerRuntime(workerLog);
-  const pool = createPool(env.BENCH_DB_URL ?? '', 40);
-  const connection = await NativeConnection.connect({ address: env.BENCH_TEMPORAL ?? '' });
-  const worker = await createWorker({
-    connection,
-    namespace: 'default',
-    taskQueue: env.BENCH_TASK_QUEUE ?? '',
-    deps: { pool, config, baseDir: process.cwd(), log: workerLog, workerName: `bench-worker:${process.pid}` },
-    extra: { maxCachedWorkflows: Number(env.BENCH_CACHE ?? 5000) },
+  await runBenchWorker({
+    name: 'bench-worker',
+    poolSize: 40,
+    maxCachedWorkflows: Number(process.env.BENCH_CACHE ?? 5000),
   });
-  process.once('SIGTERM', () => worker.shutdown());
-  const running = worker.run();
-  process.stdout.write('ready\n');
-  await running;
-  await connection.close();
-  await pool.end();
 }

@@ -18,7 +18,6 @@
 //                          whether it is "bounded" (projected growth over an hour < 25 % of the
 //                          level, or under 1 MB/min) or "growing"
 // The host's load average is printed with the figures: every part shares the machine.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,14 +27,13 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { parseConfig } from '../domain/config.ts';
 import { createPool } from '../db/pool.ts';
 import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
-import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
+import { startRole, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { HttpServer } from '../bots/http.ts';
 import { startChatBots } from '../bots/mount.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
@@ -137,32 +135,12 @@ function growth(samples: { t: number; mb: number }[]): {
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'ctem-bench-soak-'));
 chmodSync(workDir, 0o755);
-const stops: (() => Promise<void>)[] = [];
-const childPids: Record<string, number | undefined> = {};
-
-async function startChild(role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--role', role], {
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  childPids[role] = child.pid;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  stops.push(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  return await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready ?(\S*)\n/.exec(out);
-      if (m) resolve(m[1] ?? '');
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`the ${role} process exited (${code}) before it was ready`)),
-    );
-  });
-}
+const procs: RoleProcesses = { stops: [], pids: {} };
+const stops = procs.stops;
+const childPids = procs.pids;
+/** Start this script in another role; resolves with what the child printed after "ready". */
+const startChild = (role: 'worker' | 'bot', childEnv: NodeJS.ProcessEnv) =>
+  startRole(procs, fileURLToPath(import.meta.url), role, childEnv);
 
 try {
   say(
@@ -470,22 +448,5 @@ async function runBot(): Promise<void> {
 
 /** The worker process: a Temporal worker with every activity and default cache size, until SIGTERM. */
 async function runWorker(): Promise<void> {
-  const env = process.env;
-  const config = parseConfig(env.BENCH_CONFIG ?? '');
-  const workerLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
-  installWorkerRuntime(workerLog);
-  const pool = createPool(env.BENCH_DB_URL ?? '', 20);
-  const connection = await NativeConnection.connect({ address: env.BENCH_TEMPORAL ?? '' });
-  const worker = await createWorker({
-    connection,
-    namespace: 'default',
-    taskQueue: env.BENCH_TASK_QUEUE ?? '',
-    deps: { pool, config, baseDir: process.cwd(), log: workerLog, workerName: `soak-worker:${process.pid}` },
-  });
-  process.once('SIGTERM', () => worker.shutdown());
-  const running = worker.run();
-  process.stdout.write('ready\n');
-  await running;
-  await connection.close();
-  await pool.end();
+  await runBenchWorker({ name: 'soak-worker', poolSize: 20 });
 }

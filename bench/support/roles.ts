@@ -1,0 +1,76 @@
+// Benchmarks that run the worker and the bot in their own processes (bench:chat, bench:soak) start
+// their own script again with `--role worker|bot`; these are the two halves of that.
+import { spawn } from 'node:child_process';
+import { pino } from 'pino';
+import { NativeConnection } from '@temporalio/worker';
+import { parseConfig } from '../../domain/config.ts';
+import { createPool } from '../../db/pool.ts';
+import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
+
+export type Role = 'worker' | 'bot';
+
+export interface RoleProcesses {
+  /** Stop functions, newest last; the caller runs them in reverse at the end. */
+  stops: (() => Promise<void>)[];
+  /** Root pid of each role's process, for CPU and memory sampling. */
+  pids: Partial<Record<Role, number>>;
+}
+
+/** Start `script` in another role; resolves with what the child printed after "ready". */
+export async function startRole(
+  procs: RoleProcesses,
+  script: string,
+  role: Role,
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[] = [],
+): Promise<string> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, '--role', role], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  procs.pids[role] = child.pid;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  procs.stops.push(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  return await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /ready ?(\S*)\n/.exec(out);
+      if (m) resolve(m[1] ?? '');
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`the ${role} process exited (${code}) before it was ready`)),
+    );
+  });
+}
+
+/**
+ * The worker role: a Temporal worker with every activity, configured from BENCH_* variables, until
+ * SIGTERM. Prints "ready" once it polls.
+ */
+export async function runBenchWorker(opts: { name: string; poolSize: number; maxCachedWorkflows?: number }) {
+  const env = process.env;
+  const config = parseConfig(env.BENCH_CONFIG ?? '');
+  const workerLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
+  installWorkerRuntime(workerLog);
+  const pool = createPool(env.BENCH_DB_URL ?? '', opts.poolSize);
+  const connection = await NativeConnection.connect({ address: env.BENCH_TEMPORAL ?? '' });
+  const worker = await createWorker({
+    connection,
+    namespace: 'default',
+    taskQueue: env.BENCH_TASK_QUEUE ?? '',
+    deps: { pool, config, baseDir: process.cwd(), log: workerLog, workerName: `${opts.name}:${process.pid}` },
+    ...(opts.maxCachedWorkflows === undefined
+      ? {}
+      : { extra: { maxCachedWorkflows: opts.maxCachedWorkflows } }),
+  });
+  process.once('SIGTERM', () => worker.shutdown());
+  const running = worker.run();
+  process.stdout.write('ready\n');
+  await running;
+  await connection.close();
+  await pool.end();
+}
