@@ -23,7 +23,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { parseConfig } from '../domain/config.ts';
 import { exposureId } from '../domain/exposure.ts';
@@ -32,9 +31,7 @@ import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
-import { startRole, runBenchWorker, type RoleProcesses } from './support/roles.ts';
-import { HttpServer } from '../bots/http.ts';
-import { startChatBots } from '../bots/mount.ts';
+import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { dispatchChanges } from '../activities/lifecycle/dispatch.ts';
 import { applyDecision } from '../activities/lifecycle/decide.ts';
@@ -392,32 +389,7 @@ scopes:
 
 /** The bot process: the project's HTTP server with the Slack bot, until SIGTERM; prints its port. */
 async function runBot(): Promise<void> {
-  const env = process.env;
-  const config = parseConfig(env.BENCH_CONFIG ?? '');
-  const botLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
-  const pool = createPool(env.BENCH_DB_URL ?? '', 20);
-  const connection = await Connection.connect({ address: env.BENCH_TEMPORAL ?? '' });
-  const client = new Client({ connection, namespace: 'default' });
-  const http = new HttpServer(botLog);
-  const bots = await startChatBots({
-    http,
-    config,
-    pool,
-    client,
-    log: botLog,
-    baseDir: process.cwd(),
-    env,
-    alerts: false,
-  });
-  if (!bots) throw new Error('the Slack bot did not start');
-  const port = await http.listen(0, '127.0.0.1');
-  const stopped = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
-  process.stdout.write(`ready ${port}\n`);
-  await stopped;
-  await http.close();
-  await bots.stop();
-  await connection.close();
-  await pool.end();
+  await runBenchBot({ poolSize: 20 });
 }
 
 /** The worker process: a Temporal worker with every activity, until SIGTERM. */

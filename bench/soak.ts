@@ -25,7 +25,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { parseConfig } from '../domain/config.ts';
 import { createPool } from '../db/pool.ts';
@@ -33,9 +32,7 @@ import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
-import { startRole, runBenchWorker, type RoleProcesses } from './support/roles.ts';
-import { HttpServer } from '../bots/http.ts';
-import { startChatBots } from '../bots/mount.ts';
+import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { ingestFile } from '../activities/ingest/file.ts';
 import { dispatchScan } from '../activities/lifecycle/dispatch.ts';
@@ -418,32 +415,7 @@ scopes:
 
 /** The bot process: the project's HTTP server with the Slack bot, until SIGTERM; prints its port. */
 async function runBot(): Promise<void> {
-  const env = process.env;
-  const config = parseConfig(env.BENCH_CONFIG ?? '');
-  const botLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
-  const pool = createPool(env.BENCH_DB_URL ?? '', 10);
-  const connection = await Connection.connect({ address: env.BENCH_TEMPORAL ?? '' });
-  const client = new Client({ connection, namespace: 'default' });
-  const server = new HttpServer(botLog);
-  const bots = await startChatBots({
-    http: server,
-    config,
-    pool,
-    client,
-    log: botLog,
-    baseDir: process.cwd(),
-    env,
-    alerts: false,
-  });
-  if (!bots) throw new Error('the Slack bot did not start');
-  const port = await server.listen(0, '127.0.0.1');
-  const stopped = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
-  process.stdout.write(`ready ${port}\n`);
-  await stopped;
-  await server.close();
-  await bots.stop();
-  await connection.close();
-  await pool.end();
+  await runBenchBot({ poolSize: 10 });
 }
 
 /** The worker process: a Temporal worker with every activity and default cache size, until SIGTERM. */

@@ -2,10 +2,13 @@
 // their own script again with `--role worker|bot`; these are the two halves of that.
 import { spawn } from 'node:child_process';
 import { pino } from 'pino';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { parseConfig } from '../../domain/config.ts';
 import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
+import { HttpServer } from '../../bots/http.ts';
+import { startChatBots } from '../../bots/mount.ts';
 
 export type Role = 'worker' | 'bot';
 
@@ -71,6 +74,39 @@ export async function runBenchWorker(opts: { name: string; poolSize: number; max
   const running = worker.run();
   process.stdout.write('ready\n');
   await running;
+  await connection.close();
+  await pool.end();
+}
+
+/**
+ * The bot role: the project's HTTP server with the Slack bot, configured from BENCH_* variables, until
+ * SIGTERM. Prints "ready <port>".
+ */
+export async function runBenchBot(opts: { poolSize: number }): Promise<void> {
+  const env = process.env;
+  const config = parseConfig(env.BENCH_CONFIG ?? '');
+  const botLog = pino({ level: env.CTEM_BENCH_LOG ?? 'error' });
+  const pool = createPool(env.BENCH_DB_URL ?? '', opts.poolSize);
+  const connection = await Connection.connect({ address: env.BENCH_TEMPORAL ?? '' });
+  const client = new Client({ connection, namespace: 'default' });
+  const http = new HttpServer(botLog);
+  const bots = await startChatBots({
+    http,
+    config,
+    pool,
+    client,
+    log: botLog,
+    baseDir: process.cwd(),
+    env,
+    alerts: false,
+  });
+  if (!bots) throw new Error('the Slack bot did not start');
+  const port = await http.listen(0, '127.0.0.1');
+  const stopped = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  process.stdout.write(`ready ${port}\n`);
+  await stopped;
+  await http.close();
+  await bots.stop();
   await connection.close();
   await pool.end();
 }

@@ -213,8 +213,9 @@ export class SlackBot {
     await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 10_000))]);
   }
 
-  private listen(): void {
-    this.app.action(/^ctem_(all|one)_/, async ({ ack, body, context }) => {
+  /** A button: acked at once, then the click (checked against its schema) handled under the guard. */
+  private onButton(actionId: RegExp, handle: (click: BlockActions) => Promise<void>): void {
+    this.app.action(actionId, async ({ ack, body, context }) => {
       await ack();
       const parsed = blockActions.safeParse(body);
       if (!parsed.success) {
@@ -222,9 +223,13 @@ export class SlackBot {
         return;
       }
       await this.guard(parsed.data.user.id, channelOf(parsed.data), context.requestId, () =>
-        this.onClick(parsed.data),
+        handle(parsed.data),
       );
     });
+  }
+
+  private listen(): void {
+    this.onButton(/^ctem_(all|one)_/, (click) => this.onClick(click));
 
     this.app.view('ctem_decision', async ({ ack, body, context }) => {
       const parsed = viewSubmission.safeParse(body);
@@ -250,17 +255,7 @@ export class SlackBot {
       );
     });
 
-    this.app.action(/^ctem_patch_(approve|reject)$/, async ({ ack, body, context }) => {
-      await ack();
-      const parsed = blockActions.safeParse(body);
-      if (!parsed.success) {
-        this.deps.log.warn({ issues: parsed.error.issues.length }, 'unexpected block_actions payload');
-        return;
-      }
-      await this.guard(parsed.data.user.id, channelOf(parsed.data), context.requestId, () =>
-        this.onPatchClick(parsed.data),
-      );
-    });
+    this.onButton(/^ctem_patch_(approve|reject)$/, (click) => this.onPatchClick(click));
 
     this.app.view('ctem_patch_reject', async ({ ack, body, context }) => {
       const parsed = viewSubmission.safeParse(body);
