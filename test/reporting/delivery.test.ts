@@ -183,8 +183,17 @@ describe('weekly digest schedule', () => {
     expect(attachment.content.type).toBe('AdaptiveCard');
     expect(attachment.content.body[0]!.text).toBe(`CTEM weekly digest ${week}`);
 
-    // A second run the same week (a retry, a manual trigger) sends nothing again.
-    await temporal.client.schedule.getHandle(scheduleId).trigger();
+    // A second run the same week (a retry, a manual trigger) sends nothing again. The schedule
+    // skips a trigger while its previous run is still open (the event above is written by the
+    // activity, before the workflow completes), so wait for that run to close first.
+    const schedule = temporal.client.schedule.getHandle(scheduleId);
+    await eventually(
+      'the first run closed',
+      async () => (await schedule.describe()).info.runningActions,
+      (r) => r.length === 0,
+      60_000,
+    );
+    await schedule.trigger();
     const again = await eventually('the second run recorded', digestRuns, (r) => r.length === 2, 120_000);
     expect(again[1]!.reason).toMatch(/email already-sent, slack already-sent, teams already-sent$/);
     expect(smtp.mails).toHaveLength(1);
