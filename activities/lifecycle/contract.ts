@@ -93,6 +93,20 @@ export interface RemediationRequest {
   eventKey: string;
 }
 
+export interface RemediationRouteRequest {
+  exposureId: string;
+  scope: string;
+  /** Idempotency keys of the skip records, should a step not be configured. */
+  ticketEventKey: string;
+  patchEventKey: string;
+}
+
+/** The remediation steps the scope has configured: the workflow runs only those. */
+export interface RemediationRoute {
+  tickets: boolean;
+  patch: boolean;
+}
+
 export interface TicketOutcome {
   ticket?: TicketRef;
   skipped?: string;

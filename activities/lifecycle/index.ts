@@ -8,6 +8,7 @@ import type {
   NotifyRequest,
   PatchRolloutJoinRequest,
   RemediationRequest,
+  RemediationRouteRequest,
   RescanRequestInput,
   TicketUpdateRequest,
 } from './contract.ts';
@@ -20,6 +21,7 @@ import {
   joinPatchRollout,
   moveToOwner,
   openTicket,
+  remediationRoute,
   requestRescan,
   updateTicket,
 } from './remediate.ts';
@@ -40,6 +42,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     },
     notifyAudience: (req: NotifyRequest) => heartbeating(() => notifyAudience(deps, req)),
     moveToOwner: (req: MoveToOwnerRequest) => moveToOwner(deps, req),
+    remediationRoute: (req: RemediationRouteRequest) => remediationRoute(deps, req),
     openTicket: (req: RemediationRequest) => heartbeating(() => openTicket(deps, req)),
     applyPatch: (req: RemediationRequest) => heartbeating(() => applyPatch(deps, req)),
     joinPatchRollout: (req: PatchRolloutJoinRequest) => joinPatchRollout(deps, req),

@@ -11,6 +11,8 @@ import type {
   PatchRolloutJoin,
   PatchRolloutJoinRequest,
   RemediationRequest,
+  RemediationRoute,
+  RemediationRouteRequest,
   RescanOutcome,
   RescanRequestInput,
   TicketOutcome,
@@ -45,10 +47,35 @@ async function ensureUnit(deps: ActivityDeps, req: RemediationRequest): Promise<
   return unitId;
 }
 
+const noTicketSystem = (scope: string) =>
+  `no ticket system configured for scope ${scope} (scopes[].tickets.system)`;
+const noPatchExecutor = (scope: string) =>
+  `no patch executor configured for scope ${scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
+
+/**
+ * Which remediation steps the exposure's scope has configured right now (a ticket system, a patch
+ * executor). Runs as a local activity, in the workflow task of the approval: a step that is not
+ * configured is recorded as skipped here, so the workflow schedules no activity for it.
+ */
+export async function remediationRoute(
+  deps: ActivityDeps,
+  req: RemediationRouteRequest,
+): Promise<RemediationRoute> {
+  const { tickets, patch } = integrationsFor(deps, req.scope);
+  const skipped = [
+    ...(tickets
+      ? []
+      : [{ key: req.ticketEventKey, type: 'ticket-skipped', reason: noTicketSystem(req.scope) }]),
+    ...(patch ? [] : [{ key: req.patchEventKey, type: 'patch-skipped', reason: noPatchExecutor(req.scope) }]),
+  ];
+  for (const e of skipped) await appendEvent(deps.pool, { ...e, exposureId: req.exposureId });
+  return { tickets: tickets !== undefined, patch: patch !== undefined };
+}
+
 export async function openTicket(deps: ActivityDeps, req: RemediationRequest): Promise<TicketOutcome> {
   const { tickets } = integrationsFor(deps, req.scope);
   if (!tickets) {
-    const skipped = `no ticket system configured for scope ${req.scope} (scopes[].tickets.system)`;
+    const skipped = noTicketSystem(req.scope);
     await appendEvent(deps.pool, {
       key: req.eventKey,
       exposureId: req.exposureId,
@@ -130,7 +157,7 @@ export async function patchTargets(
 export async function applyPatch(deps: ActivityDeps, req: RemediationRequest): Promise<PatchOutcome> {
   const { patch } = integrationsFor(deps, req.scope);
   if (!patch) {
-    const skipped = `no patch executor configured for scope ${req.scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
+    const skipped = noPatchExecutor(req.scope);
     await appendEvent(deps.pool, {
       key: req.eventKey,
       exposureId: req.exposureId,
@@ -206,7 +233,7 @@ export async function joinPatchRollout(
 ): Promise<PatchRolloutJoin> {
   const { patch } = integrationsFor(deps, req.scope);
   if (!patch) {
-    const skipped = `no patch executor configured for scope ${req.scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
+    const skipped = noPatchExecutor(req.scope);
     await appendEvent(deps.pool, {
       key: req.eventKey,
       exposureId: req.exposureId,

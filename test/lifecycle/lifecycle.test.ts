@@ -225,7 +225,7 @@ describe('the exposure lifecycle', () => {
       );
       expect(jobs).toEqual([{ status: 'succeeded', output: 'upgraded' }]);
       // 'approved-patched-verified.json' was recorded when the workflow patched with an activity.
-      await keepHistory(temporal.client, a, 'approved-rollout-verified');
+      await keepHistory(temporal.client, a, 'approved-routed-rollout-verified');
     });
   });
 });

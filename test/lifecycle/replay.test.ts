@@ -25,6 +25,8 @@ describe('replaying recorded exposure histories', () => {
         'continued-as-new.json',
         'continued-as-new-rollout.json',
         'human-close-verified.json',
+        'bare-scope-routed.json',
+        'approved-routed-rollout-verified.json',
       ]),
     );
   });

@@ -187,7 +187,7 @@ describe('verification', () => {
       await handle.signal(absentSignal, { scanId: scan.scanId, at: scan.at });
       expect((await handle.result()).state).toBe('resolved');
       expect((await eventTypes(db.pool, id)).slice(-3)).toEqual(['verifying', 'resolved', 'ticket-skipped']);
-      await keepHistory(temporal.client, id, 'bare-scope');
+      await keepHistory(temporal.client, id, 'bare-scope-routed');
     });
   });
 

@@ -75,7 +75,7 @@ import {
 // Hot path of a fan-out: recording and the unit-level decision request run as local activities, in
 // the workflow task that started the workflow, and their writes are batched across workflows.
 const local = proxyLocalActivities<
-  Pick<LifecycleActivities, 'recordLifecycle' | 'notifyAudience' | 'moveToOwner'>
+  Pick<LifecycleActivities, 'recordLifecycle' | 'notifyAudience' | 'moveToOwner' | 'remediationRoute'>
 >({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', backoffCoefficient: 2 },
@@ -722,15 +722,18 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
    * Every exposure of the unit, this one included, hears the end as a signal (so the wait survives
    * continue-as-new, and the loop keeps running SLA timers and handling scans meanwhile).
    */
-  const startPatchRollout = async (req: {
-    exposureId: string;
-    scope: string;
-    unitId?: string;
-  }): Promise<void> => {
+  const startPatchRollout = async (
+    req: {
+      exposureId: string;
+      scope: string;
+      unitId?: string;
+    },
+    eventKey = nextKey(),
+  ): Promise<void> => {
     const join = await remote.joinPatchRollout({
       ...req,
       since: iso(c.approvedAtMs ?? Date.now()),
-      eventKey: nextKey(),
+      eventKey,
     });
     if (join.skipped || !join.rolloutId) return;
     if (join.unitId) v.remediationUnitId = join.unitId;
@@ -773,15 +776,35 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
     }
   };
 
-  const remediate = async (): Promise<void> => {
-    c.remediationStarted = true;
-    const req = { exposureId: v.exposureId, scope: v.scope, unitId: v.remediationUnitId };
-    const ticket = await remote.openTicket({ ...req, eventKey: nextKey() });
+  const openTicket = async (
+    req: { exposureId: string; scope: string; unitId?: string },
+    eventKey: string,
+  ) => {
+    const ticket = await remote.openTicket({ ...req, eventKey });
     if (
       ticket.ticket &&
       !v.tickets.some((t) => t.system === ticket.ticket!.system && t.key === ticket.ticket!.key)
     )
       v.tickets.push(ticket.ticket);
+  };
+
+  const remediate = async (): Promise<void> => {
+    c.remediationStarted = true;
+    const req = { exposureId: v.exposureId, scope: v.scope, unitId: v.remediationUnitId };
+    // Added after histories were recorded: a local activity first says which steps the scope has
+    // configured (and records the others as skipped), so an approval in a scope without a ticket
+    // system or patch executor schedules no activity and no extra workflow task for them.
+    if (patched('remediation-route')) {
+      const ticketEventKey = nextKey();
+      const patchEventKey = nextKey();
+      const route = await local.remediationRoute({ ...req, ticketEventKey, patchEventKey });
+      if (route.tickets) await openTicket(req, ticketEventKey);
+      if (v.state !== 'remediating' || !route.patch) return;
+      await startPatchRollout(req, patchEventKey);
+      changed();
+      return;
+    }
+    await openTicket(req, nextKey());
     if (v.state !== 'remediating') return;
     // Added after histories were recorded: runs that patched with the direct activity replay it.
     if (patched('patch-rollout-child')) {
