@@ -10,7 +10,7 @@ import type { Config } from '../../domain/config.ts';
 import { exposureWorkflowId, terminalStates, type ExposureState } from '../../domain/exposure.ts';
 import { pino } from 'pino';
 import type { Pool, PoolClient } from '../../db/pool.ts';
-import type { ExposureWorkflowInput } from '../../workflows/exposure/input.ts';
+import { LIFECYCLE_REVISION, type ExposureWorkflowInput } from '../../workflows/exposure/input.ts';
 import { absentSignal, exposureWorkflowType, observedSignal } from '../../workflows/exposure/messages.ts';
 import { lifecycleRulesFor } from './settings.ts';
 import { Triage, type TriageResult } from './triage.ts';
@@ -322,6 +322,7 @@ export async function dispatchChanges(
           observedAt: change.at,
         },
         triageRecorded: true,
+        revision: LIFECYCLE_REVISION,
         // New exposures are validated and their owners asked here, set-based, per unit: the
         // workflow starts waiting for the decision, with no activity to run first.
         ...(reopenedFrom ? { reopenedFrom } : { decisionRequested: true }),

@@ -50,7 +50,22 @@ export interface ExposureWorkflowInput {
   heartbeatTimeoutMs?: number;
   /** State carried over continue-as-new; absent on a fresh start. */
   carried?: CarriedState;
+  /**
+   * The lifecycle revision the dispatcher started this workflow with (LIFECYCLE_REVISION). Kept
+   * across continue-as-new, so a run keeps the behaviour it started with and replays deterministically;
+   * absent (0) in workflows started before revisions existed. Changes gated on it, unlike `patched()`,
+   * add no marker and no search-attribute update to every history.
+   */
+  revision?: number;
 }
+
+/**
+ * The current lifecycle revision:
+ *  1. remediation is routed by a local activity to the steps the scope has configured (unconfigured
+ *     ones are recorded as skipped with no activity), and the main loop keeps one wake-up timer
+ *     while its time is unchanged instead of cancelling and starting one on every change.
+ */
+export const LIFECYCLE_REVISION = 1;
 
 /** Everything the workflow knows that is not in its input, carried across runs. */
 export interface CarriedState {

@@ -15,10 +15,14 @@
 // change that alters the commands an existing history produced (a new or removed activity, timer
 // or child, a different order) must be guarded: `if (patched('<id>')) new() else old()`; once no
 // run started before the change is left, switch to `deprecatePatch('<id>')`, and later remove both.
-// See `escalation-ticket-comment` below. Changing only an activity's arguments or options, or a
-// query, needs no guard.
+// See `escalation-ticket-comment` below. A change on the hot path (every decision, every start)
+// is gated on the lifecycle revision the run was started with instead (input.ts,
+// LIFECYCLE_REVISION): no marker and no search-attribute update in every history; running
+// lifecycles keep their revision across continue-as-new. Changing only an activity's arguments or
+// options, or a query, needs no guard.
 import {
   allHandlersFinished,
+  CancellationScope,
   condition,
   continueAsNew,
   ParentClosePolicy,
@@ -26,6 +30,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   startChild,
   workflowInfo,
   WorkflowIdReusePolicy,
@@ -154,6 +159,8 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
     heartbeatTimeout,
     retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes', backoffCoefficient: 2 },
   });
+  /** What this lifecycle was started with (input.ts, LIFECYCLE_REVISION); 0 before revisions. */
+  const revision = input.revision ?? 0;
   const c: CarriedState = input.carried ?? freshState(input);
   const v = c.view;
   const rules = input.rules;
@@ -791,10 +798,10 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
   const remediate = async (): Promise<void> => {
     c.remediationStarted = true;
     const req = { exposureId: v.exposureId, scope: v.scope, unitId: v.remediationUnitId };
-    // Added after histories were recorded: a local activity first says which steps the scope has
-    // configured (and records the others as skipped), so an approval in a scope without a ticket
-    // system or patch executor schedules no activity and no extra workflow task for them.
-    if (patched('remediation-route')) {
+    // Revision 1: a local activity first says which steps the scope has configured (and records the
+    // others as skipped), so an approval in a scope without a ticket system or patch executor
+    // schedules no activity and no extra workflow task for them.
+    if (revision >= 1) {
       const ticketEventKey = nextKey();
       const patchEventKey = nextKey();
       const route = await local.remediationRoute({ ...req, ticketEventKey, patchEventKey });
@@ -885,12 +892,40 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
     });
   }
 
+  /**
+   * Revision 1: the main loop's wake-up timer, kept across loop turns while the wake time stays the
+   * same (a decision or a signal usually leaves the next escalation where it was), so a change does
+   * not cancel one timer and start another. `fired` is read by the loop's condition.
+   */
+  let wakeAtMs: number | undefined;
+  let wakeFired = false;
+  let wakeScope: CancellationScope | undefined;
+  const wakeAt = (atMs: number | undefined): void => {
+    if (atMs === wakeAtMs && !wakeFired) return;
+    wakeScope?.cancel();
+    wakeScope = undefined;
+    wakeAtMs = atMs;
+    wakeFired = false;
+    if (atMs === undefined) return;
+    const scope = new CancellationScope();
+    wakeScope = scope;
+    scope
+      .run(() => sleep(Math.max(1, atMs - Date.now())))
+      .then(
+        () => {
+          if (wakeScope === scope) wakeFired = true;
+        },
+        () => undefined, // cancelled: another wake time replaced it
+      );
+  };
+
   const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   let closedOut = false;
   for (;;) {
     while (c.inbox.length > 0) await handle(c.inbox.shift()!);
 
     if (terminalStates.includes(v.state)) {
+      if (revision >= 1) wakeAt(undefined); // nothing is due in a closed lifecycle
       if (!closedOut) {
         closedOut = true;
         await closeOut();
@@ -928,7 +963,14 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
 
     const seen = version;
     const wake = nextWakeMs();
-    if (wake === undefined) await condition(() => version !== seen);
+    if (revision >= 1) {
+      wakeAt(wake);
+      await condition(() => version !== seen || wakeFired);
+      if (wakeFired) {
+        wakeAt(undefined);
+        await onTime();
+      }
+    } else if (wake === undefined) await condition(() => version !== seen);
     else {
       const woke = await condition(() => version !== seen, Math.max(1, wake - Date.now()));
       if (!woke) await onTime();
