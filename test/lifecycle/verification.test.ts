@@ -187,6 +187,19 @@ describe('verification', () => {
       await handle.signal(absentSignal, { scanId: scan.scanId, at: scan.at });
       expect((await handle.result()).state).toBe('resolved');
       expect((await eventTypes(db.pool, id)).slice(-3)).toEqual(['verifying', 'resolved', 'ticket-skipped']);
+      // Nothing configured, nothing scheduled: the approval's workflow task ran the route as a local
+      // activity (no openTicket / joinPatchRollout activity), and the SLA wake-up timer started at
+      // the beginning was kept through the decision and the scan (cancelled once, at the close).
+      const history = await handle.fetchHistory();
+      const scheduled = (history.events ?? []).flatMap((e) =>
+        e.activityTaskScheduledEventAttributes?.activityType?.name
+          ? [e.activityTaskScheduledEventAttributes.activityType.name]
+          : [],
+      );
+      expect(scheduled).toEqual(['updateTicket']);
+      const timers = (history.events ?? []).filter((e) => e.timerStartedEventAttributes).length;
+      const cancelled = (history.events ?? []).filter((e) => e.timerCanceledEventAttributes).length;
+      expect({ timers, cancelled }).toEqual({ timers: 1, cancelled: 1 });
       await keepHistory(temporal.client, id, 'bare-scope-routed');
     });
   });
