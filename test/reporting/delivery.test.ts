@@ -131,6 +131,7 @@ describe('weekly digest schedule', () => {
 
   it('sends the last complete week through e-mail, Slack and Teams, each once', async () => {
     const week = previousWeek(new Date(), 'Europe/Paris').label;
+    const firstTriggerMs = Date.now();
     await temporal.client.schedule.getHandle(scheduleId).trigger();
     const runs = await eventually('the digest run recorded', digestRuns, (r) => r.length === 1, 120_000);
     expect(runs[0]).toEqual({
@@ -185,7 +186,9 @@ describe('weekly digest schedule', () => {
 
     // A second run the same week (a retry, a manual trigger) sends nothing again. The schedule
     // skips a trigger while its previous run is still open (the event above is written by the
-    // activity, before the workflow completes), so wait for that run to close first.
+    // activity, before the workflow completes), so wait for that run to close first; and it names
+    // (and de-duplicates) the runs it starts by their time in whole seconds, so a second trigger in
+    // the same second as the first would start nothing.
     const schedule = temporal.client.schedule.getHandle(scheduleId);
     await eventually(
       'the first run closed',
@@ -193,6 +196,7 @@ describe('weekly digest schedule', () => {
       (r) => r.length === 0,
       60_000,
     );
+    await new Promise((r) => setTimeout(r, Math.max(0, firstTriggerMs + 1_100 - Date.now())));
     await schedule.trigger();
     const again = await eventually('the second run recorded', digestRuns, (r) => r.length === 2, 120_000);
     expect(again[1]!.reason).toMatch(/email already-sent, slack already-sent, teams already-sent$/);
