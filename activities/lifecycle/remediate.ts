@@ -47,10 +47,19 @@ async function ensureUnit(deps: ActivityDeps, req: RemediationRequest): Promise<
   return unitId;
 }
 
-const noTicketSystem = (scope: string) =>
-  `no ticket system configured for scope ${scope} (scopes[].tickets.system)`;
-const noPatchExecutor = (scope: string) =>
-  `no patch executor configured for scope ${scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
+/** Record that the scope has no ticket system, so no ticket is opened; returns the reason. */
+async function ticketSkipped(deps: ActivityDeps, exposureId: string, scope: string, key: string) {
+  const reason = `no ticket system configured for scope ${scope} (scopes[].tickets.system)`;
+  await appendEvent(deps.pool, { key, exposureId, type: 'ticket-skipped', reason });
+  return reason;
+}
+
+/** Record that the scope has no patch executor, so nothing is patched; returns the reason. */
+async function patchSkipped(deps: ActivityDeps, exposureId: string, scope: string, key: string) {
+  const reason = `no patch executor configured for scope ${scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
+  await appendEvent(deps.pool, { key, exposureId, type: 'patch-skipped', reason });
+  return reason;
+}
 
 /**
  * Which remediation steps the exposure's scope has configured right now (a ticket system, a patch
@@ -62,26 +71,15 @@ export async function remediationRoute(
   req: RemediationRouteRequest,
 ): Promise<RemediationRoute> {
   const { tickets, patch } = integrationsFor(deps, req.scope);
-  const skipped = [
-    ...(tickets
-      ? []
-      : [{ key: req.ticketEventKey, type: 'ticket-skipped', reason: noTicketSystem(req.scope) }]),
-    ...(patch ? [] : [{ key: req.patchEventKey, type: 'patch-skipped', reason: noPatchExecutor(req.scope) }]),
-  ];
-  for (const e of skipped) await appendEvent(deps.pool, { ...e, exposureId: req.exposureId });
+  if (!tickets) await ticketSkipped(deps, req.exposureId, req.scope, req.ticketEventKey);
+  if (!patch) await patchSkipped(deps, req.exposureId, req.scope, req.patchEventKey);
   return { tickets: tickets !== undefined, patch: patch !== undefined };
 }
 
 export async function openTicket(deps: ActivityDeps, req: RemediationRequest): Promise<TicketOutcome> {
   const { tickets } = integrationsFor(deps, req.scope);
   if (!tickets) {
-    const skipped = noTicketSystem(req.scope);
-    await appendEvent(deps.pool, {
-      key: req.eventKey,
-      exposureId: req.exposureId,
-      type: 'ticket-skipped',
-      reason: skipped,
-    });
+    const skipped = await ticketSkipped(deps, req.exposureId, req.scope, req.eventKey);
     return { skipped };
   }
   const unitId = await ensureUnit(deps, req);
@@ -157,13 +155,7 @@ export async function patchTargets(
 export async function applyPatch(deps: ActivityDeps, req: RemediationRequest): Promise<PatchOutcome> {
   const { patch } = integrationsFor(deps, req.scope);
   if (!patch) {
-    const skipped = noPatchExecutor(req.scope);
-    await appendEvent(deps.pool, {
-      key: req.eventKey,
-      exposureId: req.exposureId,
-      type: 'patch-skipped',
-      reason: skipped,
-    });
+    const skipped = await patchSkipped(deps, req.exposureId, req.scope, req.eventKey);
     return { summary: skipped, skipped };
   }
   const unitId = await ensureUnit(deps, req);
@@ -233,13 +225,7 @@ export async function joinPatchRollout(
 ): Promise<PatchRolloutJoin> {
   const { patch } = integrationsFor(deps, req.scope);
   if (!patch) {
-    const skipped = noPatchExecutor(req.scope);
-    await appendEvent(deps.pool, {
-      key: req.eventKey,
-      exposureId: req.exposureId,
-      type: 'patch-skipped',
-      reason: skipped,
-    });
+    const skipped = await patchSkipped(deps, req.exposureId, req.scope, req.eventKey);
     return { skipped };
   }
   const unitId = await ensureUnit(deps, req);
