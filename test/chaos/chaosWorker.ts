@@ -1,7 +1,7 @@
 // The worker process the chaos driver (loop.chaos.ts) kills with SIGKILL at random points: the real
 // worker with every real activity, configured by env. Its patch executor is the demo one behind a
 // shim that records each apply() in PostgreSQL (chaos_patch_applies), so the driver can count how
-// many times a patch was really started across all the processes it killed.
+// many times a host was really changed across all the processes it killed.
 import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
@@ -24,12 +24,31 @@ integrations.patch.chaos = () => {
     name: 'chaos',
     plan: async (unitId, targets) => ({ ...(await demo.plan(unitId, targets)), executor: 'chaos' }),
     async apply(plan) {
-      await pool.query('insert into chaos_patch_applies (unit_id, hosts, pid) values ($1, $2, $3)', [
-        plan.unitId,
-        plan.targets.map((t) => t.host).join(','),
-        process.pid,
-      ]);
-      return await demo.apply(plan);
+      // The simulated hosts behave like real ones under the real executors: ssh first reads each
+      // host's installed versions and upgrades only what is short of the fix, satellite finds its
+      // job again by tag. So an apply retried after a kill that had already upgraded the host
+      // changes nothing. Every call is recorded; only the ones that changed the host count as
+      // applies (changed = true), and a second change of the same host is a duplicate.
+      const hosts = plan.targets.map((t) => t.host).join(',');
+      const done = await pool.query(
+        'select 1 from chaos_patch_applies where unit_id = $1 and hosts = $2 and changed',
+        [plan.unitId, hosts],
+      );
+      const changed = done.rowCount === 0;
+      await pool.query(
+        'insert into chaos_patch_applies (unit_id, hosts, pid, changed) values ($1, $2, $3, $4)',
+        [plan.unitId, hosts, process.pid, changed],
+      );
+      if (changed) return await demo.apply(plan);
+      return {
+        ok: true,
+        hosts: plan.targets.map((t) => ({
+          host: t.host,
+          ok: true,
+          output: `chaos executor: ${t.host} is already at the fix; nothing to upgrade`,
+        })),
+        finishedAt: new Date().toISOString(),
+      };
     },
   };
 };

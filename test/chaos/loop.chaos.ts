@@ -113,7 +113,7 @@ describe('crash suite: the demo loop under SIGKILL and server restarts', () => {
     cleanups.push(() => pool.end());
     await migrate(pool);
     await pool.query(
-      `create table chaos_patch_applies (id bigserial primary key, unit_id text not null, hosts text not null, pid integer not null)`,
+      `create table chaos_patch_applies (id bigserial primary key, unit_id text not null, hosts text not null, pid integer not null, changed boolean not null)`,
     );
     const startTemporal = () =>
       startTemporalDevServer({ port: temporalPort, headless: true, dbFile, logLevel: 'error' });
@@ -356,8 +356,8 @@ scopes:${scopes}
     const rolloutsPerUnit = await q<{ unit_id: string; n: number }>(
       `select unit_id, count(*)::int as n from patch_rollouts group by unit_id`,
     );
-    const applies = await q<{ unit_id: string; n: number }>(
-      `select unit_id, count(*)::int as n from chaos_patch_applies group by unit_id`,
+    const applies = await q<{ unit_id: string; n: number; calls: number }>(
+      `select unit_id, count(*) filter (where changed)::int as n, count(*)::int as calls from chaos_patch_applies group by unit_id`,
     );
     const approvals = await q<{ exposure_id: string; n: number }>(
       `select exposure_id, count(*)::int as n from events where type = 'approve' and actor = 'dana' group by exposure_id`,
@@ -403,7 +403,8 @@ scopes:${scopes}
         `Temporal restarts ${counts.temporalRestarts}, PostgreSQL restarts ${counts.pgRestarts}, ` +
         `exposures ${ids.length}/${expected} (${ids.length - notResolved.length} resolved), units ${ticketRows.length}, ` +
         `Jira issues ${jira.issues.size}, Slack posts ${slackPosts} for ${slackRows[0]!.n} messages, ` +
-        `patch applies ${applies.reduce((a, b) => a + b.n, 0)} for ${rolloutsPerUnit.length} rollouts, ` +
+        `patch applies ${applies.reduce((a, b) => a + b.n, 0)} for ${rolloutsPerUnit.length} rollouts ` +
+        `(${applies.reduce((a, b) => a + b.calls - b.n, 0)} retried calls found the host already patched), ` +
         `decisions sent ${sent.size}, acknowledged ${acknowledged.size}, recorded ${approvals.length} (lost ${lostDecisions.length}), ` +
         `events ${events.length} in ${seqs.size} lifecycle sequences (gaps ${gaps.length}), ` +
         `duplicates=${duplicateTotal} ${JSON.stringify(duplicates)}, ${Math.round((Date.now() - started) / 1000)} s`,

@@ -137,6 +137,20 @@ describe('SSH executor on a Debian host (apt)', () => {
     });
   });
 
+  it('runs no second upgrade when the apply is retried after it already changed the host', async () => {
+    // A worker killed after the upgrade but before its result was recorded: Temporal retries the
+    // same apply, which must find the host at the fix and leave it alone.
+    const ex = executor(settingsFor(sshd));
+    const plan = await ex.plan('ru:prod:web-01:openssl', [opensslTarget]);
+    await ex.apply(plan);
+    await sshd.clearCalls();
+    const again = await ex.apply(plan);
+    expect(again.ok).toBe(true);
+    expect(again.hosts[0]!.output).toContain('nothing to upgrade');
+    expect((await argvOf(sshd)).filter(([p]) => p === 'apt-get')).toEqual([]);
+    expect((await hostState(sshd)).packages.openssl).toBe('3.0.11-1~deb12u2');
+  });
+
   it('says in the plan when the repositories do not carry the fix yet', async () => {
     await becomeHost(sshd, 'apt', {
       ...debianHost(sshd),
