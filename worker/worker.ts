@@ -31,6 +31,10 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
+    // Workflow tasks here are short; more slots than the SDK's 40 let a scan's dispatch start its
+    // exposures eagerly (a start is eager only while this worker has a free slot), which saves the
+    // server a task-queue round trip per exposure. Never more than the cache holds.
+    maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(opts.extra?.maxCachedWorkflows),
     ...opts.extra,
     interceptors: {
       ...opts.extra?.interceptors,
@@ -38,6 +42,14 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       activity: [correlationInterceptor(opts.deps.log), ...(opts.extra?.interceptors?.activity ?? [])],
     },
   });
+}
+
+const WORKFLOW_TASK_SLOTS = 200;
+
+function workflowTaskSlots(cache: number | undefined): number {
+  return cache === undefined || cache === 0
+    ? WORKFLOW_TASK_SLOTS
+    : Math.max(2, Math.min(WORKFLOW_TASK_SLOTS, cache));
 }
 
 export function workflowsEntry(): string {

@@ -4,6 +4,7 @@
 // transitions written in two statements, then the workflows started (conflict policy USE_EXISTING)
 // or signalled with bounded concurrency.
 import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { authorizationContext } from '../../domain/authorization.ts';
 import type { Config } from '../../domain/config.ts';
@@ -50,6 +51,8 @@ export interface DispatchOptions {
 
 export interface DispatchResult {
   started: number;
+  /** Of those, started eagerly: their first task came back in the start response. */
+  eagerlyStarted: number;
   signalled: number;
   /** Changes that need no workflow (a false positive seen again, a change already dispatched…). */
   skipped: number;
@@ -191,6 +194,7 @@ export async function dispatchChanges(
   const triage = new Triage(config, deps.baseDir);
   const result: DispatchResult = {
     started: 0,
+    eagerlyStarted: 0,
     signalled: 0,
     skipped: 0,
     phasesMs: { read: 0, triage: 0, record: 0, temporal: 0, notify: 0 },
@@ -299,7 +303,11 @@ export async function dispatchChanges(
       }
       return { authorization: authByScope.get(scope)!, rules: rulesByScope.get(scope)! };
     };
-    await inParallel(starts, concurrency, async ({ change, reopenedFrom }) => {
+    // A client on a worker's own connection (an activity's, or a process that runs the worker) asks
+    // for eager start: the server hands the new workflow's first task straight back in the start
+    // response to that worker, skipping the task queue. Any other client starts them as usual.
+    const eager = client.connection instanceof NativeConnection;
+    const startOne = async ({ change, reopenedFrom }: (typeof starts)[number]): Promise<void> => {
       const j = triaged.get(change.exposureId);
       if (!j) return;
       const unit = units.get(change.exposureId);
@@ -340,15 +348,56 @@ export async function dispatchChanges(
           signal: observedSignal,
           signalArgs: [{ scanId: change.scanId, at: change.at }],
         });
-      else
-        await client.workflow.start(exposureWorkflowType, {
+      else {
+        const handle = await client.workflow.start(exposureWorkflowType, {
           workflowId,
           taskQueue: opts.taskQueue,
           args: [input],
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+          ...(eager ? { requestEagerStart: true } : {}),
         });
+        if (handle.eagerlyStarted) result.eagerlyStarted++;
+      }
       result.started++;
-    });
+    };
+    // New exposures go unit by unit: a unit's workflows are started, then its owner is asked once,
+    // while other units are still starting (the owner's answer finds every workflow there). The
+    // exposures reopened after closing start alongside; their workflows ask for themselves.
+    const byUnit = new Map<string, Judged[]>();
+    for (const j of fresh) {
+      const unitId = units.get(j.exposureId)?.unitId ?? j.exposureId;
+      byUnit.set(unitId, [...(byUnit.get(unitId) ?? []), j]);
+    }
+    const startOf = new Map(starts.map((s) => [s.change.exposureId, s]));
+    const outcomes = new Map<string, Awaited<ReturnType<typeof sendNotification>>>();
+    let notifyMs = 0;
+    await Promise.all([
+      inParallel(
+        starts.filter((s) => s.reopenedFrom),
+        Math.max(1, concurrency >> 2),
+        startOne,
+      ),
+      inParallel([...byUnit.entries()], concurrency, async ([unitId, members]) => {
+        for (const j of members) await startOne(startOf.get(j.exposureId)!);
+        const n = clock();
+        const first = members[0]!;
+        const unit = units.get(first.exposureId);
+        outcomes.set(
+          unitId,
+          await sendNotification(activityDeps, {
+            key: `${unitId}:decision-request:scan:${first.scanId}`,
+            kind: 'decision-request',
+            scope: first.scope,
+            ...(unit?.owner ? { owner: unit.owner } : {}),
+            ...(unit ? { unitId: unit.unitId } : {}),
+            exposureId: first.exposureId,
+            audiences: ['owner'],
+            text: 'a decision is needed (new exposure)',
+          }),
+        );
+        notifyMs += clock() - n;
+      }),
+    ]);
     await inParallel(signals, concurrency, async ({ change, kind }) => {
       const handle = client.workflow.getHandle(exposureWorkflowId(change.exposureId));
       try {
@@ -367,35 +416,13 @@ export async function dispatchChanges(
         else throw err;
       }
     });
-    result.phasesMs.temporal += clock() - t;
+    // Wall time of the starts with the notifications among them; notify is the notifications'
+    // summed time divided by the concurrency, an estimate of their share.
+    const notifyShare = notifyMs / Math.max(1, Math.min(concurrency, byUnit.size));
+    result.phasesMs.notify += notifyShare;
+    result.phasesMs.temporal += clock() - t - notifyShare;
 
-    // Ask each unit's owner once, then record triaged → validated → notified → awaiting-decision
-    // for every new exposure in two statements.
-    t = clock();
-    const byUnit = new Map<string, Judged[]>();
-    for (const j of fresh) {
-      const unitId = units.get(j.exposureId)?.unitId ?? j.exposureId;
-      byUnit.set(unitId, [...(byUnit.get(unitId) ?? []), j]);
-    }
-    const outcomes = new Map<string, Awaited<ReturnType<typeof sendNotification>>>();
-    await inParallel([...byUnit.entries()], Math.min(16, concurrency), async ([unitId, members]) => {
-      const first = members[0]!;
-      const unit = units.get(first.exposureId);
-      outcomes.set(
-        unitId,
-        await sendNotification(activityDeps, {
-          key: `${unitId}:decision-request:scan:${first.scanId}`,
-          kind: 'decision-request',
-          scope: first.scope,
-          ...(unit?.owner ? { owner: unit.owner } : {}),
-          ...(unit ? { unitId: unit.unitId } : {}),
-          exposureId: first.exposureId,
-          audiences: ['owner'],
-          text: 'a decision is needed (new exposure)',
-        }),
-      );
-    });
-    result.phasesMs.notify += clock() - t;
+    // Record triaged → validated → notified → awaiting-decision for every new exposure at once.
     t = clock();
     if (fresh.length)
       await inTransaction(pool, async (c) => {

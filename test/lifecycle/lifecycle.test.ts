@@ -1,6 +1,7 @@
 // The exposure lifecycle end to end on the real Temporal dev server and PostgreSQL: every transition,
 // its record in the audit log, and the side effects it asks the integrations for.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@temporalio/client';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
@@ -226,6 +227,50 @@ describe('the exposure lifecycle', () => {
       expect(jobs).toEqual([{ status: 'succeeded', output: 'upgraded' }]);
       // 'approved-patched-verified.json' was recorded when the workflow patched with an activity.
       await keepHistory(temporal.client, a, 'approved-routed-rollout-verified');
+    });
+  });
+
+  it('starts the workflows eagerly from a client on the worker connection, asking each unit once', async () => {
+    await withWorker(async (taskQueue) => {
+      const seeded = await seedExposures(db.pool, {
+        scope: 'prod',
+        weaknesses: ['CVE-2099-0101', 'CVE-2099-0102', 'CVE-2099-0103'],
+        package: { name: 'zlib', fixedVersion: '1.3.1' },
+      });
+      // As in the dispatch activity of a scan cycle: the client shares the worker's connection.
+      const client = new Client({ connection: temporal.nativeConnection, namespace: 'default' });
+      const r = await dispatchChanges(
+        { pool: db.pool, config, baseDir: process.cwd() },
+        client,
+        seeded.ids.map((id) => ({
+          exposureId: id,
+          change: 'new' as const,
+          scanId: seeded.scanId,
+          at: seeded.at,
+        })),
+        { taskQueue },
+      );
+      expect(r.started).toBe(3);
+      expect(r.eagerlyStarted).toBeGreaterThan(0);
+      for (const id of seeded.ids) await untilState(temporal.client, id, 'awaiting-decision');
+      const unitId = (await view(temporal.client, seeded.ids[0]!)).remediationUnitId;
+      const requests = log.notifications.filter((n) => n.unit.id === unitId && n.kind === 'decision-request');
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.unit.exposures.map((e) => e.id).sort()).toEqual([...seeded.ids].sort());
+      // Through the usual client, nothing is eager.
+      const again = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-0104'] });
+      const plain = await dispatchChanges(
+        { pool: db.pool, config, baseDir: process.cwd() },
+        temporal.client,
+        again.ids.map((id) => ({
+          exposureId: id,
+          change: 'new' as const,
+          scanId: again.scanId,
+          at: again.at,
+        })),
+        { taskQueue },
+      );
+      expect(plain).toMatchObject({ started: 1, eagerlyStarted: 0 });
     });
   });
 });
