@@ -41,16 +41,15 @@ async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> 
   return await worker.runUntil(fn(taskQueue));
 }
 
-async function start(
+/** Hand the seeded exposures to the dispatcher as new, through the given client. */
+async function dispatchNew(
+  client: Client,
   taskQueue: string,
-  scope: string,
-  weaknesses: string[],
-  pkg?: { name: string; fixedVersion?: string },
+  seeded: { ids: string[]; scanId: number; at: string },
 ) {
-  const seeded = await seedExposures(db.pool, { scope, weaknesses, ...(pkg ? { package: pkg } : {}) });
-  const r = await dispatchChanges(
+  return await dispatchChanges(
     { pool: db.pool, config, baseDir: process.cwd() },
-    temporal.client,
+    client,
     seeded.ids.map((id) => ({
       exposureId: id,
       change: 'new' as const,
@@ -59,6 +58,16 @@ async function start(
     })),
     { taskQueue },
   );
+}
+
+async function start(
+  taskQueue: string,
+  scope: string,
+  weaknesses: string[],
+  pkg?: { name: string; fixedVersion?: string },
+) {
+  const seeded = await seedExposures(db.pool, { scope, weaknesses, ...(pkg ? { package: pkg } : {}) });
+  const r = await dispatchNew(temporal.client, taskQueue, seeded);
   expect(r.started).toBe(weaknesses.length);
   for (const id of seeded.ids) await untilState(temporal.client, id, 'awaiting-decision');
   return seeded;
@@ -239,17 +248,7 @@ describe('the exposure lifecycle', () => {
       });
       // As in the dispatch activity of a scan cycle: the client shares the worker's connection.
       const client = new Client({ connection: temporal.nativeConnection, namespace: 'default' });
-      const r = await dispatchChanges(
-        { pool: db.pool, config, baseDir: process.cwd() },
-        client,
-        seeded.ids.map((id) => ({
-          exposureId: id,
-          change: 'new' as const,
-          scanId: seeded.scanId,
-          at: seeded.at,
-        })),
-        { taskQueue },
-      );
+      const r = await dispatchNew(client, taskQueue, seeded);
       expect(r.started).toBe(3);
       expect(r.eagerlyStarted).toBeGreaterThan(0);
       for (const id of seeded.ids) await untilState(temporal.client, id, 'awaiting-decision');
@@ -259,17 +258,7 @@ describe('the exposure lifecycle', () => {
       expect(requests[0]!.unit.exposures.map((e) => e.id).sort()).toEqual([...seeded.ids].sort());
       // Through the usual client, nothing is eager.
       const again = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-0104'] });
-      const plain = await dispatchChanges(
-        { pool: db.pool, config, baseDir: process.cwd() },
-        temporal.client,
-        again.ids.map((id) => ({
-          exposureId: id,
-          change: 'new' as const,
-          scanId: again.scanId,
-          at: again.at,
-        })),
-        { taskQueue },
-      );
+      const plain = await dispatchNew(temporal.client, taskQueue, again);
       expect(plain).toMatchObject({ started: 1, eagerlyStarted: 0 });
     });
   });
