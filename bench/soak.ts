@@ -13,7 +13,8 @@
 //   ingest_p99_ms        — one scan: ingest + dispatch (triage, workflows started)
 //   ack_p99_ms           — signed click sent → HTTP response
 //   held_p99_ms          — click sent → every exposure of the unit has recorded the approval
-//   memory samples       — worker and bot RSS, PostgreSQL PSS (all its processes), every --sample s
+//   memory samples       — worker and bot RSS, PostgreSQL PSS (all its processes; its fixed shared
+//                          memory segment apart), Temporal RSS, every --sample s
 //   growth verdict       — least-squares slope of each series over the run's second half, and
 //                          whether it is "bounded" (projected growth over an hour < 25 % of the
 //                          level, or under 1 MB/min) or "growing"
@@ -86,10 +87,13 @@ function rssMb(pid: number | undefined): number {
 }
 
 /**
- * PostgreSQL's memory, MB: the proportional set size of the postmaster and every backend, so shared
- * buffers are counted once and not once per backend as a sum of RSS would.
+ * PostgreSQL's memory, MB, from the proportional set sizes of the postmaster and every backend (so a
+ * page shared by several processes is counted once): `own` is the processes' private and file
+ * memory, `shared` the pages of its shared memory segment touched so far. The segment (shared
+ * buffers, WAL buffers, lock tables) is allocated at start with a fixed size, so `shared` only fills
+ * up to it; a leak would show in `own`.
  */
-function postgresPssMb(postmaster: number): number {
+function postgresPssMb(postmaster: number): { own: number; shared: number } {
   const pids = [postmaster];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -100,16 +104,18 @@ function postgresPssMb(postmaster: number): number {
       // gone meanwhile
     }
   }
-  let kb = 0;
+  let pss = 0;
+  let shmem = 0;
   for (const pid of pids) {
     try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      kb += m ? Number(m[1]) : 0;
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      pss += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0);
+      shmem += Number(/^Pss_Shmem:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0);
     } catch {
       // gone meanwhile
     }
   }
-  return kb / 1024;
+  return { own: (pss - shmem) / 1024, shared: shmem / 1024 };
 }
 
 /** Least-squares slope (MB per minute) of the second half of a series of (seconds, MB) samples. */
@@ -210,10 +216,14 @@ scopes:
   const elapsed = () => (performance.now() - t0) / 1000;
 
   // ---- memory, every --sample seconds ---------------------------------------------------------
-  const memory: Record<'worker' | 'bot' | 'postgres' | 'temporal', { t: number; mb: number }[]> = {
+  const memory: Record<
+    'worker' | 'bot' | 'postgres' | 'postgres_shared' | 'temporal',
+    { t: number; mb: number }[]
+  > = {
     worker: [],
     bot: [],
     postgres: [],
+    postgres_shared: [],
     temporal: [],
   };
   const sampling = (async () => {
@@ -221,7 +231,9 @@ scopes:
       const t = elapsed();
       memory.worker.push({ t, mb: rssMb(childPids.worker) });
       memory.bot.push({ t, mb: rssMb(childPids.bot) });
-      memory.postgres.push({ t, mb: postgresPssMb(postmaster) });
+      const pgMb = postgresPssMb(postmaster);
+      memory.postgres.push({ t, mb: pgMb.own });
+      memory.postgres_shared.push({ t, mb: pgMb.shared });
       memory.temporal.push({ t, mb: rssMb(temporal.process?.pid) });
       await sleep(sampleEvery * 1000);
     }
@@ -318,14 +330,19 @@ scopes:
     while (performance.now() < endAt) {
       const fresh = [...slack.messages.values()].filter((m) => !clicked.has(`${m.channel}/${m.ts}`));
       if (fresh.length) {
-        const { rows } = await pool.query<{ ref: string; ids: string[] }>(
-          `select message_ref as ref, jsonb_path_query_array(model, '$.notification.unit.exposures[*].id') as ids
+        // Only the owner's decision requests are clicked; the other messages (alerts, patch
+        // approvals, reminders of a request already answered) are seen and left.
+        const { rows } = await pool.query<{ ref: string; ids: string[]; request: boolean }>(
+          `select message_ref as ref, jsonb_path_query_array(model, '$.notification.unit.exposures[*].id') as ids,
+                  coalesce(model->'notification'->>'kind' = 'decision-request'
+                           and model->'notification'->>'patchRolloutId' is null, false) as request
              from chat_messages where transport = 'slack' and message_ref = any($1::text[])`,
           [fresh.map((m) => `${m.channel}/${m.ts}`)],
         );
         await Promise.all(
           rows.map(async (r) => {
             clicked.add(r.ref);
+            if (!r.request) return;
             const [channel, ts] = r.ref.split('/') as [string, string];
             await click(channel, ts, r.ids);
           }),
@@ -341,7 +358,7 @@ scopes:
     if (elapsed() - lastReport >= 60) {
       lastReport = elapsed();
       say(
-        `${Math.round(elapsed())} s: ${scans} scans, ${findings} findings, ${exposuresNew} new exposures, ${clicks.length} clicks; worker ${Math.round(rssMb(childPids.worker))} MB, PostgreSQL ${Math.round(postgresPssMb(postmaster))} MB`,
+        `${Math.round(elapsed())} s: ${scans} scans, ${findings} findings, ${exposuresNew} new exposures, ${clicks.length} clicks; worker ${Math.round(rssMb(childPids.worker))} MB, PostgreSQL ${Math.round(postgresPssMb(postmaster).own)} MB + ${Math.round(postgresPssMb(postmaster).shared)} MB shared`,
       );
     }
   }
@@ -365,8 +382,13 @@ scopes:
     if (open.every((r) => heldAt.has(r.id)) || Date.now() > deadline) break;
     await sleep(1000);
   }
+  // A click is timed on the exposures it asked first (a later request for the same exposure, sent
+  // before the approval reached it, is answered by that first click).
+  const firstAsked = new Map<string, number>();
+  clicks.forEach((c, i) => c.ids.forEach((id) => firstAsked.has(id) || firstAsked.set(id, i)));
   const heldMs = clicks
-    .filter((c) => c.ids.every((id) => heldAt.has(id)))
+    .map((c, i) => ({ sentAt: c.sentAt, ids: c.ids.filter((id) => firstAsked.get(id) === i) }))
+    .filter((c) => c.ids.length > 0 && c.ids.every((id) => heldAt.has(id)))
     .map((c) => Math.max(...c.ids.map((id) => heldAt.get(id)!)) - c.sentAt);
   const { rows: awaiting } = await pool.query<{ n: number }>(
     `select count(*)::int as n from exposures where state = 'awaiting-decision'`,
@@ -392,18 +414,38 @@ scopes:
   );
   figure('ingest_p50_ms', percentile(ingestMs, 50), 'ms');
   figure('ingest_p99_ms', percentile(ingestMs, 99), 'ms');
+  const segmentMb = Number(
+    (
+      await pool.query<{ mb: string }>(
+        `select setting as mb from pg_settings where name = 'shared_memory_size'`,
+      )
+    ).rows[0]?.mb ?? NaN,
+  );
   figure('ack_p50_ms', percentile(ackMs, 50), 'ms');
   figure('ack_p99_ms', percentile(ackMs, 99), 'ms');
   figure('held_p50_ms', percentile(heldMs, 50), 'ms');
   figure('held_p99_ms', percentile(heldMs, 99), 'ms');
-  for (const [name, series] of Object.entries(memory)) {
+  const measures: Record<keyof typeof memory, string> = {
+    worker: 'RSS',
+    bot: 'RSS',
+    temporal: 'RSS',
+    postgres: 'PSS of all its processes, shared memory segment excluded',
+    postgres_shared: 'PSS of its shared memory segment, fixed in size at start',
+  };
+  for (const [name, series] of Object.entries(memory) as [
+    keyof typeof memory,
+    { t: number; mb: number }[],
+  ][]) {
     const g = growth(series);
-    figure(`memory_${name}_mb`, series.at(-1)?.mb ?? NaN, 'MB', {
+    const last = series.at(-1)?.mb ?? NaN;
+    figure(`memory_${name}_mb`, last, 'MB', {
       samples: series.map((s) => [Math.round(s.t), Math.round(s.mb)]),
       secondHalfSlopeMbPerMin: Math.round(g.slopeMbPerMin * 100) / 100,
       secondHalfLevelMb: Math.round(g.levelMb),
-      verdict: g.verdict,
-      measure: name === 'postgres' ? 'PSS of all its processes' : 'RSS',
+      // The segment cannot grow past its size: filling it is not growth without bound.
+      verdict:
+        name === 'postgres_shared' && last <= segmentMb ? `bounded by its ${segmentMb} MB size` : g.verdict,
+      measure: measures[name],
     });
   }
   figure('host_load_avg_1m', os.loadavg()[0]!, 'runnable', { cpus: os.cpus().length });

@@ -356,6 +356,9 @@ scopes:${scopes}
     const rolloutsPerUnit = await q<{ unit_id: string; n: number }>(
       `select unit_id, count(*)::int as n from patch_rollouts group by unit_id`,
     );
+    const rolloutStates = await q<{ status: string; n: number }>(
+      `select status, count(*)::int as n from patch_rollouts group by status order by status`,
+    );
     const applies = await q<{ unit_id: string; n: number; calls: number }>(
       `select unit_id, count(*) filter (where changed)::int as n, count(*)::int as calls from chaos_patch_applies group by unit_id`,
     );
@@ -404,7 +407,7 @@ scopes:${scopes}
         `exposures ${ids.length}/${expected} (${ids.length - notResolved.length} resolved), units ${ticketRows.length}, ` +
         `Jira issues ${jira.issues.size}, Slack posts ${slackPosts} for ${slackRows[0]!.n} messages, ` +
         `patch applies ${applies.reduce((a, b) => a + b.n, 0)} for ${rolloutsPerUnit.length} rollouts ` +
-        `(${applies.reduce((a, b) => a + b.calls - b.n, 0)} retried calls found the host already patched), ` +
+        `(${applies.reduce((a, b) => a + b.calls - b.n, 0)} retried calls found the host already patched; rollouts ${rolloutStates.map((r) => `${r.n} ${r.status}`).join(', ')}), ` +
         `decisions sent ${sent.size}, acknowledged ${acknowledged.size}, recorded ${approvals.length} (lost ${lostDecisions.length}), ` +
         `events ${events.length} in ${seqs.size} lifecycle sequences (gaps ${gaps.length}), ` +
         `duplicates=${duplicateTotal} ${JSON.stringify(duplicates)}, ${Math.round((Date.now() - started) / 1000)} s`,
