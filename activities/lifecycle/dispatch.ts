@@ -1,8 +1,10 @@
 // From a scan's diff to the exposure workflows it concerns — only those whose state changes (new,
 // gone, back, retired, seen again while a fix is being verified); "still here" signals nothing.
 // Per batch: one query for current states, triage and remediation units set-based, the "triaged"
-// transitions written in two statements, then the workflows started (conflict policy USE_EXISTING)
-// or signalled with bounded concurrency.
+// transitions written in two statements, then the workflows started (conflict policy USE_EXISTING,
+// eagerly when the client shares a worker's connection) unit by unit, each unit's owner asked once
+// as soon as its workflows exist, or signalled, with bounded concurrency; last, the new exposures'
+// records in one statement.
 import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
