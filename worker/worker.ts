@@ -34,7 +34,10 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     // Workflow tasks here are short; more slots than the SDK's 40 let a scan's dispatch start its
     // exposures eagerly (a start is eager only while this worker has a free slot), which saves the
     // server a task-queue round trip per exposure. Never more than the cache holds.
-    maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(opts.extra?.maxCachedWorkflows),
+    // (A caller's tuner sizes the slots itself; the SDK refuses both.)
+    ...(opts.extra?.tuner
+      ? {}
+      : { maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(opts.extra?.maxCachedWorkflows) }),
     ...opts.extra,
     interceptors: {
       ...opts.extra?.interceptors,
