@@ -357,8 +357,9 @@ scopes:
     await sleep(1000);
     if (elapsed() - lastReport >= 60) {
       lastReport = elapsed();
+      const pgMb = postgresPssMb(postmaster);
       say(
-        `${Math.round(elapsed())} s: ${scans} scans, ${findings} findings, ${exposuresNew} new exposures, ${clicks.length} clicks; worker ${Math.round(rssMb(childPids.worker))} MB, PostgreSQL ${Math.round(postgresPssMb(postmaster).own)} MB + ${Math.round(postgresPssMb(postmaster).shared)} MB shared`,
+        `${Math.round(elapsed())} s: ${scans} scans, ${findings} findings, ${exposuresNew} new exposures, ${clicks.length} clicks; worker ${Math.round(rssMb(childPids.worker))} MB, PostgreSQL ${Math.round(pgMb.own)} MB + ${Math.round(pgMb.shared)} MB shared`,
       );
     }
   }
