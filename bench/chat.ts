@@ -4,8 +4,8 @@
 // "Approve fix" on a different exposure whose real lifecycle workflow is waiting for a decision:
 //   ack_p99_ms        — request sent → HTTP response (Slack's ack)         (target ≤ 50 ms)
 //   held_p99_ms       — request sent → the workflow has taken the decision  (target ≤ 1000 ms)
-//                       (its update handler records the decision in the audit log before it returns;
-//                       the event's time is that moment)
+//                       (the server's time of the update's acceptance in the workflow's history,
+//                       bench/support/held.ts; its handler has written the audit event by then)
 // With --via direct the same updates go straight from this process to the workflows (no Slack, no
 // bot): what Temporal and the worker alone sustain on this host. cpu_<role>_s figures say where the
 // machine's time went from the first click until every decision was held (Linux /proc).
@@ -31,6 +31,7 @@ import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
+import { decisionHeldAt } from './support/held.ts';
 import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { dispatchChanges } from '../activities/lifecycle/dispatch.ts';
@@ -342,20 +343,22 @@ scopes:
   const sendSeconds = (performance.now() - t0) / 1000;
 
   // ---- when each workflow held its decision --------------------------------------------------------
-  let held: { exposure_id: string; at: Date }[] = [];
+  // First wait until every audit event is written (the handler writes it before it returns), then
+  // read from each history when the update was accepted (bench/support/held.ts).
   const deadline = Date.now() + 120_000;
   for (;;) {
-    ({ rows: held } = await pool.query<{ exposure_id: string; at: Date }>(
-      `select exposure_id, at from events where type = 'approve' and actor = 'olivia'`,
-    ));
-    if (held.length >= clicks - failures || Date.now() > deadline) break;
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from events where type = 'approve' and actor = 'olivia'`,
+    );
+    if (rows[0]!.n >= clicks - failures || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   const allHeldSeconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuByRole(roots);
   agent.destroy();
-  const heldMs = held
-    .map((e) => e.at.getTime() - (sentAt.get(e.exposure_id) ?? NaN))
+  const held = await decisionHeldAt(client, ids, { deadlineMs: Date.now() + 20_000 });
+  const heldMs = [...held]
+    .map(([id, at]) => at - (sentAt.get(id) ?? NaN))
     .filter((x) => Number.isFinite(x))
     .sort((a, b) => a - b);
   ackMs.sort((a, b) => a - b);

@@ -12,7 +12,8 @@
 //   throughput           — findings ingested per second, exposures created, decisions held
 //   ingest_p99_ms        — one scan: ingest + dispatch (triage, workflows started)
 //   ack_p99_ms           — signed click sent → HTTP response
-//   held_p99_ms          — click sent → every exposure of the unit has recorded the approval
+//   held_p99_ms          — click sent → every exposure of the unit has accepted the approval (the
+//                          update's acceptance in each workflow's history, bench/support/held.ts)
 //   memory samples       — worker and bot RSS, PostgreSQL PSS (all its processes; its fixed shared
 //                          memory segment apart), Temporal RSS, every --sample s
 //   growth verdict       — least-squares slope of each series over the run's second half, and
@@ -33,6 +34,7 @@ import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
+import { decisionHeldAt } from './support/held.ts';
 import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { ingestFile } from '../activities/ingest/file.ts';
@@ -383,6 +385,9 @@ scopes:
     if (open.every((r) => heldAt.has(r.id)) || Date.now() > deadline) break;
     await sleep(1000);
   }
+  // The audit events say that every decision is in; the histories say when each was accepted
+  // (bench/support/held.ts).
+  heldAt = await decisionHeldAt(client, [...heldAt.keys()], { deadlineMs: Date.now() + 30_000 });
   // A click is timed on the exposures it asked first (a later request for the same exposure, sent
   // before the approval reached it, is answered by that first click).
   const firstAsked = new Map<string, number>();
