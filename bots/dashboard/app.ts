@@ -180,7 +180,11 @@ export class Dashboard {
         heading,
         message,
         ...(viewer
-          ? { person: viewer.person, csrf: viewer.session ? this.auth.csrfToken(viewer.session) : '' }
+          ? {
+              person: viewer.person,
+              csrf: viewer.session ? this.auth.csrfToken(viewer.session) : '',
+              digest: this.scopesWithoutDigest(viewer.person.id).length === 0,
+            }
           : {}),
       }),
     );
@@ -264,7 +268,13 @@ export class Dashboard {
   }
 
   private common(v: Viewer, page: string, title: string) {
-    return { person: v.person, csrf: v.session ? this.auth.csrfToken(v.session) : '', page, title };
+    return {
+      person: v.person,
+      csrf: v.session ? this.auth.csrfToken(v.session) : '',
+      digest: this.scopesWithoutDigest(v.person.id).length === 0,
+      page,
+      title,
+    };
   }
 
   private async queuePage(req: IncomingMessage, res: ServerResponse) {
@@ -426,9 +436,35 @@ export class Dashboard {
     await this.exposurePage(req, res, v, id, { result }, outcome?.ok ? 200 : 403);
   }
 
+  /**
+   * The scopes in which a person is neither the CISO nor a security lead. The digest is the whole
+   * estate's report (every scope's figures, top assets, acceptances): only someone with none of
+   * those reads it here.
+   */
+  private scopesWithoutDigest(personId: string): string[] {
+    return this.deps.config.scopes
+      .filter(
+        (s) =>
+          !this.decisions.people.rolesIn(personId, s.name).some((r) => r === 'ciso' || r === 'securityLead'),
+      )
+      .map((s) => s.name);
+  }
+
   private async digestPage(req: IncomingMessage, res: ServerResponse) {
     const v = this.viewer(req, res);
     if (!v) return;
+    const outside = this.scopesWithoutDigest(v.person.id);
+    if (outside.length > 0) {
+      this.deps.log.warn({ personId: v.person.id, scopes: outside }, 'dashboard: digest refused');
+      this.message(
+        res,
+        403,
+        'Not authorized',
+        `The weekly digest covers every scope, so it is for people who are the CISO or a security lead in each of them (scopes[].roles in ctem.yaml). ${v.person.name} is neither in ${outside.join(', ')}.`,
+        v,
+      );
+      return;
+    }
     const settings = digestSettings(this.deps.config);
     const now = new Date((this.deps.now ?? Date.now)());
     const asked = new URL(req.url ?? '/', 'http://localhost').searchParams.get('week');

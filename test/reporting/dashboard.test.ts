@@ -276,4 +276,29 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
     expect(external).toEqual([]);
     await context.close();
   });
+
+  it('keeps the digest to people who are the CISO or a security lead in every scope', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'olivia', PASSWORDS.olivia);
+    // An owner sees the queue but no link to the digest, and the page itself is refused.
+    await expect(page.locator('header a', { hasText: 'Exposure queue' }).count()).resolves.toBe(1);
+    await expect(page.locator('header a', { hasText: 'Weekly digest' }).count()).resolves.toBe(0);
+    const refused = await page.goto(`${base}/dashboard/digest?week=2026-W47`);
+    expect(refused?.status()).toBe(403);
+    await expect(page.textContent('h1')).resolves.toBe('Not authorized');
+    await expect(page.textContent('#message')).resolves.toContain('Olivia Owner is neither in prod, bare');
+    expect(await page.content()).not.toContain('Health score');
+    await page.close();
+
+    // The CISO gets the link; the security lead (by API token) the page.
+    const ciso = await browser.newPage();
+    await signIn(ciso, 'cyrus', PASSWORDS.cyrus);
+    await expect(ciso.locator('header a', { hasText: 'Weekly digest' }).count()).resolves.toBe(1);
+    await ciso.close();
+    const lead = await fetch(`${base}/dashboard/digest?week=2026-W47`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(lead.status).toBe(200);
+    expect(await lead.text()).toContain('CTEM weekly digest · 2026-W47');
+  });
 });
