@@ -144,8 +144,11 @@ export interface PatchRolloutJoin {
 }
 
 export interface TicketUpdateRequest extends RemediationRequest {
-  /** close-if-done closes the unit's ticket only when every exposure of the unit is closed. */
-  action: 'comment' | 'reopen' | 'close-if-done';
+  /**
+   * close-if-done closes the unit's ticket only when every exposure of the unit is closed; refresh
+   * renders the ticket again from what the unit's exposures hold now (after a re-score).
+   */
+  action: 'comment' | 'reopen' | 'close-if-done' | 'refresh';
   text: string;
 }
 

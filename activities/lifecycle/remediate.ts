@@ -327,6 +327,11 @@ export async function updateTicket(
         `ticket ${ticket.key} stays open: ${open.rows[0]!.n} exposure(s) of the unit are still open`,
       );
     await tickets.close(ticket, req.text);
+  } else if (req.action === 'refresh') {
+    // The ticket system updates it in place, and sends nothing when the rendering is unchanged.
+    const summary = await unitSummary(deps.pool, unit.id);
+    if (!summary) return await skip(`remediation unit ${unit.id} has no exposures to render`);
+    await tickets.upsert(summary);
   } else if (req.action === 'reopen') await tickets.reopen(ticket, req.text);
   else await tickets.comment(ticket, req.text, req.eventKey);
   await appendEvent(deps.pool, {
@@ -337,7 +342,9 @@ export async function updateTicket(
         ? 'ticket-closed'
         : req.action === 'reopen'
           ? 'ticket-reopened'
-          : 'ticket-commented',
+          : req.action === 'refresh'
+            ? 'ticket-updated'
+            : 'ticket-commented',
     reason: `ticket ${ticket.key}: ${req.text}`,
     data: { ticket },
   });

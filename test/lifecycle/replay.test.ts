@@ -27,6 +27,7 @@ describe('replaying recorded exposure histories', () => {
         'human-close-verified.json',
         'bare-scope-routed.json',
         'approved-routed-rollout-verified.json',
+        'rescored-ticket-refreshed.json',
       ]),
     );
   });

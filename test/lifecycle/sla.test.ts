@@ -220,4 +220,63 @@ describe('the SLA escalation ladder', () => {
       await keepHistory(temporal.client, id, 'sla-rescored');
     });
   });
+
+  it("renders the unit's ticket again when a re-score moves its priority, and not for a new policy version alone", async () => {
+    await withWorker(async (taskQueue) => {
+      const { id } = await oneExposure(taskQueue, 'CVE-2099-2004');
+      await applyDecision(temporal.client, id, { kind: 'approve', actor: { personId: 'adam', via: 'api' } });
+      const approved = await eventually(
+        'the unit ticket',
+        () => view(temporal.client, id),
+        (x) => x.tickets.length === 1,
+      );
+      const unitId = approved.remediationUnitId!;
+      const ofUnit = () => log.tickets.filter((t) => t.unitId === unitId);
+      expect(ofUnit().map((t) => [t.op, t.priority])).toEqual([['create', approved.priority]]);
+      const next = approved.priority === 'Act' ? 'Attend' : 'Act';
+
+      const handle = temporal.client.workflow.getHandle(exposureWorkflowId(id));
+      await handle.signal(rescoredSignal, {
+        priority: next,
+        slaDue: new Date(Date.now() + 3_600_000).toISOString(),
+        reasons: ['re-scored by the test'],
+        policyVersion: 'test-4',
+      });
+      await eventually(
+        'the re-rendered ticket',
+        async () => ofUnit(),
+        (t) => t.length === 2,
+      );
+      expect(ofUnit()[1]).toMatchObject({ op: 'update', priority: next, ref: approved.tickets[0] });
+
+      // A new policy version that moves neither priority nor deadline leaves the ticket as it is.
+      await handle.signal(rescoredSignal, {
+        priority: next,
+        slaDue: new Date(Date.now() + 3_600_000).toISOString(),
+        reasons: ['re-stamped by the test'],
+        policyVersion: 'test-5',
+      });
+      await eventually(
+        'the re-stamp',
+        () => view(temporal.client, id),
+        (x) => x.policyVersion === 'test-5',
+      );
+      await applyDecision(temporal.client, id, {
+        kind: 'markFalsePositive',
+        actor: { personId: 'lena', via: 'api' },
+        reason: 'test done',
+      });
+      await handle.result(); // every activity of the lifecycle has run
+      const updated = (
+        await db.pool.query<{ reason: string }>(
+          `select reason from events where exposure_id = $1 and type = 'ticket-updated' order by id`,
+          [id],
+        )
+      ).rows;
+      expect(updated).toHaveLength(1);
+      expect(updated[0]!.reason).toContain(`re-scored ${approved.priority} → ${next}`);
+      expect(ofUnit().filter((t) => t.op === 'update')).toHaveLength(1);
+      await keepHistory(temporal.client, id, 'rescored-ticket-refreshed');
+    });
+  });
 });

@@ -22,7 +22,8 @@ import { exposureStateQuery, type ExposureView } from '../../workflows/exposure/
 /** Everything the recording ports were asked to do, in order. */
 export interface PortLog {
   notifications: OwnerNotification[];
-  tickets: { op: string; unitId?: string; ref?: TicketRef; text?: string }[];
+  /** Ticket calls; creates and updates carry the unit's priority as rendered. */
+  tickets: { op: string; unitId?: string; ref?: TicketRef; text?: string; priority?: string }[];
   patches: { op: 'plan' | 'apply'; unitId: string }[];
   rescans: RescanRequest[];
 }
@@ -51,8 +52,8 @@ export function registerRecordingPorts(log: PortLog, opts: { patchOk?: boolean }
       if (!ref) {
         ref = { system: 'recording', key: `REC-${tickets.size + 1}` };
         tickets.set(unit.id, ref);
-        log.tickets.push({ op: 'create', unitId: unit.id, ref });
-      } else log.tickets.push({ op: 'update', unitId: unit.id, ref });
+        log.tickets.push({ op: 'create', unitId: unit.id, ref, priority: unit.priority });
+      } else log.tickets.push({ op: 'update', unitId: unit.id, ref, priority: unit.priority });
       return ref;
     },
     async comment(ref, text) {

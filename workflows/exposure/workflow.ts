@@ -518,13 +518,29 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
         if (item.contextualCvss !== undefined) v.contextualCvss = item.contextualCvss;
         if (item.kev !== undefined) v.kev = item.kev;
         v.escalationLevel = firedLevelAfterRescore(rules.ladder, c.clock, v.escalationLevel, Date.now());
+        const due = iso(effectiveDue(c.clock, Date.now()));
         await record(
           'rescored',
-          `re-scored ${before.priority} → ${item.priority}, deadline ${before.slaDue} → ${iso(effectiveDue(c.clock, Date.now()))}`,
+          `re-scored ${before.priority} → ${item.priority}, deadline ${before.slaDue} → ${due}`,
           {
             inputs: { before, after: item },
           },
         );
+        // The unit's ticket shows the new priority and deadline. Added after histories were
+        // recorded (test/lifecycle/histories), hence the patch guard.
+        if (
+          v.tickets.length > 0 &&
+          (item.priority !== before.priority || due !== before.slaDue) &&
+          patched('rescore-refreshes-ticket')
+        )
+          await remote.updateTicket({
+            exposureId: v.exposureId,
+            scope: v.scope,
+            unitId: v.remediationUnitId,
+            action: 'refresh',
+            text: `re-scored ${before.priority} → ${item.priority}, due ${due}`,
+            eventKey: nextKey(),
+          });
         return;
       }
       case 'patchRolloutFinished': {
