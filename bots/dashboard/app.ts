@@ -438,8 +438,8 @@ export class Dashboard {
 
   /**
    * The scopes in which a person is neither the CISO nor a security lead. The digest is the whole
-   * estate's report (every scope's figures, top assets, acceptances): only someone with none of
-   * those reads it here.
+   * estate's report (every scope's figures, top assets, acceptances), so only a person for whom
+   * this list is empty reads it here.
    */
   private scopesWithoutDigest(personId: string): string[] {
     return this.deps.config.scopes
