@@ -34,8 +34,52 @@ const SEVERITY_RANK: Record<Severity, number> = {
 
 /** Bytes of COPY text buffered before a write: large enough to amortize calls, small enough to stream. */
 const WRITE_CHUNK = 256 * 1024;
-/** Weakness keys remembered to send each one's intel once; forgotten in bulk past this, which only costs repeats. */
-const INTEL_KEYS_REMEMBERED = 500_000;
+/**
+ * Weakness keys remembered exactly, to send each one's intel once; forgotten in bulk past this into
+ * a Bloom filter (ForgottenKeys), which only costs sending a forgotten key's intel again. About 10 MB
+ * of heap at the limit, whatever the report's size.
+ */
+const INTEL_KEYS_REMEMBERED = 100_000;
+
+/**
+ * The weakness keys forgotten from the exact set, as a Bloom filter of fixed size (2 MB): "no" is
+ * certain, "maybe" is not. Staging asks it whether a key it sends intel for may have been sent
+ * before; only a "maybe" makes the intel merge de-duplicate (StagedReport.intelUnique), which it
+ * must do when a key really repeats. A false "maybe" costs only that sort, never intel.
+ */
+export class ForgottenKeys {
+  private static readonly BITS = 1 << 24;
+  private static readonly PROBES = 7;
+  private readonly bits = new Uint32Array(ForgottenKeys.BITS / 32);
+  private empty = true;
+
+  add(key: string): void {
+    this.empty = false;
+    this.probe(key, (i) => {
+      this.bits[i >>> 5]! |= 1 << (i & 31);
+      return true;
+    });
+  }
+
+  mightHave(key: string): boolean {
+    return !this.empty && this.probe(key, (i) => (this.bits[i >>> 5]! & (1 << (i & 31))) !== 0);
+  }
+
+  /** Double hashing over two FNV-1a variants; `visit` returning false stops early. */
+  private probe(key: string, visit: (bit: number) => boolean): boolean {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+    h2 |= 1; // odd, so the probes differ
+    for (let k = 0; k < ForgottenKeys.PROBES; k++)
+      if (!visit((h1 + Math.imul(k, h2)) & (ForgottenKeys.BITS - 1))) return false;
+    return true;
+  }
+}
 
 /**
  * A copy of a string that shares no memory with the text it was cut from. Parsers hand out strings
@@ -67,7 +111,10 @@ export interface StagedReport {
   latest?: Date;
   /** Staging stopped early because shouldStop() said so. */
   stopped: boolean;
-  /** Every weakness key's intel was staged once only (the remembered keys were never forgotten). */
+  /**
+   * Every weakness key's intel was staged once only: no key staged again after it was forgotten
+   * (ForgottenKeys says "maybe" for none), so the intel merge need not de-duplicate.
+   */
   intelUnique: boolean;
 }
 
@@ -77,6 +124,8 @@ export interface StageOptions {
   /** Called every `progressEvery` findings. */
   onProgress?: (findings: number) => void;
   progressEvery?: number;
+  /** Weakness keys remembered exactly (default INTEL_KEYS_REMEMBERED; tests lower it). */
+  intelKeysRemembered?: number;
 }
 
 export async function stageFindings(
@@ -106,6 +155,7 @@ export async function stageFindings(
   const bySignature = new Map<string, number>();
   const identified: boolean[] = [];
   const intelSent = new Set<string>();
+  const intelForgotten = new ForgottenKeys();
   let lastTimeText: string | undefined;
   const every = opts.progressEvery ?? 10_000;
   let buffer = '';
@@ -229,10 +279,11 @@ export async function stageFindings(
     if (sent.has(f.weaknessKey)) {
       fields.push('f', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N');
     } else {
-      if (sent.size >= INTEL_KEYS_REMEMBERED) {
+      if (sent.size >= (opts.intelKeysRemembered ?? INTEL_KEYS_REMEMBERED)) {
+        for (const key of sent) intelForgotten.add(key);
         sent.clear();
-        report.intelUnique = false;
       }
+      if (report.intelUnique && intelForgotten.mightHave(f.weaknessKey)) report.intelUnique = false;
       sent.add(detached(f.weaknessKey));
       fields.push(
         't',
