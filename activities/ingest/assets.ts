@@ -12,6 +12,7 @@ import {
   type ScopeMatcher,
 } from '../../domain/inventory.ts';
 import type { PoolClient } from '../../db/pool.ts';
+import { boundHeap } from './heap.ts';
 
 export interface ScopeAssignment {
   matcher: ScopeMatcher;
@@ -108,6 +109,9 @@ export async function resolveAssets(
     takenKeys.add(r.identity_key);
   }
   const original = new Map<number, KnownAsset>(rows.map((r) => [r.id, knownFromRow(r)]));
+  // Each phase below allocates in proportion to the report's assets and leaves most of it behind:
+  // collected between phases, the garbage of one does not add to the next (heap.ts).
+  boundHeap();
 
   // New assets get provisional negative ids until PostgreSQL assigns real ones.
   let provisional = 0;
@@ -136,6 +140,7 @@ export async function resolveAssets(
     for (const id of assetIdentifiers(ref)) ids.add(`${id.kind}\0${id.value}`);
   }
 
+  boundHeap();
   const touched = [...new Set(resolvedIds.filter((id): id is number => id !== undefined))].map((id) =>
     index.get(id)!,
   );
@@ -144,6 +149,7 @@ export async function resolveAssets(
   const realId = new Map<number, number>();
   await insertNewAssets(client, created, scopes, seenAt, realId);
   await updateAssets(client, updated, original, scopes, seenAt);
+  boundHeap();
 
   const finalId = (id: number): number => (id < 0 ? realId.get(id)! : id);
   const idKinds: string[] = [];
@@ -165,6 +171,7 @@ export async function resolveAssets(
            first_seen = least(asset_identifiers.first_seen, excluded.first_seen)`,
     [idKinds, idValues, idAssets, seenAt],
   );
+  boundHeap();
 
   const ids = resolvedIds.map((id) => (id === undefined ? undefined : finalId(id)));
   const stageA: number[] = [];
