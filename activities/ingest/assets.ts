@@ -70,16 +70,49 @@ function knownFromRow(r: AssetRow): KnownAsset {
   };
 }
 
+/** Report assets resolved per round: memory holds one round's working set, whatever the report's size. */
+export const ASSET_BATCH = 5_000;
+
 /**
  * Resolve and write the assets, then fill the temporary table stage_assets (a, asset_id, scope)
  * that the merges join on. Runs under the ingest lock, so no other ingest creates assets meanwhile.
+ * The report's assets are resolved `batchSize` at a time (about 3 KB of working set each): a later
+ * round finds the assets and identifiers an earlier one wrote, in the same transaction, so the
+ * outcome is the same as one round's.
  */
 export async function resolveAssets(
   client: PoolClient,
   refs: readonly AssetRef[],
   scopes: ScopeAssignment,
   seenAt: Date,
+  batchSize = ASSET_BATCH,
 ): Promise<ResolvedAssets> {
+  await client.query(
+    'create temp table stage_assets (a int primary key, asset_id bigint not null, scope text) on commit drop',
+  );
+  const ids: (number | undefined)[] = [];
+  const created = new Set<number>();
+  const matched = new Set<number>();
+  for (let from = 0; from < refs.length; from += batchSize) {
+    const round = await resolveRound(client, refs.slice(from, from + batchSize), from, scopes, seenAt);
+    ids.push(...round.ids);
+    for (const id of round.created) created.add(id);
+    // An asset this ingest created in an earlier round is created, not matched.
+    for (const id of round.matched) if (!created.has(id)) matched.add(id);
+    boundHeap();
+  }
+  await client.query('analyze stage_assets');
+  return { ids, created: created.size, matched: matched.size };
+}
+
+/** One round of resolveAssets: `refs` are the report's assets from index `offset` on. */
+async function resolveRound(
+  client: PoolClient,
+  refs: readonly AssetRef[],
+  offset: number,
+  scopes: ScopeAssignment,
+  seenAt: Date,
+): Promise<{ ids: (number | undefined)[]; created: number[]; matched: number[] }> {
   const kinds: string[] = [];
   const values: string[] = [];
   const keys: string[] = [];
@@ -109,9 +142,6 @@ export async function resolveAssets(
     takenKeys.add(r.identity_key);
   }
   const original = new Map<number, KnownAsset>(rows.map((r) => [r.id, knownFromRow(r)]));
-  // Each phase below allocates in proportion to the report's assets and leaves most of it behind:
-  // collected between phases, the garbage of one does not add to the next (heap.ts).
-  boundHeap();
 
   // New assets get provisional negative ids until PostgreSQL assigns real ones.
   let provisional = 0;
@@ -140,7 +170,6 @@ export async function resolveAssets(
     for (const id of assetIdentifiers(ref)) ids.add(`${id.kind}\0${id.value}`);
   }
 
-  boundHeap();
   const touched = [...new Set(resolvedIds.filter((id): id is number => id !== undefined))].map((id) =>
     index.get(id)!,
   );
@@ -149,7 +178,6 @@ export async function resolveAssets(
   const realId = new Map<number, number>();
   await insertNewAssets(client, created, scopes, seenAt, realId);
   await updateAssets(client, updated, original, scopes, seenAt);
-  boundHeap();
 
   const finalId = (id: number): number => (id < 0 ? realId.get(id)! : id);
   const idKinds: string[] = [];
@@ -171,7 +199,6 @@ export async function resolveAssets(
            first_seen = least(asset_identifiers.first_seen, excluded.first_seen)`,
     [idKinds, idValues, idAssets, seenAt],
   );
-  boundHeap();
 
   const ids = resolvedIds.map((id) => (id === undefined ? undefined : finalId(id)));
   const stageA: number[] = [];
@@ -179,21 +206,21 @@ export async function resolveAssets(
   const stageScope: (string | null)[] = [];
   ids.forEach((id, a) => {
     if (id === undefined) return;
-    stageA.push(a);
+    stageA.push(offset + a);
     stageId.push(id);
     const local = resolvedIds[a]!;
     stageScope.push(index.get(local)?.scope ?? null);
   });
-  await client.query(
-    'create temp table stage_assets (a int primary key, asset_id bigint not null, scope text) on commit drop',
-  );
   await client.query('insert into stage_assets select * from unnest($1::int[], $2::bigint[], $3::text[])', [
     stageA,
     stageId,
     stageScope,
   ]);
-  await client.query('analyze stage_assets');
-  return { ids, created: created.length, matched: updated.length };
+  return {
+    ids,
+    created: created.map((a) => finalId(a.id)),
+    matched: updated.map((a) => a.id),
+  };
 }
 
 /** A second host with the same short name but another MAC is another asset: give it a distinct key. */
