@@ -51,6 +51,8 @@ export interface IngestOptions {
   onProgress?: (findings: number) => void;
   /** Findings between two onProgress calls; default 10,000. */
   progressEvery?: number;
+  /** Weakness keys staging remembers exactly (see stage.ts; tests lower it). */
+  intelKeysRemembered?: number;
 }
 
 export interface IngestSummary {
@@ -123,6 +125,7 @@ export async function ingestReport(
       shouldStop: () => alreadyIngested !== undefined,
       onProgress: opts.onProgress,
       progressEvery: opts.progressEvery,
+      ...(opts.intelKeysRemembered ? { intelKeysRemembered: opts.intelKeysRemembered } : {}),
     });
     step('stage');
     const sha = hash ? await hash : undefined;

@@ -247,14 +247,23 @@ const REPORTED = [
 
 async function mergeIntel(client: PoolClient, seenAt: Date, unique: boolean): Promise<void> {
   await client.query(
-    `insert into vulnerabilities as v (key, aliases, title, description, reported_cvss, reported_epss,
+    `${unique ? '' : 'with again as materialized (select distinct k from stage_findings where i_again) '}insert into vulnerabilities as v (key, aliases, title, description, reported_cvss, reported_epss,
                                        reported_epss_percentile, reported_exploit_available, reported_solution,
                                        reported_cwe, reported_at)
-     select ${unique ? '' : 'distinct on (k)'} k, coalesce(i_aliases, '{}'), i_title, i_desc, i_cvss, i_epss,
+     select k, coalesce(i_aliases, '{}'), i_title, i_desc, i_cvss, i_epss,
             i_epss_pct, i_exploit, i_solution, i_cwe, $1
-       from stage_findings where intel
-     -- Sorting wide rows to de-duplicate is the expensive part; staging says when it is not needed.
-     ${unique ? '' : 'order by k, (i_desc is null), (i_cvss is null)'}
+       from ${
+         unique
+           ? 'stage_findings where intel'
+           : // Sorting wide rows to de-duplicate is the expensive part: only the keys staging marked
+             // as perhaps staged again (i_again) are sorted, the best-described row of each kept.
+             `(select * from stage_findings s
+                 where intel and not exists (select 1 from again a where a.k = s.k)
+               union all
+               (select distinct on (k) * from stage_findings s
+                 where intel and exists (select 1 from again a where a.k = s.k)
+                 order by k, (i_desc is null), (i_cvss is null))) x`
+       }
      on conflict (key) do update set
        aliases = array(select distinct x from unnest(v.aliases || excluded.aliases) as x order by x),
        title = coalesce(v.title, excluded.title),

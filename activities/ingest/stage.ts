@@ -16,12 +16,12 @@ create temp table stage_findings (
   rank smallint not null, rule text, port int, proto text, svc text, pkg text, pkgver text, fixed text,
   pkgtype text, pkgpath text, loc text, evidence text,
   intel boolean not null, i_aliases text[], i_title text, i_desc text, i_solution text, i_cvss jsonb,
-  i_epss real, i_epss_pct real, i_exploit boolean, i_cwe text[]
+  i_epss real, i_epss_pct real, i_exploit boolean, i_cwe text[], i_again boolean
 ) on commit drop`;
 
 const COLUMNS =
   'a, k, kind, title, sev, sev_rep, rank, rule, port, proto, svc, pkg, pkgver, fixed, pkgtype, pkgpath, loc, evidence, ' +
-  'intel, i_aliases, i_title, i_desc, i_solution, i_cvss, i_epss, i_epss_pct, i_exploit, i_cwe';
+  'intel, i_aliases, i_title, i_desc, i_solution, i_cvss, i_epss, i_epss_pct, i_exploit, i_cwe, i_again';
 
 const SEVERITY_RANK: Record<Severity, number> = {
   critical: 5,
@@ -113,7 +113,8 @@ export interface StagedReport {
   stopped: boolean;
   /**
    * Every weakness key's intel was staged once only: no key staged again after it was forgotten
-   * (ForgottenKeys says "maybe" for none), so the intel merge need not de-duplicate.
+   * (ForgottenKeys says "maybe" for none), so the intel merge need not de-duplicate. Otherwise the
+   * rows it said "maybe" for are marked (stage_findings.i_again), and only their keys are.
    */
   intelUnique: boolean;
 }
@@ -277,13 +278,15 @@ export async function stageFindings(
       copyField(f.evidence),
     ];
     if (sent.has(f.weaknessKey)) {
-      fields.push('f', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N');
+      fields.push('f', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N', '\\N');
     } else {
       if (sent.size >= (opts.intelKeysRemembered ?? INTEL_KEYS_REMEMBERED)) {
         for (const key of sent) intelForgotten.add(key);
         sent.clear();
       }
-      if (report.intelUnique && intelForgotten.mightHave(f.weaknessKey)) report.intelUnique = false;
+      // Staged again, perhaps: the merge de-duplicates this key's intel rows (and only this key's).
+      const again = intelForgotten.mightHave(f.weaknessKey);
+      if (again) report.intelUnique = false;
       sent.add(detached(f.weaknessKey));
       fields.push(
         't',
@@ -296,6 +299,7 @@ export async function stageFindings(
         copyField(f.epss?.percentile),
         copyField(f.exploitAvailable),
         copyArray(f.cwe),
+        again ? 't' : '\\N',
       );
     }
     return fields.join('\t');

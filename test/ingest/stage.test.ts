@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { inTransaction } from '../../db/pool.ts';
 import { ForgottenKeys, stageFindings } from '../../activities/ingest/stage.ts';
+import { ingestReport } from '../../activities/ingest/ingest.ts';
 import { testDatabase } from '../support/db.ts';
 import { finding, host, stream } from './findings.ts';
 
@@ -30,9 +31,12 @@ describe('staging intel with a bounded memory of keys', () => {
     const db = await testDatabase();
     return await inTransaction(db.pool, async (client) => {
       const report = await stageFindings(client, stream(keys.map(intel)), { intelKeysRemembered });
-      const { rows } = await client.query<{ k: string; intel: boolean; i_desc: string | null }>(
-        'select k, intel, i_desc from stage_findings order by k, intel desc',
-      );
+      const { rows } = await client.query<{
+        k: string;
+        intel: boolean;
+        i_desc: string | null;
+        i_again: boolean | null;
+      }>('select k, intel, i_desc, i_again from stage_findings order by k, intel desc, i_again nulls first');
       return { report, rows };
     });
   }
@@ -42,6 +46,7 @@ describe('staging intel with a bounded memory of keys', () => {
     const { report, rows } = await stage(keys, 4);
     expect(report.intelUnique).toBe(true);
     expect(rows.filter((r) => r.intel)).toHaveLength(12);
+    expect(rows.filter((r) => r.i_again)).toEqual([]);
   });
 
   it('stages a forgotten key’s intel again and says the merge must de-duplicate', async () => {
@@ -49,10 +54,12 @@ describe('staging intel with a bounded memory of keys', () => {
     const { report, rows } = await stage(keys, 4);
     expect(report.intelUnique).toBe(false);
     const first = rows.filter((r) => r.k === 'CVE-2099-1');
+    // The second is marked: the merge sorts this key's rows, and no other key's.
     expect(first).toEqual([
-      { k: 'CVE-2099-1', intel: true, i_desc: 'about CVE-2099-1' },
-      { k: 'CVE-2099-1', intel: true, i_desc: 'about CVE-2099-1' },
+      { k: 'CVE-2099-1', intel: true, i_desc: 'about CVE-2099-1', i_again: null },
+      { k: 'CVE-2099-1', intel: true, i_desc: 'about CVE-2099-1', i_again: true },
     ]);
+    expect(rows.filter((r) => r.i_again)).toHaveLength(1);
   });
 
   it('stages a remembered key’s intel once', async () => {
@@ -64,6 +71,33 @@ describe('staging intel with a bounded memory of keys', () => {
       ['CVE-2099-1', false],
       ['CVE-2099-2', true],
       ['CVE-2099-2', false],
+    ]);
+  });
+
+  it('merges the intel of keys staged again into one row each, the best-described one', async () => {
+    const db = await testDatabase();
+    const b = host('app-02.example.com', '10.9.0.2');
+    const findings = [
+      finding(a, 'CVE-2099-10', { aliases: ['GHSA-aaaa'] }), // no description yet
+      finding(a, 'CVE-2099-11', { description: 'eleven' }),
+      finding(a, 'CVE-2099-12', { description: 'twelve' }),
+      finding(b, 'CVE-2099-10', { description: 'ten, described', aliases: ['GHSA-bbbb'] }), // forgotten: again
+      finding(b, 'CVE-2099-13', { description: 'thirteen' }),
+    ];
+    const summary = await ingestReport(
+      db.pool,
+      { source: 'again.nessus', format: 'nessus', findings: stream(findings), fileSha256: 'again-1' },
+      { scopes: [], intelKeysRemembered: 2 },
+    );
+    expect(summary.exposures.new).toBe(5);
+    const { rows } = await db.pool.query<{ key: string; description: string | null; aliases: string[] }>(
+      'select key, description, aliases from vulnerabilities order by key',
+    );
+    expect(rows).toEqual([
+      { key: 'CVE-2099-10', description: 'ten, described', aliases: ['GHSA-bbbb'] },
+      { key: 'CVE-2099-11', description: 'eleven', aliases: [] },
+      { key: 'CVE-2099-12', description: 'twelve', aliases: [] },
+      { key: 'CVE-2099-13', description: 'thirteen', aliases: [] },
     ]);
   });
 });
