@@ -258,10 +258,10 @@ async function mergeIntel(client: PoolClient, seenAt: Date, unique: boolean): Pr
            : // Sorting wide rows to de-duplicate is the expensive part: only the keys staging marked
              // as perhaps staged again (i_again) are sorted, the best-described row of each kept.
              `(select * from stage_findings s
-                 where intel and not exists (select 1 from again a where a.k = s.k)
+                 where intel and not exists (select 1 from again g where g.k = s.k)
                union all
                (select distinct on (k) * from stage_findings s
-                 where intel and exists (select 1 from again a where a.k = s.k)
+                 where intel and exists (select 1 from again g where g.k = s.k)
                  order by k, (i_desc is null), (i_cvss is null))) x`
        }
      on conflict (key) do update set

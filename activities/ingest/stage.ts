@@ -50,19 +50,20 @@ const INTEL_KEYS_REMEMBERED = 100_000;
 export class ForgottenKeys {
   private static readonly BITS = 1 << 24;
   private static readonly PROBES = 7;
-  private readonly bits = new Uint32Array(ForgottenKeys.BITS / 32);
-  private empty = true;
+  /** Allocated when the first key is forgotten: most reports never forget one. */
+  private bits: Uint32Array | undefined;
 
   add(key: string): void {
-    this.empty = false;
+    const bits = (this.bits ??= new Uint32Array(ForgottenKeys.BITS / 32));
     this.probe(key, (i) => {
-      this.bits[i >>> 5]! |= 1 << (i & 31);
+      bits[i >>> 5]! |= 1 << (i & 31);
       return true;
     });
   }
 
   mightHave(key: string): boolean {
-    return !this.empty && this.probe(key, (i) => (this.bits[i >>> 5]! & (1 << (i & 31))) !== 0);
+    const bits = this.bits;
+    return bits !== undefined && this.probe(key, (i) => (bits[i >>> 5]! & (1 << (i & 31))) !== 0);
   }
 
   /** Double hashing over two FNV-1a variants; `visit` returning false stops early. */
