@@ -371,23 +371,23 @@ scopes:
   // ---- when each click was held by the workflows ------------------------------------------------
   // Exposures a click asked to approve (one whose finding vanished first ends without approval).
   const wanted = [...new Set(clicks.flatMap((c) => c.ids))];
-  let heldAt = new Map<string, number>();
+  let approved = new Set<string>();
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const { rows } = await pool.query<{ exposure_id: string; at: Date }>(
-      `select exposure_id, min(at) as at from events where type = 'approve' and actor = 'olivia' group by exposure_id`,
+    const { rows } = await pool.query<{ exposure_id: string }>(
+      `select distinct exposure_id from events where type = 'approve' and actor = 'olivia'`,
     );
-    heldAt = new Map(rows.map((r) => [r.exposure_id, r.at.getTime()]));
+    approved = new Set(rows.map((r) => r.exposure_id));
     const { rows: open } = await pool.query<{ id: string }>(
       `select id from exposures where state = 'awaiting-decision' and id = any($1::text[])`,
       [wanted],
     );
-    if (open.every((r) => heldAt.has(r.id)) || Date.now() > deadline) break;
+    if (open.every((r) => approved.has(r.id)) || Date.now() > deadline) break;
     await sleep(1000);
   }
   // The audit events say that every decision is in; the histories say when each was accepted
   // (bench/support/held.ts).
-  heldAt = await decisionHeldAt(client, [...heldAt.keys()], { deadlineMs: Date.now() + 30_000 });
+  const heldAt = await decisionHeldAt(client, [...approved], { deadlineMs: Date.now() + 30_000 });
   // A click is timed on the exposures it asked first (a later request for the same exposure, sent
   // before the approval reached it, is answered by that first click).
   const firstAsked = new Map<string, number>();

@@ -368,7 +368,9 @@ export async function dispatchChanges(
     const byUnit = new Map<string, Judged[]>();
     for (const j of fresh) {
       const unitId = units.get(j.exposureId)?.unitId ?? j.exposureId;
-      byUnit.set(unitId, [...(byUnit.get(unitId) ?? []), j]);
+      const members = byUnit.get(unitId);
+      if (members) members.push(j);
+      else byUnit.set(unitId, [j]);
     }
     const startOf = new Map(starts.map((s) => [s.change.exposureId, s]));
     const outcomes = new Map<string, Awaited<ReturnType<typeof sendNotification>>>();
