@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import type { Pool } from './pool.ts';
+import { projectRoot } from '../runtime/paths.ts';
 
-const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const migrationsDir = path.join(projectRoot, 'db', 'migrations');
 
 export interface Migration {
   version: number;

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Everything a fresh machine needs before `ctem` or the tests run, installed by the project itself:
-//   node scripts/setup.mjs            npm packages (when missing or stale) + the pinned Temporal CLI
+//   node scripts/setup.mjs            Node 24 (when the machine's is older), npm packages (when missing
+//                                     or stale), the compiled sources in dist/, the pinned Temporal CLI
 //   node scripts/setup.mjs --system   the above + Debian packages the test suite uses (needs root)
-// Plain Node with no dependencies, so it runs before `npm ci`. Idempotent: a second run is quick.
+// Plain Node with no dependencies, so it runs on an old Node before `npm ci`. Idempotent: a second
+// run is quick.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureNode, envOn, npmCliScript } from './node.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -68,20 +71,26 @@ function lockHash() {
   return createHash('sha256').update(readFileSync(lock)).digest('hex');
 }
 
-function ensureNpmPackages() {
+function ensureNpmPackages(node) {
   const stamp = path.join(root, 'node_modules', '.ctem-lock-sha256');
-  const want = lockHash();
+  const want = `${lockHash()} ${node === process.execPath ? process.version : path.relative(root, node)}`;
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return say('npm packages up to date');
   say('installing npm packages (npm ci)');
-  let r = run('npm', ['ci', '--no-audit', '--no-fund']);
-  if (!r.ok) {
-    // Some npm 11 releases write lock files that omit other platforms' optional packages and then
-    // refuse them in `npm ci`; `npm install` honours the same lock and completes it.
-    say('npm ci refused the lock file; falling back to npm install');
-    r = run('npm', ['install', '--no-audit', '--no-fund']);
-  }
-  if (!r.ok) fail(`npm install failed (${r.why}); check your network access to the npm registry`);
+  // npm itself runs on Node 24 too, and so do the packages' install scripts (Node 24 first on PATH).
+  const npm = npmCliScript();
+  const argv = ['ci', '--no-audit', '--no-fund', '--loglevel=error'];
+  const r = npm ? run(node, [npm, ...argv], { env: envOn(node) }) : run('npm', argv, { env: envOn(node) });
+  if (!r.ok)
+    fail(
+      `npm ci failed (${r.why}): see npm's message above; check your network access to the npm registry, and that package-lock.json is the committed one`,
+    );
   writeFileSync(stamp, want);
+}
+
+function ensureBuilt(node) {
+  const r = spawnSync(node, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) fail(`compiling the sources into dist/ failed:\n${r.stderr}`);
+  say(r.stderr.trim().replace(/^build: /, 'compiled sources: '));
 }
 
 function temporalWorks(bin) {
@@ -130,5 +139,12 @@ function ensureTemporal() {
 }
 
 if (args.has('--system')) ensureSystemPackages();
-ensureNpmPackages();
+let node;
+try {
+  node = ensureNode();
+} catch (err) {
+  fail(err.message);
+}
+ensureNpmPackages(node);
+ensureBuilt(node);
 ensureTemporal();

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import path from 'node:path';
 import {
   DefaultLogger,
   Runtime,
@@ -11,8 +11,7 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 import { correlationInterceptor } from '../runtime/logContext.ts';
-
-const require = createRequire(import.meta.url);
+import { projectRoot } from '../runtime/paths.ts';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -55,8 +54,9 @@ function workflowTaskSlots(cache: number | undefined): number {
     : Math.max(2, Math.min(WORKFLOW_TASK_SLOTS, cache));
 }
 
+/** The workflows' entry, always the TypeScript source: the worker's bundler compiles it. */
 export function workflowsEntry(): string {
-  return require.resolve('../workflows/index.ts');
+  return path.join(projectRoot, 'workflows', 'index.ts');
 }
 
 let runtimeInstalled = false;

@@ -3,14 +3,11 @@
 // here; parsing and deciding stay pure in domain/policy.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../../domain/config.ts';
 import { parsePolicy, type Policy } from '../../domain/policy/schema.ts';
+import { projectRoot } from '../../runtime/paths.ts';
 
-export const BUILTIN_POLICY_FILE = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../policies/default.yaml',
-);
+export const BUILTIN_POLICY_FILE = path.join(projectRoot, 'policies', 'default.yaml');
 
 export function readPolicyFile(file: string, shownAs = file): Policy {
   let text: string;

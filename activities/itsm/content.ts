@@ -3,12 +3,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { compareVersions } from '../../domain/remediation.ts';
 import type { RemediationUnitSummary } from '../ports.ts';
+import { projectRoot } from '../../runtime/paths.ts';
 
-const bundledDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/tickets');
+const bundledDir = path.join(projectRoot, 'templates', 'tickets');
 
 /** The key written on the ticket itself; stable for a unit, safe as a Jira label and in queries. */
 export function externalKeyFor(unitId: string): string {
