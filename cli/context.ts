@@ -1,30 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
-import { ConfigError } from '../domain/config.ts';
-import { InputError } from '../domain/finding.ts';
 import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.ts';
 import { ctemHome } from '../runtime/paths.ts';
-import { STACK_FILE, type StackInfo } from '../runtime/stack.ts';
-import { createPool, type Pool } from '../db/pool.ts';
-import { migrate } from '../db/migrate.ts';
-import { ensureDatabase, startEmbeddedPostgres } from '../runtime/postgres.ts';
-import { connectClient } from '../worker/connection.ts';
+import { STACK_FILE, type StackInfo } from '../runtime/stackInfo.ts';
+import type { Client } from '@temporalio/client';
+import type { Pool } from '../db/pool.ts';
+import { UserError } from './errors.ts';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
   config?: string;
-}
-
-/** A failure the user can act on: printed as one sentence, exit code 2 (bad input) or 1. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
 }
 
 export function load(opts: GlobalOptions): LoadedConfig {
@@ -60,6 +45,12 @@ export async function openDatabase(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<OpenDatabase> {
   const home = ctemHome(env);
+  // Loaded here, not at the top, so that commands that need no database start fast.
+  const [{ createPool }, { migrate }, { ensureDatabase, startEmbeddedPostgres }] = await Promise.all([
+    import('../db/pool.ts'),
+    import('../db/migrate.ts'),
+    import('../runtime/postgres.ts'),
+  ]);
   let url: string;
   let stopServer: (() => Promise<void>) | undefined;
   if (loaded.config.database.url) {
@@ -107,30 +98,15 @@ export async function openTemporalClient(
     throw new UserError(
       'Temporal is not running: start `ctem up` in another terminal, or set temporal.address in ctem.yaml',
     );
+  // Loaded here, not at the top: most commands never talk to Temporal, and its client is slow to load.
+  const [{ Client }, { connectClient }] = await Promise.all([
+    import('@temporalio/client'),
+    import('../worker/connection.ts'),
+  ]);
   const connection = await connectClient(loaded.config, address, loaded.baseDir);
   return {
     client: new Client({ connection, namespace: loaded.config.temporal.namespace }),
     taskQueue: loaded.config.temporal.taskQueue,
     close: () => connection.close(),
   };
-}
-
-/** Print an error as the user should see it and choose the exit code. */
-export function reportError(err: unknown): number {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`ctem: invalid configuration:\n${err.message}\n`);
-    return 2;
-  }
-  if (err instanceof InputError) {
-    process.stderr.write(`ctem: ${err.message}\n`);
-    return 2;
-  }
-  if (err instanceof UserError) {
-    process.stderr.write(`ctem: ${err.message}\n`);
-    return err.exitCode;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`ctem: ${message}\n`);
-  if (process.env.CTEM_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  return 1;
 }

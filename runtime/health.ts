@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Client, WorkflowFailedError } from '@temporalio/client';
 import type { LoadedConfig } from './config.ts';
-import type { StackInfo } from './stack.ts';
-import { connectClient } from '../worker/connection.ts';
+import type { StackInfo } from './stackInfo.ts';
 import { createPool } from '../db/pool.ts';
 
 export interface PartHealth {
@@ -18,6 +16,12 @@ export async function checkHealth(
   databaseUrl: string | undefined,
 ): Promise<PartHealth[]> {
   const parts: PartHealth[] = [];
+  const address = loaded.config.temporal.address ?? stack?.temporal.address;
+  // The Temporal client takes a while to load: only when there is a Temporal to ask, and meanwhile
+  // PostgreSQL is asked.
+  const temporalModules = address
+    ? Promise.all([import('@temporalio/client'), import('../worker/connection.ts')])
+    : undefined;
 
   if (!databaseUrl)
     parts.push({
@@ -43,9 +47,8 @@ export async function checkHealth(
     }
   }
 
-  const address = loaded.config.temporal.address ?? stack?.temporal.address;
   const namespace = loaded.config.temporal.namespace;
-  if (!address) {
+  if (!address || !temporalModules) {
     parts.push({
       part: 'temporal',
       ok: false,
@@ -53,6 +56,7 @@ export async function checkHealth(
     });
     parts.push({ part: 'worker', ok: false, detail: 'no Temporal to poll' });
   } else {
+    const [{ Client, WorkflowFailedError }, { connectClient }] = await temporalModules;
     let connection: Awaited<ReturnType<typeof connectClient>> | undefined;
     try {
       connection = await connectClient(loaded.config, address, loaded.baseDir);

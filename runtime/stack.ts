@@ -20,15 +20,7 @@ import { mountDashboard } from '../bots/dashboard/app.ts';
 import { registerTicketWebhooks } from '../bots/webhooks/index.ts';
 import { startTicketPollers } from '../activities/itsm/pollers.ts';
 import { CtemMetrics } from './metrics.ts';
-
-export interface StackInfo {
-  pid: number;
-  startedAt: string;
-  databaseUrl: { embedded: boolean; port?: number };
-  temporal: { address: string; namespace: string; embedded: boolean; uiUrl?: string };
-  taskQueue: string;
-  http: { host: string; port: number };
-}
+import { STACK_FILE, type StackInfo } from './stackInfo.ts';
 
 export interface Stack {
   info: StackInfo;
@@ -48,8 +40,6 @@ export interface StartStackOptions {
   env?: NodeJS.ProcessEnv;
   onProgress?: (step: string) => void;
 }
-
-export const STACK_FILE = 'stack.json';
 
 /**
  * Start everything a ctem deployment needs in one process: PostgreSQL (embedded unless DATABASE_URL),

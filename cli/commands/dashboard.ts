@@ -3,7 +3,7 @@
 // password never appears on the command line, so it stays out of shell history and `ps`.
 import type { Command } from 'commander';
 import { hashPassword } from '../../bots/dashboard/auth.ts';
-import { UserError } from '../context.ts';
+import { UserError } from '../errors.ts';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -11,10 +11,8 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function registerDashboardCommand(program: Command): void {
-  program
-    .command('dashboard')
-    .description('the web dashboard served by ctem up')
+export function defineDashboard(cmd: Command): void {
+  cmd
     .command('hash-password')
     .description(
       'read a password on standard input, print its scrypt hash for dashboard.accounts[].passwordHash',

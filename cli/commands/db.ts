@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { load, openDatabase, type GlobalOptions } from '../context.ts';
 import { migrate } from '../../db/migrate.ts';
 
-export function registerDbCommand(program: Command): void {
-  const db = program.command('db').description('database maintenance');
+export function defineDb(db: Command): void {
   db.command('migrate')
     .description('apply pending schema migrations')
     .action(async (_opts: unknown, cmd: Command) => {

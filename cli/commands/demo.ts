@@ -21,7 +21,7 @@ import { startStack, type Stack } from '../../runtime/stack.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { freePort } from '../../runtime/ports.ts';
 import { projectRoot } from '../../runtime/paths.ts';
-import { UserError } from '../context.ts';
+import { UserError } from '../errors.ts';
 import { exposureTimeline } from './exposures.ts';
 
 export const demoDir = path.join(projectRoot, 'demo');
@@ -252,10 +252,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   }
 }
 
-export function registerDemoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description('run the whole loop on bundled sample data on the embedded stack, and say what happened')
+export function defineDemo(cmd: Command): void {
+  cmd
     .option('--keep', 'keep the scratch folder with the demo database and Temporal state')
     .action(async (opts: { keep?: boolean }) => {
       const result = await runDemo({ keep: opts.keep });

@@ -11,7 +11,8 @@ import { configuredChannels, deliverDigest } from '../../activities/reporting/de
 import { renderDigestEmail, renderDigestPage } from '../../activities/reporting/render.ts';
 import { buildDigest } from '../../activities/reporting/report.ts';
 import { parseWeek, previousWeek, weekContaining } from '../../activities/reporting/week.ts';
-import { load, openDatabase, UserError, type GlobalOptions } from '../context.ts';
+import { load, openDatabase, type GlobalOptions } from '../context.ts';
+import { UserError } from '../errors.ts';
 
 const formats = ['html', 'email', 'text', 'json'] as const;
 type Format = (typeof formats)[number];
@@ -23,10 +24,8 @@ interface DigestOptions {
   send?: boolean;
 }
 
-export function registerDigestCommand(program: Command): void {
-  program
-    .command('digest')
-    .description('render the weekly CISO digest (default: the last complete week) as a standalone HTML page')
+export function defineDigest(cmd: Command): void {
+  cmd
     .option('--week <YYYY-Www>', 'the ISO week to report, e.g. 2026-W47 ("current" for the week so far)')
     .option('--out <file>', 'write to this file instead of standard output')
     .option('--format <format>', `html (page with charts), email (the e-mail's HTML), text or json`, 'html')

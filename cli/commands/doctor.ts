@@ -5,12 +5,8 @@ import { runningStack, type GlobalOptions } from '../context.ts';
 import { runDoctor, type DoctorCheck } from '../../runtime/doctor.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 
-export function registerDoctorCommand(program: Command): void {
-  program
-    .command('doctor')
-    .description(
-      'check the configuration, PostgreSQL, Temporal and every configured integration, with advice',
-    )
+export function defineDoctor(cmd: Command): void {
+  cmd
     .option('--json', 'machine-readable output')
     .option('--timeout <seconds>', 'per check', '5')
     .action(async (opts: { json?: boolean; timeout: string }, cmd: Command) => {

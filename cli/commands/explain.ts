@@ -9,7 +9,8 @@ import {
   type Explanation,
 } from '../../activities/feeds/explain.ts';
 import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
-import { load, openDatabase, UserError, type GlobalOptions } from '../context.ts';
+import { load, openDatabase, type GlobalOptions } from '../context.ts';
+import { UserError } from '../errors.ts';
 
 interface ExplainOptions extends GlobalOptions {
   cve?: string;
@@ -74,10 +75,8 @@ export async function runExplain(
   }
 }
 
-export function registerExplainCommand(program: Command): void {
-  program
-    .command('explain')
-    .description('the priority, SLA deadline and every reason for an exposure, or a CVE on an asset')
+export function defineExplain(cmd: Command): void {
+  cmd
     .argument('[exposure-id]', 'an exposure id (see ctem exposures list)')
     .option('--cve <id>', 'a CVE id (with --asset)')
     .option('--asset <asset>', 'asset id, identity key, hostname, FQDN or IP (with --cve)')

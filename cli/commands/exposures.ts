@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import type { Pool } from '../../db/pool.ts';
 import { exposureStates } from '../../domain/exposure.ts';
 import { outcomeLabel } from '../../activities/lifecycle/triage.ts';
-import { load, openDatabase, UserError, type GlobalOptions } from '../context.ts';
+import { load, openDatabase, type GlobalOptions } from '../context.ts';
+import { UserError } from '../errors.ts';
 
 export interface ExposureListRow {
   id: string;
@@ -187,10 +188,8 @@ function table(rows: string[][]): string {
   );
 }
 
-export function registerExposuresCommand(program: Command): void {
-  program
-    .command('exposures')
-    .description('the exposure queue')
+export function defineExposures(exposures: Command): void {
+  exposures
     .command('list')
     .description('open exposures, most urgent first (every state with --all)')
     .option('--state <state>', `only this state (${exposureStates.join(', ')})`)
@@ -250,10 +249,10 @@ export function registerExposuresCommand(program: Command): void {
         }
       },
     );
+}
 
-  program
-    .command('exposure')
-    .description('one exposure')
+export function defineExposure(exposure: Command): void {
+  exposure
     .command('show')
     .argument('<id>', 'exposure id, "<asset id>:<weakness>" as `ctem exposures list` shows it')
     .description('the exposure, its priority and reasons, and its timeline')

@@ -8,7 +8,8 @@ import { FeedInputError, type FeedName, type FeedRunResult } from '../../activit
 import { FEED_NAMES, loadFeed, syncFeeds, type LoadFeedOptions } from '../../activities/feeds/sources.ts';
 import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
 import { rescoreAndHandOff, type RescoreHandOff } from '../../activities/lifecycle/rescored.ts';
-import { load, openDatabase, openTemporalClient, UserError, type GlobalOptions } from '../context.ts';
+import { load, openDatabase, openTemporalClient, type GlobalOptions } from '../context.ts';
+import { UserError } from '../errors.ts';
 
 interface FeedCommandOptions extends GlobalOptions {
   json?: boolean;
@@ -153,10 +154,7 @@ export async function runFeedsRescore(
   });
 }
 
-export function registerFeedsCommand(program: Command): void {
-  const feeds = program
-    .command('feeds')
-    .description('threat intel: CISA KEV, FIRST EPSS, CVE JSON 5 records, NVD CVE API 2.0');
+export function defineFeeds(feeds: Command): void {
   feeds
     .command('load')
     .description('load one feed from a file, a folder or a URL')

@@ -213,12 +213,8 @@ class ProgressLine {
   }
 }
 
-export function registerIngestCommand(program: Command): void {
-  program
-    .command('ingest')
-    .description(
-      'ingest scanner reports into the asset inventory: assets, observations, the diff of each scan',
-    )
+export function defineIngest(cmd: Command): void {
+  cmd
     .argument('<files...>', 'scanner report files; gzip is read transparently')
     .option('-s, --scope <scope>', 'put every asset of the reports in this ctem.yaml scope')
     .option('-f, --format <format>', `report format, detected when omitted: ${FORMATS.join(', ')}`)

@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../../test/support/db.ts';
 import type { Pool } from '../../db/pool.ts';
-import { UserError } from '../context.ts';
+import { UserError } from '../errors.ts';
 import { runExplain } from './explain.ts';
 import { runFeedsLoad, runFeedsSync } from './feeds.ts';
 import { runScore } from './score.ts';

@@ -39,10 +39,8 @@ export async function runParse(file: string, options: ParseOptions, io: ParseStr
   }
 }
 
-export function registerParseCommand(program: Command): void {
-  program
-    .command('parse')
-    .description('print the normalized findings of a scanner report as NDJSON, one per line (no database)')
+export function defineParse(cmd: Command): void {
+  cmd
     .argument('<file>', 'scanner report; gzip is read transparently')
     .option('-f, --format <format>', `report format, detected when omitted: ${FORMATS.join(', ')}`)
     .action(async (file: string, opts: ParseOptions) => {

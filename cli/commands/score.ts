@@ -75,10 +75,8 @@ export function runScore(
   }
 }
 
-export function registerScoreCommand(program: Command): void {
-  program
-    .command('score')
-    .description('CVSS v3.0/v3.1/v4.0 base, threat/temporal and environmental scores as JSON')
+export function defineScore(cmd: Command): void {
+  cmd
     .argument('<vector>', 'e.g. CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H or CVSS:4.0/AV:N/…')
     .option('--cr <level>', 'confidentiality requirement of the scope: L, M or H')
     .option('--ir <level>', 'integrity requirement: L, M or H')

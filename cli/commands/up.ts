@@ -4,57 +4,52 @@ import { startStack } from '../../runtime/stack.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 import { createLogger } from '../../runtime/log.ts';
 
-export function registerUpCommand(program: Command): void {
-  program
-    .command('up')
-    .description(
-      'start the whole stack: PostgreSQL, Temporal, the worker and the HTTP server (Ctrl-C stops it)',
-    )
-    .action(async (_opts: unknown, cmd: Command) => {
-      const loaded = load(cmd.optsWithGlobals<GlobalOptions>());
-      const log = createLogger('ctem', process.env.CTEM_LOG_LEVEL ?? 'warn');
-      const started = Date.now();
-      const say = (line: string) => process.stderr.write(`ctem: ${line}\n`);
-      const stack = await startStack({
-        config: loaded.config,
-        baseDir: loaded.baseDir,
-        home: ctemHome(),
-        log,
-        onProgress: (s) => say(`${s}…`),
-      });
-      const { info } = stack;
-      say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      say(`  HTTP       http://${info.http.host}:${info.http.port}  (/healthz, /readyz)`);
-      say(
-        `  Temporal   ${info.temporal.address} namespace ${info.temporal.namespace}${info.temporal.uiUrl ? `  UI ${info.temporal.uiUrl}` : ''}`,
-      );
-      say(
-        `  PostgreSQL ${info.databaseUrl.embedded ? `embedded on 127.0.0.1:${info.databaseUrl.port}` : 'external (DATABASE_URL)'}`,
-      );
-      say(`  state in   ${ctemHome()}`);
-      say('press Ctrl-C to stop');
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const onSignal = (signal: NodeJS.Signals) => {
-          if (stopping) {
-            say(`second ${signal}: exiting now`);
-            process.exit(130);
-          }
-          stopping = true;
-          say(`${signal} received, stopping…`);
-          stack.stop().then(
-            () => {
-              say('stopped');
-              resolve();
-            },
-            (err: unknown) => {
-              say(`stop failed: ${(err as Error).message}`);
-              resolve();
-            },
-          );
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      });
+export function defineUp(cmd: Command): void {
+  cmd.action(async (_opts: unknown, cmd: Command) => {
+    const loaded = load(cmd.optsWithGlobals<GlobalOptions>());
+    const log = createLogger('ctem', process.env.CTEM_LOG_LEVEL ?? 'warn');
+    const started = Date.now();
+    const say = (line: string) => process.stderr.write(`ctem: ${line}\n`);
+    const stack = await startStack({
+      config: loaded.config,
+      baseDir: loaded.baseDir,
+      home: ctemHome(),
+      log,
+      onProgress: (s) => say(`${s}…`),
     });
+    const { info } = stack;
+    say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    say(`  HTTP       http://${info.http.host}:${info.http.port}  (/healthz, /readyz)`);
+    say(
+      `  Temporal   ${info.temporal.address} namespace ${info.temporal.namespace}${info.temporal.uiUrl ? `  UI ${info.temporal.uiUrl}` : ''}`,
+    );
+    say(
+      `  PostgreSQL ${info.databaseUrl.embedded ? `embedded on 127.0.0.1:${info.databaseUrl.port}` : 'external (DATABASE_URL)'}`,
+    );
+    say(`  state in   ${ctemHome()}`);
+    say('press Ctrl-C to stop');
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          say(`second ${signal}: exiting now`);
+          process.exit(130);
+        }
+        stopping = true;
+        say(`${signal} received, stopping…`);
+        stack.stop().then(
+          () => {
+            say('stopped');
+            resolve();
+          },
+          (err: unknown) => {
+            say(`stop failed: ${(err as Error).message}`);
+            resolve();
+          },
+        );
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+  });
 }
