@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../domain/clock.ts';
 import type { Config } from '../domain/config.ts';
 import type { Pool } from '../db/pool.ts';
 
@@ -11,4 +12,6 @@ export interface ActivityDeps {
   log: Logger;
   /** Name of this worker process, for records. */
   workerName: string;
+  /** What time it is for activities that judge time (runtime/clock.ts systemClock in production). */
+  clock: Clock;
 }

@@ -29,6 +29,7 @@ import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { dispatchScan } from '../activities/lifecycle/dispatch.ts';
 import { integrations } from '../activities/lifecycle/integrations.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
+import { systemClock } from '../runtime/clock.ts';
 
 const { values } = parseArgs({
   options: {
@@ -178,7 +179,14 @@ scopes:
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { pool, config, baseDir: process.cwd(), log, workerName: `${os.hostname()}:${process.pid}` },
+    deps: {
+      pool,
+      config,
+      baseDir: process.cwd(),
+      log,
+      workerName: `${os.hostname()}:${process.pid}`,
+      clock: systemClock,
+    },
     extra: { maxCachedWorkflows: Math.max(1000, Math.min(total, 20_000)) },
   });
   const running = worker.run();

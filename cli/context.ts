@@ -6,6 +6,8 @@ import { STACK_FILE, type StackInfo } from '../runtime/stackInfo.ts';
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool.ts';
 import { UserError } from './errors.ts';
+import type { Clock } from '../domain/clock.ts';
+import { ClockSettingError, clockFromEnv } from '../runtime/clock.ts';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -14,6 +16,28 @@ export interface GlobalOptions {
 
 export function load(opts: GlobalOptions): LoadedConfig {
   return loadConfig(opts.config);
+}
+
+/**
+ * A running stack keeps Temporal's time (its workflows judge deadlines by it), so CTEM_NOW, meant for
+ * one-shot commands, is refused rather than half applied.
+ */
+export function refuseFixedClock(command: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.CTEM_NOW?.trim())
+    throw new UserError(
+      `${command} runs on the real clock and CTEM_NOW is set (${env.CTEM_NOW.trim()}); unset it to start the stack`,
+      2,
+    );
+}
+
+/** What time it is for this command: the system clock, or the one CTEM_NOW sets (runtime/clock.ts). */
+export function commandClock(env: NodeJS.ProcessEnv = process.env): Clock {
+  try {
+    return clockFromEnv(env);
+  } catch (err) {
+    if (err instanceof ClockSettingError) throw new UserError(err.message, 2);
+    throw err;
+  }
 }
 
 /** The running `ctem up` stack of this CTEM_HOME, if any (its process is alive). */

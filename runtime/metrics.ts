@@ -2,8 +2,10 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ActivityInboundCallsInterceptor, ActivityExecuteInput, Next } from '@temporalio/worker';
 import type { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import type { Clock } from '../domain/clock.ts';
 import type { Pool } from '../db/pool.ts';
 import { onRequestRefused } from '../bots/audit.ts';
+import { systemClock } from './clock.ts';
 
 /** Workflow types counted by status on /metrics (the ones that run per exposure, scope or ticket). */
 const COUNTED_WORKFLOWS = ['exposureWorkflow', 'patchRollout', 'ticketStatusPoll', 'scheduledScanCycle'];
@@ -19,7 +21,7 @@ export class CtemMetrics {
   readonly requestsRefused: Counter<'channel'>;
   private temporal?: Client;
 
-  constructor(pool: Pool) {
+  constructor(pool: Pool, clock: Clock = systemClock) {
     collectDefaultMetrics({ register: this.registry, prefix: 'ctem_' });
     this.activityFailures = new Counter({
       name: 'ctem_activity_failures_total',
@@ -66,9 +68,10 @@ export class CtemMetrics {
       async collect() {
         const { rows } = await pool.query<{ scope: string | null; priority: string | null; n: number }>(
           `select scope, priority, count(*)::int as n from exposures
-           where resolved_at is null and sla_due < now() and not coalesce(sla_paused, false)
+           where resolved_at is null and sla_due < $1 and not coalesce(sla_paused, false)
              and state not in ('resolved', 'false-positive', 'risk-accepted', 'snoozed')
            group by 1, 2`,
+          [new Date(clock())],
         );
         this.reset();
         for (const r of rows) this.set({ scope: r.scope ?? 'none', priority: r.priority ?? 'none' }, r.n);
@@ -82,7 +85,8 @@ export class CtemMetrics {
       async collect() {
         const { rows } = await pool.query<{ scanner: string; n: number }>(
           `select scanner, coalesce(sum(finding_count), 0)::bigint as n from scans
-           where imported_at > now() - interval '5 minutes' group by 1`,
+           where imported_at > $1::timestamptz - interval '5 minutes' group by 1`,
+          [new Date(clock())],
         );
         this.reset();
         for (const r of rows) this.set({ scanner: r.scanner }, r.n / 300);

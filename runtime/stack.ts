@@ -21,6 +21,7 @@ import { registerTicketWebhooks } from '../bots/webhooks/index.ts';
 import { startTicketPollers } from '../activities/itsm/pollers.ts';
 import { CtemMetrics } from './metrics.ts';
 import { STACK_FILE, type StackInfo } from './stackInfo.ts';
+import { systemClock } from './clock.ts';
 
 export interface Stack {
   info: StackInfo;
@@ -108,6 +109,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
         baseDir,
         log: log.child({ part: 'worker' }),
         workerName: `${os.hostname()}:${process.pid}`,
+        clock: systemClock,
       },
       extra: { interceptors: { activity: [metrics.activityInterceptor()] } },
     });

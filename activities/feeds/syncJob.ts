@@ -46,7 +46,7 @@ export async function runFeedSyncJob(
       throw err;
     }
   const r = await rescoreAndHandOff(deps, client, {
-    ...(opts.now ? { now: opts.now } : {}),
+    now: opts.now ?? new Date(deps.clock()),
     onProgress: (told) => activity.heartbeat({ told }),
   });
   const loaded = runs.length

@@ -26,6 +26,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       try {
         return await ingestFile(deps.pool, path.resolve(deps.baseDir, input.path), {
           scopes: deps.config.scopes,
+          clock: deps.clock,
           scope: input.scope,
           cycle: input.cycle,
           format: input.format,

@@ -10,6 +10,8 @@ import { lockInventory } from './lock.ts';
 import { mergeReport } from './merge.ts';
 import { retireMissedAssets, type RetiredAsset } from './retire.ts';
 import { stageFindings } from './stage.ts';
+import type { Clock } from '../../domain/clock.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export interface ReportInput {
   /** File path or connector run, for the scan record and messages. */
@@ -35,6 +37,8 @@ export interface IngestOptions {
   scanner?: string;
   /** The time the scan speaks for; default the report's latest time, else now. */
   scanTime?: Date;
+  /** What time it is ("now" above; default: the system clock). */
+  clock?: Clock;
   /** Assets covered although they had no findings (a targeted re-scan found them clean). */
   coveredAssetIds?: number[];
   /** A targeted check covers only these weakness keys. */
@@ -141,7 +145,7 @@ export async function ingestReport(
     if (staged.stopped) throw new Error(`${report.source}: staging stopped before the end of the report`);
 
     await syncScopes(client, opts.scopes);
-    const seenAt = opts.scanTime ?? staged.latest ?? new Date();
+    const seenAt = opts.scanTime ?? staged.latest ?? new Date((opts.clock ?? systemClock)());
     const scanner = staged.scanner ?? opts.scanner ?? report.format;
     const cycleScope = opts.cycle ? opts.scope : undefined;
     const { rows } = await client.query<{ id: number }>(

@@ -171,7 +171,7 @@ export function createItsmActivities(deps: ActivityDeps) {
           remote: c.remote,
           via: 'poll' as const,
         })),
-        new Date(),
+        new Date(deps.clock()),
         started.rows[0]!.at,
       );
       return { pending, position: read.position };

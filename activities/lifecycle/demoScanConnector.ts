@@ -27,7 +27,12 @@ export function createDemoScanConnector(ctx: IntegrationContext): ScanConnector 
       const summary = await ingestReport(
         deps.pool,
         { source: `${report} (demo re-scan ${req.requestId})`, format: 'trivy', findings: parseReport(file) },
-        { scopes: ctx.config.scopes, scope: req.scope, scanTime: new Date(), coveredAssetIds: req.assetIds },
+        {
+          scopes: ctx.config.scopes,
+          scope: req.scope,
+          scanTime: new Date(deps.clock()),
+          coveredAssetIds: req.assetIds,
+        },
       );
       return {
         requestId: req.requestId,

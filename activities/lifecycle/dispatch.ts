@@ -10,6 +10,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { authorizationContext } from '../../domain/authorization.ts';
 import type { Config } from '../../domain/config.ts';
+import type { Clock } from '../../domain/clock.ts';
 import { exposureWorkflowId, terminalStates, type ExposureState } from '../../domain/exposure.ts';
 import { pino } from 'pino';
 import type { Pool, PoolClient } from '../../db/pool.ts';
@@ -19,6 +20,7 @@ import { lifecycleRulesFor } from './settings.ts';
 import { Triage, type TriageResult } from './triage.ts';
 import { assignUnits } from './units.ts';
 import { notificationEvent, sendNotification } from './notify.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export type ChangeKind = 'new' | 'gone' | 'reappeared' | 'retired' | 'seen';
 
@@ -35,6 +37,8 @@ export interface DispatchDeps {
   config: Config;
   baseDir: string;
   log?: Logger;
+  /** What time it is for the triage's deadlines (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface DispatchOptions {
@@ -202,7 +206,12 @@ export async function dispatchChanges(
     phasesMs: { read: 0, triage: 0, record: 0, temporal: 0, notify: 0 },
   };
   const clock = () => performance.now();
-  const activityDeps = { ...deps, log: deps.log ?? pino({ level: 'silent' }), workerName: 'dispatch' };
+  const activityDeps = {
+    ...deps,
+    log: deps.log ?? pino({ level: 'silent' }),
+    workerName: 'dispatch',
+    clock: deps.clock ?? systemClock,
+  };
 
   for (let offset = 0; offset < changes.length; offset += batchSize) {
     const batch = changes.slice(offset, offset + batchSize);
@@ -264,7 +273,7 @@ export async function dispatchChanges(
     t = clock();
     const startIds = starts.map((s) => s.change.exposureId);
     const triaged = new Map<string, Judged>();
-    for (const j of await triage.triage(pool, startIds))
+    for (const j of await triage.triage(pool, startIds, new Date(activityDeps.clock())))
       triaged.set(j.exposureId, { ...j, scanId: 0, at: '' });
     for (const s of starts) {
       const j = triaged.get(s.change.exposureId);
@@ -295,7 +304,7 @@ export async function dispatchChanges(
     result.phasesMs.record += clock() - t;
 
     t = clock();
-    const batchAt = Date.now();
+    const batchAt = activityDeps.clock();
     const authByScope = new Map<string, ReturnType<typeof authorizationContext>>();
     const rulesByScope = new Map<string, ReturnType<typeof lifecycleRulesFor>>();
     const scopeParts = (scope: string) => {

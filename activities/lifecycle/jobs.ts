@@ -37,7 +37,7 @@ async function runJob(deps: ActivityDeps, job: ScheduledJob): Promise<JobOutcome
       scope: job.scope,
       assetIds: rows.map((r) => r.id),
       weaknessKeys: [],
-      notBefore: new Date().toISOString(),
+      notBefore: new Date(deps.clock()).toISOString(),
     });
     return {
       detail: `${scanner.name} scan of ${rows.length} asset(s) in ${job.scope}: ${ticket.status}${ticket.detail ? ` (${ticket.detail})` : ''}`,

@@ -9,6 +9,7 @@ import { rescoreExposures } from '../feeds/rescore.ts';
 import type { DispatchDeps } from './dispatch.ts';
 import { slaOverrideFor } from './settings.ts';
 import { Triage } from './triage.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export async function dispatchRescored(
   deps: DispatchDeps,
@@ -17,11 +18,12 @@ export async function dispatchRescored(
   opts: { concurrency?: number; batchSize?: number } = {},
 ): Promise<{ signalled: number; skipped: number }> {
   const triage = new Triage(deps.config, deps.baseDir);
+  const clock = deps.clock ?? systemClock;
   const batchSize = opts.batchSize ?? 1_000;
   let signalled = 0;
   let skipped = 0;
   for (let i = 0; i < exposureIds.length; i += batchSize) {
-    const judged = await triage.triage(deps.pool, exposureIds.slice(i, i + batchSize));
+    const judged = await triage.triage(deps.pool, exposureIds.slice(i, i + batchSize), new Date(clock()));
     const live = judged.filter(
       (j) => !terminalStates.includes(j.state as ExposureState) && j.state !== 'open',
     );
@@ -90,7 +92,7 @@ export async function rescoreAndHandOff(
     scopes: Object.fromEntries(deps.config.scopes.map((s) => [s.name, s])),
     slaCap: (scope) => slaOverrideFor(deps.config, scope),
     apply: client !== undefined,
-    ...(opts.now ? { now: opts.now } : {}),
+    now: opts.now ?? new Date((deps.clock ?? systemClock)()),
     ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
     onBatch: async (rows) => {
       if (!client) return;

@@ -33,7 +33,7 @@ import { WsusPatchExecutor } from './wsus.ts';
 export interface PatchExecutorContext {
   config: Config;
   scope?: { name: string; maintenanceWindow?: MaintenanceWindow };
-  deps: Pick<ActivityDeps, 'baseDir'>;
+  deps: Pick<ActivityDeps, 'baseDir' | 'clock'>;
 }
 
 /** The scope's window is closed: retried when it opens. */
@@ -68,7 +68,8 @@ function nonRetryable(err: unknown): unknown {
 }
 
 /** The executor with permanent errors marked non-retryable and apply kept inside the window. */
-function guarded(executor: PatchExecutor, scope: PatchExecutorContext['scope']): PatchExecutor {
+function guarded(executor: PatchExecutor, ctx: PatchExecutorContext): PatchExecutor {
+  const scope = ctx.scope;
   return {
     name: executor.name,
     plan: async (unitId: string, targets: PatchTarget[]): Promise<PatchPlan> => {
@@ -80,7 +81,8 @@ function guarded(executor: PatchExecutor, scope: PatchExecutorContext['scope']):
     },
     apply: async (plan: PatchPlan): Promise<PatchResult> => {
       const closed =
-        scope?.maintenanceWindow && outsideWindowFailure(scope.name, scope.maintenanceWindow, new Date());
+        scope?.maintenanceWindow &&
+        outsideWindowFailure(scope.name, scope.maintenanceWindow, new Date(ctx.deps.clock()));
       if (closed) throw closed;
       try {
         return await executor.apply(plan);
@@ -93,7 +95,7 @@ function guarded(executor: PatchExecutor, scope: PatchExecutorContext['scope']):
 
 function building(ctx: PatchExecutorContext, build: () => PatchExecutor): PatchExecutor {
   try {
-    return guarded(build(), ctx.scope);
+    return guarded(build(), ctx);
   } catch (err) {
     throw nonRetryable(err);
   }

@@ -21,7 +21,10 @@ export class DigestDeliveryError extends Error {
   }
 }
 
-export async function runDigestJob(ctx: IntegrationContext, now = new Date()): Promise<JobOutcome> {
+export async function runDigestJob(
+  ctx: IntegrationContext,
+  now = new Date(ctx.deps.clock()),
+): Promise<JobOutcome> {
   const { config, deps } = ctx;
   let settings: DigestSettings;
   try {

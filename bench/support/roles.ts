@@ -9,6 +9,7 @@ import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { startChatBots } from '../../bots/mount.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export type Role = 'worker' | 'bot';
 
@@ -65,7 +66,14 @@ export async function runBenchWorker(opts: { name: string; poolSize: number; max
     connection,
     namespace: 'default',
     taskQueue: env.BENCH_TASK_QUEUE ?? '',
-    deps: { pool, config, baseDir: process.cwd(), log: workerLog, workerName: `${opts.name}:${process.pid}` },
+    deps: {
+      pool,
+      config,
+      baseDir: process.cwd(),
+      log: workerLog,
+      workerName: `${opts.name}:${process.pid}`,
+      clock: systemClock,
+    },
     ...(opts.maxCachedWorkflows === undefined
       ? {}
       : { extra: { maxCachedWorkflows: opts.maxCachedWorkflows } }),

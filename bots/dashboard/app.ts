@@ -283,7 +283,7 @@ export class Dashboard {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const filter = cleanFilter(url.searchParams, v.scopes);
     const [{ rows, total }, ownerList] = await Promise.all([
-      queue(this.deps.pool, v.scopes, filter),
+      queue(this.deps.pool, v.scopes, filter, new Date((this.deps.now ?? Date.now)())),
       owners(this.deps.pool, v.scopes),
     ]);
     this.html(

@@ -33,11 +33,12 @@ export interface QueueRow {
 }
 
 const CLOSED = `('resolved', 'false-positive', 'retired')`;
-const SLA_STATUS = `case
+/** An exposure's SLA status at the instant bound to the parameter `now` (the dashboard's clock). */
+const slaStatus = (now: string) => `case
   when e.state in ${CLOSED} then 'closed'
   when e.sla_paused or e.state in ('snoozed', 'risk-accepted') then 'paused'
-  when coalesce(e.sla_breached_at, e.sla_due) < now() then 'overdue'
-  when e.sla_due < now() + interval '7 days' then 'due-soon'
+  when coalesce(e.sla_breached_at, e.sla_due) < ${now}::timestamptz then 'overdue'
+  when e.sla_due < ${now}::timestamptz + interval '7 days' then 'due-soon'
   else 'on-track' end`;
 
 /** Keep only filter values that exist, so a hand-edited URL cannot ask for anything odd. */
@@ -56,14 +57,17 @@ export function cleanFilter(q: URLSearchParams, visibleScopes: string[]): QueueF
   return f;
 }
 
+/** The queue as it stands at `now` (the SLA status of each exposure is judged at that instant). */
 export async function queue(
   pool: Pool,
   visibleScopes: string[],
   f: QueueFilter,
+  now: Date,
   limit = 200,
 ): Promise<{ rows: QueueRow[]; total: number }> {
-  const args: unknown[] = [visibleScopes];
+  const args: unknown[] = [visibleScopes, now];
   const where = ['e.scope = any($1::text[])'];
+  const SLA_STATUS = slaStatus('$2');
   const bind = (v: unknown) => {
     args.push(v);
     return `$${args.length}`;

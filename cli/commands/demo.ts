@@ -22,6 +22,7 @@ import { createLogger } from '../../runtime/log.ts';
 import { freePort } from '../../runtime/ports.ts';
 import { projectRoot } from '../../runtime/paths.ts';
 import { UserError } from '../errors.ts';
+import { refuseFixedClock } from '../context.ts';
 import { exposureTimeline } from './exposures.ts';
 
 export const demoDir = path.join(projectRoot, 'demo');
@@ -256,6 +257,7 @@ export function defineDemo(cmd: Command): void {
   cmd
     .option('--keep', 'keep the scratch folder with the demo database and Temporal state')
     .action(async (opts: { keep?: boolean }) => {
+      refuseFixedClock('ctem demo');
       const result = await runDemo({ keep: opts.keep });
       if (!result.exposures.every((e) => e.state === 'resolved')) process.exitCode = 1;
     });

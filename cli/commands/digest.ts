@@ -11,7 +11,7 @@ import { configuredChannels, deliverDigest } from '../../activities/reporting/de
 import { renderDigestEmail, renderDigestPage } from '../../activities/reporting/render.ts';
 import { buildDigest } from '../../activities/reporting/report.ts';
 import { parseWeek, previousWeek, weekContaining } from '../../activities/reporting/week.ts';
-import { load, openDatabase, type GlobalOptions } from '../context.ts';
+import { commandClock, load, openDatabase, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 
 const formats = ['html', 'email', 'text', 'json'] as const;
@@ -41,7 +41,7 @@ export function defineDigest(cmd: Command): void {
         if (err instanceof DigestConfigError) throw new UserError(err.message, 2);
         throw err;
       }
-      const now = new Date();
+      const now = new Date(commandClock()());
       const week =
         opts.week === undefined
           ? previousWeek(now, settings.timezone)

@@ -9,7 +9,7 @@ import {
   type Explanation,
 } from '../../activities/feeds/explain.ts';
 import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
-import { load, openDatabase, type GlobalOptions } from '../context.ts';
+import { commandClock, load, openDatabase, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 
 interface ExplainOptions extends GlobalOptions {
@@ -46,7 +46,7 @@ export async function runExplain(
   exposureId: string | undefined,
   opts: ExplainOptions,
   io: { stdout: Writable },
-  now = new Date(),
+  now = new Date(commandClock()()),
 ): Promise<void> {
   if (exposureId && (opts.cve || opts.asset))
     throw new UserError('give either an exposure id or --cve with --asset, not both', 2);

@@ -8,7 +8,7 @@ import { FeedInputError, type FeedName, type FeedRunResult } from '../../activit
 import { FEED_NAMES, loadFeed, syncFeeds, type LoadFeedOptions } from '../../activities/feeds/sources.ts';
 import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
 import { rescoreAndHandOff, type RescoreHandOff } from '../../activities/lifecycle/rescored.ts';
-import { load, openDatabase, openTemporalClient, type GlobalOptions } from '../context.ts';
+import { commandClock, load, openDatabase, openTemporalClient, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 
 interface FeedCommandOptions extends GlobalOptions {
@@ -58,7 +58,7 @@ async function reportRescore(
   let r: RescoreHandOff;
   try {
     r = await rescoreAndHandOff(
-      { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir },
+      { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir, clock: commandClock(io.env) },
       temporal?.client,
     );
   } finally {

@@ -13,7 +13,14 @@ import { checkIngestOptions, type IngestSummary } from '../../activities/ingest/
 import { FORMATS } from '../../activities/scanners/registry.ts';
 import { dispatchScan, type DispatchResult } from '../../activities/lifecycle/dispatch.ts';
 import type { LoadedConfig } from '../../runtime/config.ts';
-import { load, openDatabase, openTemporalClient, runningStack, type GlobalOptions } from '../context.ts';
+import {
+  commandClock,
+  load,
+  openDatabase,
+  openTemporalClient,
+  runningStack,
+  type GlobalOptions,
+} from '../context.ts';
 
 export interface IngestCommandOptions {
   scope?: string;
@@ -50,6 +57,7 @@ export async function runIngest(
   io: IngestStreams,
 ): Promise<number> {
   const loaded = load(global);
+  const clock = commandClock();
   const scopes = loaded.config.scopes;
   checkIngestOptions({ scopes, scope: opts.scope, cycle: opts.cycle });
   const db = await openDatabase(loaded);
@@ -69,7 +77,7 @@ export async function runIngest(
     if (temporal === undefined) return { status: 'not-started', reason: temporalDown ?? NO_TEMPORAL };
     try {
       const r = await dispatchScan(
-        { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir },
+        { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir, clock },
         temporal.client,
         summary.scanId,
         { taskQueue: temporal.taskQueue },
@@ -94,6 +102,7 @@ export async function runIngest(
       try {
         const summary = await ingestFile(db.pool, file, {
           scopes,
+          clock,
           scope: opts.scope,
           cycle: opts.cycle,
           format: opts.format,

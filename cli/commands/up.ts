@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { load, type GlobalOptions } from '../context.ts';
+import { load, refuseFixedClock, type GlobalOptions } from '../context.ts';
 import { startStack } from '../../runtime/stack.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 import { createLogger } from '../../runtime/log.ts';
 
 export function defineUp(cmd: Command): void {
   cmd.action(async (_opts: unknown, cmd: Command) => {
+    refuseFixedClock('ctem up');
     const loaded = load(cmd.optsWithGlobals<GlobalOptions>());
     const log = createLogger('ctem', process.env.CTEM_LOG_LEVEL ?? 'warn');
     const started = Date.now();

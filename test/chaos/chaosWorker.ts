@@ -10,6 +10,7 @@ import { createPool } from '../../db/pool.ts';
 import { integrations } from '../../activities/lifecycle/integrations.ts';
 import { createDemoPatchExecutor } from '../../activities/lifecycle/demoPatchExecutor.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 const need = (name: string): string => {
   const value = process.env[name];
@@ -66,6 +67,7 @@ const worker = await createWorker({
     baseDir: need('CHAOS_BASE_DIR'),
     log,
     workerName: `${os.hostname()}:${process.pid}`,
+    clock: systemClock,
   },
   workflowBundle: { codePath: need('CHAOS_BUNDLE') },
   // After a kill, the workflows' next tasks leave the dead worker's sticky queue quickly.

@@ -146,6 +146,16 @@ describe('ctem up', () => {
       blocker.close();
     }
   });
+
+  it('refuses a fixed clock (CTEM_NOW is for one-shot commands) and starts nothing', async () => {
+    const env = { ...(await stackEnv()), CTEM_NOW: '2026-11-23T12:00:00Z' };
+    const r = spawnSync(process.execPath, [bin, 'up'], { env, cwd: home, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(
+      'ctem: ctem up runs on the real clock and CTEM_NOW is set (2026-11-23T12:00:00Z); unset it to start the stack\n',
+    );
+    expect(await portOpen(Number(env.CTEM_PG_PORT))).toBe(false);
+  });
 });
 
 async function portOpen(port: number): Promise<boolean> {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
 import { createIngestActivities } from '../../activities/ingest/activities.ts';
 import { configSchema } from '../../domain/config.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 describe('ingest activities', () => {
   it('ingests a report file relative to the config folder, and fails a broken one as non-retryable', async () => {
@@ -28,6 +29,7 @@ describe('ingest activities', () => {
       baseDir: dir,
       log: pino({ level: 'silent' }),
       workerName: 'test',
+      clock: systemClock,
     });
     const summary = await activities.ingestScanReport({ path: 'scan.xml', scope: 'edge', cycle: true });
     expect(summary).toMatchObject({ status: 'ingested', format: 'nmap', findings: 1, exposures: { new: 1 } });

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { configSchema, type Config } from '../../domain/config.ts';
 import type { ConnectorContext } from '../../activities/scanners/connectors/ingestRun.ts';
 import type { Pool } from '../../db/pool.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export function connectorContext(
   pool: Pool,
@@ -17,6 +18,7 @@ export function connectorContext(
       baseDir,
       log: pino({ level: 'silent' }),
       workerName: 'test',
+      clock: systemClock,
     },
   };
 }

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { configSchema } from '../../domain/config.ts';
 import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 const env = process.env;
 const need = (name: string): string => {
@@ -28,6 +29,7 @@ const worker = await createWorker({
     baseDir: process.cwd(),
     log,
     workerName: `${os.hostname()}:${process.pid}`,
+    clock: systemClock,
   },
   workflowBundle: { codePath: need('CTEM_TEST_BUNDLE') },
   // After the kill, the workflow's next task leaves this worker's sticky queue quickly.

@@ -15,6 +15,7 @@ import { registerTicketWebhooks } from '../../bots/webhooks/index.ts';
 import type { RemediationUnitSummary } from '../../activities/ports.ts';
 import type { Pool } from '../../db/pool.ts';
 import type { TestTemporal } from '../support/temporal.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export const silentLog = pino({ level: process.env.CTEM_TEST_LOG ?? 'silent' });
 
@@ -67,6 +68,7 @@ export async function startTicketWorker(opts: {
       baseDir: process.cwd(),
       log: silentLog,
       workerName: `test:${process.pid}`,
+      clock: systemClock,
     },
     workflowBundle: { codePath: opts.bundlePath },
   });

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { crashConfig, registerCrashPorts } from './crashConfig.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -31,6 +32,7 @@ const worker = await createWorker({
     baseDir: process.cwd(),
     log,
     workerName: `${os.hostname()}:${process.pid}`,
+    clock: systemClock,
   },
   workflowBundle: { codePath: env('WORKFLOW_BUNDLE') },
 });

@@ -27,6 +27,7 @@ import {
   seedExposures,
   untilState,
 } from '../lifecycle/support.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -51,7 +52,7 @@ async function startWorker(taskQueue: string, pool = db.pool) {
     connection: temporal.nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { pool, config, baseDir: process.cwd(), log, workerName: 'observability-test' },
+    deps: { pool, config, baseDir: process.cwd(), log, workerName: 'observability-test', clock: systemClock },
     workflowBundle: { codePath: inject('workflowBundlePath') },
     extra: { interceptors: { activity: [metrics.activityInterceptor()] } },
   });

@@ -11,6 +11,7 @@ import {
 } from '../../activities/patching/config.ts';
 import { createSshPatchExecutor, createWsusPatchExecutor } from '../../activities/patching/executors.ts';
 import { integrations } from '../../activities/lifecycle/integrations.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 const people = [
   { id: 'alice', name: 'Alice' },
@@ -102,11 +103,10 @@ describe('patching configuration', () => {
 
 describe('executors built for a scope', () => {
   it('refuse to apply outside the maintenance window, retrying when it opens', async () => {
-    // A window three days from now is closed now, whatever day the test runs.
-    const opens = new Date();
-    opens.setUTCDate(opens.getUTCDate() + 3);
-    opens.setUTCHours(2, 0, 0, 0);
-    const day = (['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const)[opens.getUTCDay()]!;
+    // Monday noon by the executor's clock; the window is on Thursdays, 02:00–04:00 UTC.
+    const now = Date.parse('2026-11-23T12:00:00Z');
+    const opens = new Date('2026-11-26T02:00:00Z');
+    const day = 'thu';
     const cfg = config({
       scopes: [
         {
@@ -121,9 +121,8 @@ describe('executors built for a scope', () => {
     const ex = createSshPatchExecutor({
       config: cfg,
       scope: cfg.scopes[0]!,
-      deps: { baseDir: process.cwd() },
+      deps: { baseDir: process.cwd(), clock: () => now },
     });
-    const started = Date.now();
     const err = await ex
       .apply({
         executor: 'ssh',
@@ -140,8 +139,7 @@ describe('executors built for a scope', () => {
     expect(failure.message).toBe(
       `scope prod may be patched only in its maintenance window (${day} 02:00–04:00 UTC); it opens at ${opens.toISOString()}`,
     );
-    expect(Number(failure.nextRetryDelay)).toBeGreaterThan(opens.getTime() - started - 5_000);
-    expect(Number(failure.nextRetryDelay)).toBeLessThanOrEqual(opens.getTime() - started);
+    expect(Number(failure.nextRetryDelay)).toBe(opens.getTime() - now);
   });
 
   it('report configuration mistakes as non-retryable failures', () => {
@@ -152,7 +150,11 @@ describe('executors built for a scope', () => {
     });
     let err: unknown;
     try {
-      createWsusPatchExecutor({ config: cfg, scope: cfg.scopes[0]!, deps: { baseDir: process.cwd() } });
+      createWsusPatchExecutor({
+        config: cfg,
+        scope: cfg.scopes[0]!,
+        deps: { baseDir: process.cwd(), clock: systemClock },
+      });
     } catch (e) {
       err = e;
     }

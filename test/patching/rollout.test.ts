@@ -27,6 +27,7 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { startFakeSatellite, type FakeSatellite } from '../fakes/satellite.ts';
 import { becomeHost, hostState, type FakeHostState } from './fakeHost.ts';
 import { powershellShim, setWsusState, wsusState } from './fakeWsus.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 const hhmm = (d: Date) => d.toISOString().slice(11, 16);
 const allDays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -617,6 +618,7 @@ describe('per-scope concurrency across rollouts', () => {
       baseDir: process.cwd(),
       log: pino({ level: 'silent' }),
       workerName: 'test',
+      clock: systemClock,
     });
     const plan = {
       executor: 'ssh',
@@ -654,6 +656,7 @@ describe('per-scope concurrency across rollouts', () => {
       baseDir: process.cwd(),
       log: pino({ level: 'silent' }),
       workerName: 'test',
+      clock: systemClock,
     });
     await db.pool.query(
       `insert into patch_rollouts (id, unit_id, scope, executor, plan, summary, status) values ('unapproved', 'u', 'slots2', 'ssh', '{"targets":[],"steps":[]}', '', 'awaiting-approval')`,

@@ -6,18 +6,28 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
-import { seedEstate } from './seed.ts';
+import { NOW, seedEstate } from './seed.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 let db: TestDatabase;
 let cwd: string;
 
-async function ctem(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+// The command runs as on the estate's Monday noon (seed.ts), whatever the date the test runs.
+async function ctem(
+  args: string[],
+  env: NodeJS.ProcessEnv = { CTEM_NOW: NOW.toISOString() },
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [path.join(root, 'bin/ctem.js'), ...args], {
       cwd,
-      env: { ...process.env, DATABASE_URL: db.url, CTEM_CONFIG: '', CTEM_HOME: path.join(cwd, '.ctem') },
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        CTEM_CONFIG: '',
+        CTEM_HOME: path.join(cwd, '.ctem'),
+        ...env,
+      },
       maxBuffer: 16 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };
@@ -75,9 +85,24 @@ describe('ctem digest', { timeout: 180_000 }, () => {
     const bad = await ctem(['digest', '--week', '2026-47']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--week 2026-47 is not an ISO week; write it as YYYY-Www/);
-    const future = await ctem(['digest', '--week', '2099-W01']);
+    const future = await ctem(['digest', '--week', '2026-W49']);
     expect(future.code).toBe(2);
-    expect(future.stderr).toMatch(/has not started yet/);
+    expect(future.stderr).toBe(
+      'ctem: --week 2026-W49 has not started yet; pick a past or the current week\n',
+    );
     expect(future.stdout).toBe('');
+  });
+
+  it('takes the last complete week from its clock, and refuses a CTEM_NOW that is not an instant', async () => {
+    const last = await ctem(['digest', '--format', 'json']);
+    expect(last.code).toBe(0);
+    expect((JSON.parse(last.stdout) as { metrics: { week: { label: string } } }).metrics.week.label).toBe(
+      '2026-W47',
+    );
+    const bad = await ctem(['digest'], { CTEM_NOW: 'next monday' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(
+      'ctem: CTEM_NOW="next monday" is not an instant; write it as an ISO 8601 date and time with its zone, e.g. 2026-11-23T12:00:00Z, or unset it\n',
+    );
   });
 });

@@ -22,9 +22,14 @@ import {
   untilState,
   view,
 } from '../lifecycle/support.ts';
-import { seedEstate } from './seed.ts';
+import { nowAfter, seedEstate } from './seed.ts';
+import { previousWeek } from '../../activities/reporting/week.ts';
 
 const SHOTS = path.resolve('test-results', 'screenshots');
+// The live exposures below run on Temporal's real clock, so the seeded estate is written for the last
+// complete week and the dashboard's clock is that estate's Monday noon: the same figures on any date.
+const WEEK = previousWeek(new Date()).label;
+const NOW = nowAfter(WEEK);
 const PASSWORDS = { cyrus: 'correct horse battery staple', olivia: 'olivia-pass-123', pat: 'pat-pass-123' };
 const TOKEN = 'dashboard-token-0123456789';
 
@@ -49,6 +54,8 @@ beforeAll(async () => {
   process.env.DASH_T_OLIVIA_HASH = await hashPassword(PASSWORDS.olivia);
   process.env.DASH_T_TOKEN = TOKEN;
   config = lifecycleConfig({
+    // Long enough that the live exposures are on track at the estate's clock (NOW), up to a week away.
+    actWindow: '14d',
     extra: `dashboard:
   accounts:
     - { person: cyrus, passwordHash: '${await hashPassword(PASSWORDS.cyrus)}' }
@@ -61,7 +68,7 @@ beforeAll(async () => {
   const taskQueue = temporal.taskQueue('dash');
   worker = await temporal.worker({ taskQueue, pool: db.pool, config });
   running = worker.run();
-  estate = await seedEstate(db.pool);
+  estate = await seedEstate(db.pool, WEEK);
   const act = await seedExposures(db.pool, {
     scope: 'prod',
     host: 'shop-01',
@@ -95,7 +102,7 @@ beforeAll(async () => {
     client: temporal.client,
     log,
     baseDir: process.cwd(),
-    now: () => Date.now(),
+    now: () => NOW.getTime(),
   });
   if (!dash) throw new Error('dashboard not mounted');
   // localhost is a secure context for Chromium, so the Secure session cookie is kept over http.
@@ -267,8 +274,8 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
     const page = await context.newPage();
     const external = externalRequests(page);
     await signIn(page, 'cyrus', PASSWORDS.cyrus);
-    await page.goto(`${base}/dashboard/digest?week=2026-W47`);
-    await expect(page.textContent('h1')).resolves.toBe('CTEM weekly digest · 2026-W47');
+    await page.goto(`${base}/dashboard/digest?week=${WEEK}`);
+    await expect(page.textContent('h1')).resolves.toBe(`CTEM weekly digest · ${WEEK}`);
     await expect(page.locator('svg').count()).resolves.toBeGreaterThanOrEqual(4);
     await expect(page.locator('[data-kpi="Health score"] .value').textContent()).resolves.toMatch(/^\d+$/);
     await expect(page.locator('#movements').textContent()).resolves.toMatch(/\S/);
@@ -283,7 +290,7 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
     // An owner sees the queue but no link to the digest, and the page itself is refused.
     await expect(page.locator('header a', { hasText: 'Exposure queue' }).count()).resolves.toBe(1);
     await expect(page.locator('header a', { hasText: 'Weekly digest' }).count()).resolves.toBe(0);
-    const refused = await page.goto(`${base}/dashboard/digest?week=2026-W47`);
+    const refused = await page.goto(`${base}/dashboard/digest?week=${WEEK}`);
     expect(refused?.status()).toBe(403);
     await expect(page.textContent('h1')).resolves.toBe('Not authorized');
     await expect(page.textContent('#message')).resolves.toContain('Olivia Owner is neither in prod, bare');
@@ -295,10 +302,10 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
     await signIn(ciso, 'cyrus', PASSWORDS.cyrus);
     await expect(ciso.locator('header a', { hasText: 'Weekly digest' }).count()).resolves.toBe(1);
     await ciso.close();
-    const lead = await fetch(`${base}/dashboard/digest?week=2026-W47`, {
+    const lead = await fetch(`${base}/dashboard/digest?week=${WEEK}`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(lead.status).toBe(200);
-    expect(await lead.text()).toContain('CTEM weekly digest · 2026-W47');
+    expect(await lead.text()).toContain(`CTEM weekly digest · ${WEEK}`);
   });
 });

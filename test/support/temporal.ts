@@ -8,6 +8,7 @@ import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { defaultConfig, type Config } from '../../domain/config.ts';
 import type { ActivityDeps } from '../../activities/deps.ts';
 import type { Pool } from '../../db/pool.ts';
+import { systemClock } from '../../runtime/clock.ts';
 
 export interface TestTemporal {
   address: string;
@@ -49,6 +50,7 @@ export async function testTemporal(): Promise<TestTemporal> {
         baseDir: process.cwd(),
         log: pino({ level: process.env.CTEM_TEST_LOG ?? 'silent' }),
         workerName: `${os.hostname()}:${process.pid}`,
+        clock: systemClock,
       };
       return await createWorker({
         connection: nativeConnection,

@@ -131,7 +131,7 @@ export function createGvmConnector(ctx: ConnectorContext): ScanConnector & Scope
           `ctem.yaml scopes[${ctx.config.scopes.indexOf(scope)}]: scope ${scope.name} has no CIDR, literal host name or scan.targets to scan`,
         );
       const run = await runGvmScan(s, password, ctx.deps.baseDir, {
-        label: `scan cycle ${scope.name} ${new Date().toISOString()}`,
+        label: `scan cycle ${scope.name} ${new Date(ctx.deps.clock()).toISOString()}`,
         targets,
         configId: configFor(scope),
       });

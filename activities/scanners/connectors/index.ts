@@ -34,7 +34,7 @@ export async function runScanCycle(ctx: IntegrationContext & { scope: Scope }): 
     throw new ConnectorConfigError(
       `ctem.yaml scopes[${config.scopes.indexOf(scope)}].scan.connector: scope ${scope.name} has no scan connector; set one of nmap, nessus, gvm, ssh-package`,
     );
-  const requestId = `cycle:${scope.name}:${new Date().toISOString()}`;
+  const requestId = `cycle:${scope.name}:${new Date(deps.clock()).toISOString()}`;
   if (isScopeScanner(scanner)) {
     const s = await scanner.scanScope(scope);
     return {
@@ -55,7 +55,7 @@ export async function runScanCycle(ctx: IntegrationContext & { scope: Scope }): 
     scope: scope.name,
     assetIds: [...new Set(rows.map((r) => r.asset_id))],
     weaknessKeys: [...new Set(rows.map((r) => r.vuln_key).filter((k): k is string => k !== null))],
-    notBefore: new Date().toISOString(),
+    notBefore: new Date(deps.clock()).toISOString(),
   });
   return {
     detail: `${scanner.name} check of ${scope.name}: ${ticket.status}${ticket.detail ? ` (${ticket.detail})` : ''}`,

@@ -83,6 +83,7 @@ export async function ingestOutput(
     return await ingestFile(ctx.deps.pool, output.file, {
       format: output.format,
       scopes: ctx.config.scopes,
+      clock: ctx.deps.clock,
       scope: opts.cycleScope,
       cycle: opts.cycleScope !== undefined,
       requestId: opts.requestId,

@@ -198,7 +198,7 @@ async function ingestVerdicts(
   checked: { asset: AssetRow; verdicts: PackageVerdict[] }[],
   requestId: string,
 ): Promise<IngestSummary> {
-  const scanTime = new Date().toISOString();
+  const scanTime = new Date(ctx.deps.clock()).toISOString();
   const findings: Finding[] = [];
   for (const { asset, verdicts } of checked) {
     const ref: AssetRef = { kind: 'host' };
