@@ -1,7 +1,8 @@
-// Jira Cloud through jira.js 5.4 (Version3Client, REST v3): ADF descriptions, the enhanced
+// Jira Cloud through jira.js 6 (its cloud client, REST v3): ADF descriptions, the enhanced
 // /rest/api/3/search/jql search (the old /search answers 410 Gone), basic (email + API token) or
 // OAuth 2.0 access-token auth. The unit's external key is a label on the issue ("ctem-ru-…").
-import { HttpException, Version3Client } from 'jira.js';
+import { createCloudClient, type CloudClient } from 'jira.js';
+import type { Client, SendRequestOptions } from 'jira.js/core';
 import { ApplicationFailure } from '@temporalio/activity';
 import { durationMs, type SecretRef } from '../../domain/config.ts';
 import type { TicketRef } from '../ports.ts';
@@ -9,6 +10,7 @@ import type { JiraConfig } from './config.ts';
 import { adfText, commentMarker, contentHash, renderAdf, textToAdf, type TicketView } from './content.ts';
 import { RemoteTicketSystemBase, withMarker, type FindOptions, type RemoteStatus } from './remote.ts';
 import {
+  basicAuth,
   HttpStatusError,
   parseRetryAfter,
   pause,
@@ -35,17 +37,52 @@ export function jiraErrorMessage(data: unknown): string {
   return parts.join('; ');
 }
 
-/** jira.js throws HttpException (with the axios error as cause) for non-2xx answers. */
-function asHttpStatusError(err: unknown): unknown {
-  if (!(err instanceof HttpException) || typeof err.status !== 'number' || err.status < 400) return err;
-  const response = (err.response ?? {}) as { data?: unknown };
-  const cause = err.cause as { response?: { headers?: Record<string, unknown> } } | undefined;
-  const retryAfter = cause?.response?.headers?.['retry-after'];
-  return new HttpStatusError(
-    err.status,
-    jiraErrorMessage(response.data) || err.message,
-    parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined),
-  );
+/**
+ * The transport under jira.js's cloud client, which accepts any `Client`: ours aborts each request
+ * on its signal (the request timeout and the activity's cancellation; the library's own transport
+ * takes no signal) and fails with our HttpStatusError, Retry-After included. Query parameters are
+ * written as jira.js writes them: arrays repeated, objects as JSON.
+ */
+export function jiraTransport(host: string, authorization: string, signal: AbortSignal): Client {
+  const base = host.replace(/\/+$/, '');
+  return {
+    async sendRequest<T>(req: SendRequestOptions<T>): Promise<T> {
+      const url = new URL(`${base}${req.url.startsWith('/') ? '' : '/'}${req.url}`);
+      for (const [key, value] of Object.entries(req.searchParams ?? {})) {
+        if (value === undefined || value === null) continue;
+        if (Array.isArray(value)) for (const v of value) url.searchParams.append(key, String(v));
+        else url.searchParams.set(key, typeof value === 'object' ? JSON.stringify(value) : String(value));
+      }
+      const hasBody = req.body !== undefined && req.body !== null;
+      const res = await fetch(url, {
+        method: req.method ?? 'GET',
+        headers: {
+          accept: 'application/json',
+          authorization,
+          ...(hasBody ? { 'content-type': 'application/json' } : {}),
+          ...req.headers,
+        },
+        body: hasBody ? JSON.stringify(req.body) : undefined,
+        signal,
+      });
+      const text = await res.text();
+      let data: unknown = undefined;
+      if (text)
+        try {
+          data = JSON.parse(text);
+        } catch {
+          data = undefined;
+        }
+      if (!res.ok)
+        throw new HttpStatusError(
+          res.status,
+          (jiraErrorMessage(data) || text).slice(0, 500) || res.statusText,
+          parseRetryAfter(res.headers.get('retry-after')),
+        );
+      // The body as Jira sent it: the fields read here are checked where they are used.
+      return data as T;
+    },
+  };
 }
 
 interface JiraIssueStatus {
@@ -67,32 +104,19 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
     this.policy = transportPolicy('jira', cfg);
   }
 
-  private client(signal: AbortSignal): Version3Client {
+  private client(signal: AbortSignal): CloudClient {
     const auth = this.cfg.auth;
-    const baseRequestConfig = { timeout: this.policy.timeoutMs, signal };
+    const authorization =
+      'email' in auth
+        ? basicAuth(auth.email, this.deps.readSecret(auth.apiToken))
+        : `Bearer ${this.deps.readSecret(auth.accessToken)}`;
     // A fresh client per request: the abort signal (timeout + activity cancellation) is per request.
-    return 'email' in auth
-      ? new Version3Client({
-          host: this.cfg.url,
-          authentication: { basic: { email: auth.email, apiToken: this.deps.readSecret(auth.apiToken) } },
-          baseRequestConfig,
-        })
-      : new Version3Client({
-          host: this.cfg.url,
-          authentication: { oauth2: { accessToken: this.deps.readSecret(auth.accessToken) } },
-          baseRequestConfig,
-        });
+    return createCloudClient(jiraTransport(this.cfg.url, authorization, signal));
   }
 
   /** One Jira call with timeout, 429 handling and failure classification. */
-  private async call<T>(op: string, fn: (client: Version3Client) => Promise<T>): Promise<T> {
-    return await withRateLimit(this.policy, op, async (signal) => {
-      try {
-        return await fn(this.client(signal));
-      } catch (err) {
-        throw asHttpStatusError(err);
-      }
-    });
+  private async call<T>(op: string, fn: (client: CloudClient) => Promise<T>): Promise<T> {
+    return await withRateLimit(this.policy, op, async (signal) => await fn(this.client(signal)));
   }
 
   private refFor(key: string): TicketRef {
@@ -136,7 +160,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
   private async searchLabel(externalKey: string): Promise<TicketRef | undefined> {
     // Labels are exact-match in JQL; the key is hex, so quoting is enough.
     const page = await this.call('search', (c) =>
-      c.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
+      c.issueSearch.searchAndReconsileIssuesUsingJql({
         jql: `labels = "${externalKey}" ORDER BY created ASC`,
         fields: ['key'],
         maxResults: 5,
@@ -149,6 +173,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
     const issue = await this.call('read issue', (c) =>
       c.issues.getIssue({ issueIdOrKey: first.id!, fields: ['status'] }),
     );
+    if (!issue.key) throw new HttpStatusError(502, `issue ${first.id} was read without its key`);
     return this.refFor(issue.key);
   }
 
@@ -160,7 +185,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
           issuetype: { name: this.cfg.issueType },
           labels: [...new Set([...this.cfg.labels, view.externalKey])],
           ...this.fields(view),
-        } as Parameters<Version3Client['issues']['createIssue']>[0]['fields'],
+        } as Parameters<CloudClient['issues']['createIssue']>[0]['fields'],
         properties: [{ key: 'ctem', value: { unitId: view.unitId, externalKey: view.externalKey } }],
       }),
     );
@@ -193,9 +218,9 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
     await this.call('add comment', (c) =>
       c.issueComments.addComment({
         issueIdOrKey: ref.key,
-        comment: textToAdf(withMarker(text, marker)) as Parameters<
-          Version3Client['issueComments']['addComment']
-        >[0]['comment'],
+        body: textToAdf(withMarker(text, marker)) as unknown as Parameters<
+          CloudClient['issueComments']['addComment']
+        >[0]['body'],
       }),
     );
   }
@@ -211,7 +236,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
     const issue = await this.call('read issue', (c) =>
       c.issues.getIssue({ issueIdOrKey: ref.key, fields: ['status'] }),
     );
-    return this.categoryOf(issue.fields.status as JiraIssueStatus | undefined);
+    return this.categoryOf(issue.fields?.status as JiraIssueStatus | undefined);
   }
 
   /** Category of a Jira webhook's issue status, with this site's mapping. */
