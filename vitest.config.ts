@@ -2,16 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: [
-      'test/**/*.test.ts',
-      'activities/**/*.test.ts',
-      'domain/**/*.test.ts',
-      'bots/**/*.test.ts',
-      'workflows/**/*.test.ts',
-      'cli/**/*.test.ts',
-      'db/**/*.test.ts',
-      'worker/**/*.test.ts',
-    ],
+    // Tests sit beside the code they test, and test/ holds the end-to-end ones.
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'dist/**', '.ctem/**', 'test-results/**'],
     globalSetup: ['test/globalSetup.ts'],
     // Real servers (PostgreSQL, Temporal, sshd) are shared per run; files still run in parallel.
     testTimeout: 60_000,

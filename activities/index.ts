@@ -1,10 +1,10 @@
 import type { ActivityDeps } from './deps.ts';
-import { createFeedActivities } from './feeds/index.ts';
-import { createHealthActivities } from './health/index.ts';
-import { createIngestActivities } from './ingest/activities.ts';
-import { createItsmActivities } from './itsm/index.ts';
-import { createLifecycleActivities } from './lifecycle/index.ts';
-import { createPatchingActivities } from './patching/index.ts';
+import { createFeedActivities } from './intel.ts';
+import { createHealthActivities } from './health.ts';
+import { createIngestActivities } from './ingest.ts';
+import { createItsmActivities } from '../tickets/index.ts';
+import { createLifecycleActivities } from './lifecycle.ts';
+import { createPatchingActivities } from './patching.ts';
 
 /** Every activity the worker registers, built from one set of dependencies. */
 export function createActivities(deps: ActivityDeps) {

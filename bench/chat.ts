@@ -34,8 +34,8 @@ import { freePort } from '../runtime/ports.ts';
 import { decisionHeldAt } from './support/held.ts';
 import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
-import { dispatchChanges } from '../activities/lifecycle/dispatch.ts';
-import { applyDecision } from '../activities/lifecycle/decide.ts';
+import { dispatchChanges } from '../lifecycle/dispatch.ts';
+import { applyDecision } from '../lifecycle/decide.ts';
 import { FakeSlackApi } from '../test/fakes/slack-api.ts';
 
 const { values } = parseArgs({

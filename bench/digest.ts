@@ -19,9 +19,9 @@ import { createPool } from '../db/pool.ts';
 import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { freePort } from '../runtime/ports.ts';
-import { buildDigest } from '../activities/reporting/report.ts';
-import { renderDigestEmail, renderDigestPage } from '../activities/reporting/render.ts';
-import { previousWeek } from '../activities/reporting/week.ts';
+import { buildDigest } from '../reporting/report.ts';
+import { renderDigestEmail, renderDigestPage } from '../reporting/render.ts';
+import { previousWeek } from '../reporting/week.ts';
 
 const { values } = parseArgs({
   options: {

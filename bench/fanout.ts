@@ -26,8 +26,8 @@ import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
-import { dispatchScan } from '../activities/lifecycle/dispatch.ts';
-import { integrations } from '../activities/lifecycle/integrations.ts';
+import { dispatchScan } from '../lifecycle/dispatch.ts';
+import { integrations } from '../lifecycle/integrations.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { systemClock } from '../runtime/clock.ts';
 

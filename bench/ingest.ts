@@ -201,7 +201,7 @@ async function runPhase(): Promise<void> {
   if (values.phase === 'db') {
     const { createPool } = await import('../db/pool.ts');
     const { migrate } = await import('../db/migrate.ts');
-    const { ingestReport } = await import('../activities/ingest/ingest.ts');
+    const { ingestReport } = await import('../ingest/ingest.ts');
     const pool = createPool(values.url!, 4);
     await migrate(pool);
     const t0 = process.hrtime.bigint();
@@ -229,12 +229,12 @@ async function runPhase(): Promise<void> {
   const file = values.file!;
   const bytes = statSync(file).size;
   if (values.phase === 'parse') {
-    const { parseReport } = await import('../activities/scanners/registry.ts');
+    const { parseReport } = await import('../scanners/registry.ts');
     for await (const _ of parseReport(file)) findings++;
   } else {
     const { createPool } = await import('../db/pool.ts');
     const { migrate } = await import('../db/migrate.ts');
-    const { ingestFile } = await import('../activities/ingest/file.ts');
+    const { ingestFile } = await import('../ingest/file.ts');
     const pool = createPool(values.url!, 4);
     await migrate(pool);
     const t0 = process.hrtime.bigint();

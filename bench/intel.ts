@@ -19,12 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createPool } from '../db/pool.ts';
 import { migrate } from '../db/migrate.ts';
-import { loadCve5 } from '../activities/feeds/cve5.ts';
-import { loadEpss } from '../activities/feeds/epss.ts';
-import { loadKev } from '../activities/feeds/kev.ts';
-import { PolicyCatalog } from '../activities/feeds/policyFiles.ts';
-import { rescoreExposures, type RescoreResult } from '../activities/feeds/rescore.ts';
-import type { FeedRunResult } from '../activities/feeds/runs.ts';
+import { loadCve5 } from '../intel/cve5.ts';
+import { loadEpss } from '../intel/epss.ts';
+import { loadKev } from '../intel/kev.ts';
+import { PolicyCatalog } from '../intel/policyFiles.ts';
+import { rescoreExposures, type RescoreResult } from '../intel/rescore.ts';
+import type { FeedRunResult } from '../intel/runs.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FEEDS = path.resolve(root, '../shared/data/feeds');

@@ -37,8 +37,8 @@ import { freePort } from '../runtime/ports.ts';
 import { decisionHeldAt } from './support/held.ts';
 import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
-import { ingestFile } from '../activities/ingest/file.ts';
-import { dispatchScan } from '../activities/lifecycle/dispatch.ts';
+import { ingestFile } from '../ingest/file.ts';
+import { dispatchScan } from '../lifecycle/dispatch.ts';
 import { FakeSlackApi } from '../test/fakes/slack-api.ts';
 import { writeTrivyReport } from './synth/trivy.ts';
 

@@ -1,6 +1,6 @@
 // The one decision API under the Slack bot, the Teams bot and the dashboard: approve a fix, snooze,
 // accept a risk, mark a false positive, reassign. Each decision is sent as the exposure workflow's
-// update (activities/lifecycle/decide.ts), whose validator is the single place that decides whether
+// update (lifecycle/decide.ts), whose validator is the single place that decides whether
 // it is well-formed, authorized for the scope and role, and allowed in the current state. Accepted
 // decisions are recorded by the workflow; refused ones are recorded here, so every attempt is in the
 // audit log. The chat layers only add what a form needs before sending (choices capped by the
@@ -10,11 +10,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
 import type { Pool } from '../db/pool.ts';
-import { applyDecision, recordRefusal } from '../activities/lifecycle/decide.ts';
+import { applyDecision, recordRefusal } from '../lifecycle/decide.ts';
 import { authorizationContext, authorizeDecision } from '../domain/authorization.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { exposureStateQuery } from '../workflows/exposure/messages.ts';
-import { lifecycleRulesFor } from '../activities/lifecycle/settings.ts';
+import { lifecycleRulesFor } from '../lifecycle/settings.ts';
 import { approvePatchUpdate, patchRolloutQuery, rejectPatchUpdate } from '../workflows/patch.ts';
 import { PeopleDirectory } from './identity.ts';
 import type { PatchDecisionKind, SnoozeChoice } from './messages.ts';

@@ -4,7 +4,7 @@
 // scope channel and a Teams card all show the new state and who acted.
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
-import type { OwnerNotification } from '../activities/ports.ts';
+import type { OwnerNotification } from '../domain/ports.ts';
 import type { ExposureState } from '../domain/exposure.ts';
 import { isAlert, newModel, type AlertModel, type ChatAction, type ChatMessageModel } from './messages.ts';
 import type { Delivery, Outbox, Transport } from './outbox.ts';

@@ -3,7 +3,7 @@
 // from chat. The model is stored beside each posted message (chat_messages.model) so a click, a
 // retry or a later notification with the same key re-renders the same message in place.
 import { createHash } from 'node:crypto';
-import type { OwnerNotification } from '../activities/ports.ts';
+import type { OwnerNotification } from '../domain/ports.ts';
 import type { Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
 import { terminalStates } from '../domain/exposure.ts';
 import { admittedIn } from '../workflows/exposure/admission.ts';

@@ -3,7 +3,7 @@
 // while: what is delivered by then is reported with its message reference; what is still waiting
 // for its rate-limit slot (or a Retry-After) keeps going in the background and is reported as
 // queued; what failed for good is reported with the platform's error.
-import type { NotificationReceipt, OwnerNotification } from '../activities/ports.ts';
+import type { NotificationReceipt, OwnerNotification } from '../domain/ports.ts';
 import type { Delivery, Transport } from './outbox.ts';
 import type { ChatRuntime } from './runtime.ts';
 

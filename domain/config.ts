@@ -96,7 +96,7 @@ export const scopeSchema = z
       .optional(),
     policy: z.string().default('default'),
     alerts: z.record(z.string(), z.unknown()).optional(),
-    /** SLA windows, escalation ladder, snooze and risk-acceptance limits (activities/lifecycle/settings.ts). */
+    /** SLA windows, escalation ladder, snooze and risk-acceptance limits (lifecycle/settings.ts). */
     lifecycle: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();

@@ -11,14 +11,14 @@ import { ConfigError, type Config } from '../domain/config.ts';
 import { loadConfig, resolveSecret, type LoadedConfig } from './config.ts';
 import { createPool } from '../db/pool.ts';
 import { connectClient } from '../worker/connection.ts';
-import { parseTicketIntegrations } from '../activities/itsm/config.ts';
-import { satelliteIntegration, sshIntegration, wsusIntegration } from '../activities/patching/config.ts';
-import { gvmSchema, integrationSection, nessusSchema } from '../activities/scanners/connectors/config.ts';
-import { digestSettings } from '../activities/reporting/config.ts';
+import { parseTicketIntegrations } from '../tickets/config.ts';
+import { satelliteIntegration, sshIntegration, wsusIntegration } from '../patching/config.ts';
+import { gvmSchema, integrationSection, nessusSchema } from '../scanners/connectors/config.ts';
+import { digestSettings } from '../reporting/config.ts';
 import { slackConfigOf } from '../bots/slack/config.ts';
 import { teamsConfigOf } from '../bots/teams/config.ts';
 import { BotTokenProvider } from '../bots/teams/token.ts';
-import { validateLifecycleSettings } from '../activities/lifecycle/settings.ts';
+import { validateLifecycleSettings } from '../lifecycle/settings.ts';
 
 export type CheckStatus = 'ok' | 'fail' | 'skip';
 

@@ -17,8 +17,24 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const distDir = path.join(root, 'dist');
 
-/** The folders that hold the product's code (tests and benchmarks run from source through vitest and tsx). */
-const SOURCE_DIRS = ['domain', 'activities', 'workflows', 'worker', 'bots', 'cli', 'runtime', 'db'];
+/** Top-level folders that are not the product's code (tests and benchmarks run from source). */
+const NOT_SOURCE = new Set([
+  'node_modules',
+  'dist',
+  'test',
+  'bench',
+  'scripts',
+  'templates',
+  'policies',
+  'demo',
+]);
+
+/** The folders that hold the product's code: every top-level folder but those above. */
+function sourceDirs() {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !NOT_SOURCE.has(e.name))
+    .map((e) => e.name);
+}
 /** Bump when the build's output changes shape, so that old builds are not reused. */
 const FORMAT = 1;
 /** How long an older build stays for processes that started on it and still load modules lazily. */
@@ -38,7 +54,7 @@ function sourceFiles() {
       } else if (isSource(entry.name)) out.push(child);
     }
   };
-  for (const dir of SOURCE_DIRS) if (existsSync(path.join(root, dir))) walk(dir);
+  for (const dir of sourceDirs()) walk(dir);
   return out.sort();
 }
 

@@ -21,11 +21,11 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PatchingActivities } from '../activities/patching/index.ts';
-import type { LifecycleActivities } from '../activities/lifecycle/index.ts';
-import type { PatchRolloutPolicy } from '../activities/patching/config.ts';
-import type { HostApplyOutcome } from '../activities/patching/contract.ts';
-import type { PatchPlan, PatchTarget, RescanTicket } from '../activities/ports.ts';
+import type { PatchingActivities } from '../activities/patching.ts';
+import type { LifecycleActivities } from '../activities/lifecycle.ts';
+import type { PatchRolloutPolicy } from '../patching/config.ts';
+import type { HostApplyOutcome } from '../contracts/patching.ts';
+import type { PatchPlan, PatchTarget, RescanTicket } from '../domain/ports.ts';
 import type { Actor } from '../domain/exposure.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { describeMaintenanceWindow, maintenanceWindowAt } from '../domain/maintenance.ts';

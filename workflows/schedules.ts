@@ -1,9 +1,9 @@
-// The workflows Temporal Schedules start (activities/lifecycle/schedules.ts creates the schedules):
+// The workflows Temporal Schedules start (lifecycle/schedules.ts creates the schedules):
 // a scope's scan cycle, the daily feed sync and the weekly digest slot. Each is one activity; the
 // schedule's overlap policy (skip) keeps a slow run from piling up behind itself.
 import { proxyActivities } from '@temporalio/workflow';
-import type { LifecycleActivities } from '../activities/lifecycle/index.ts';
-import type { ScheduledJobResult } from '../activities/lifecycle/jobs.ts';
+import type { LifecycleActivities } from '../activities/lifecycle.ts';
+import type { ScheduledJobResult } from '../lifecycle/jobs.ts';
 
 const { runScheduledJob } = proxyActivities<Pick<LifecycleActivities, 'runScheduledJob'>>({
   startToCloseTimeout: '12 hours',

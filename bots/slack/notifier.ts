@@ -1,9 +1,9 @@
-// The Notifier port (activities/ports.ts) for Slack: one message per notification key per
+// The Notifier port (domain/ports.ts) for Slack: one message per notification key per
 // recipient — each person's DM (chat.postMessage to their user id) and the scope channel — posted
 // the first time and updated in place when the same key comes again (a retried activity, a
 // re-sent escalation), through the rate-limited outbox.
-import type { Notifier, NotificationReceipt, OwnerNotification } from '../../activities/ports.ts';
-import type { IntegrationContext } from '../../activities/lifecycle/integrations.ts';
+import type { Notifier, NotificationReceipt, OwnerNotification } from '../../domain/ports.ts';
+import type { IntegrationContext } from '../../lifecycle/integrations.ts';
 import type { ChatRuntime } from '../runtime.ts';
 import { chatRuntimeFor } from '../runtime.ts';
 import { publishAll } from '../publish.ts';
@@ -25,7 +25,7 @@ export function createSlackNotifier(runtime: ChatRuntime, opts: { waitMs?: numbe
   };
 }
 
-/** The registry entry (activities/lifecycle/integrations.ts): the process's runtime for the worker's pool. */
+/** The registry entry (lifecycle/integrations.ts): the process's runtime for the worker's pool. */
 export function slackNotifierFor(ctx: IntegrationContext): Notifier {
   return createSlackNotifier(
     chatRuntimeFor({ config: ctx.config, pool: ctx.deps.pool, log: ctx.deps.log, baseDir: ctx.deps.baseDir }),

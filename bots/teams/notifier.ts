@@ -1,10 +1,10 @@
-// The Notifier port (activities/ports.ts) for Teams: proactive cards through stored conversation
+// The Notifier port (domain/ports.ts) for Teams: proactive cards through stored conversation
 // references — each person's personal chat with the bot and the scope's channel — one card per
 // notification key per conversation, posted once and updated in place afterwards (outbox).
 // Someone the bot has never heard from gets a personal chat opened for them (POST /v3/conversations),
 // which works once the app is installed for them; otherwise the receipt says why they were skipped.
-import type { Notifier, NotificationReceipt, OwnerNotification } from '../../activities/ports.ts';
-import type { IntegrationContext } from '../../activities/lifecycle/integrations.ts';
+import type { Notifier, NotificationReceipt, OwnerNotification } from '../../domain/ports.ts';
+import type { IntegrationContext } from '../../lifecycle/integrations.ts';
 import { publishAll } from '../publish.ts';
 import { chatRuntimeFor, type ChatRuntime } from '../runtime.ts';
 

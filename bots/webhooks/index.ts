@@ -4,7 +4,7 @@
 import type { Config } from '../../domain/config.ts';
 import { resolveSecret } from '../../runtime/config.ts';
 import type { HttpServer } from '../http.ts';
-import { parseTicketIntegrations } from '../../activities/itsm/config.ts';
+import { parseTicketIntegrations } from '../../tickets/config.ts';
 import type { TicketWebhookDeps } from './deps.ts';
 import { jiraWebhookHandler } from './jira.ts';
 import { serviceNowWebhookHandler } from './servicenow.ts';

@@ -8,9 +8,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Handler } from '../http.ts';
 import { readBody, sendJson } from '../http.ts';
-import type { JiraConfig } from '../../activities/itsm/config.ts';
-import { JiraTicketSystem } from '../../activities/itsm/jira.ts';
-import { applyInboundTicketChange, signalThroughClient } from '../../activities/itsm/inbound.ts';
+import type { JiraConfig } from '../../tickets/config.ts';
+import { JiraTicketSystem } from '../../tickets/jira.ts';
+import { applyInboundTicketChange, signalThroughClient } from '../../tickets/inbound.ts';
 import type { TicketWebhookDeps } from './deps.ts';
 import { RefusalAudit } from '../audit.ts';
 

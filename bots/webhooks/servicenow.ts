@@ -11,9 +11,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Handler } from '../http.ts';
 import { readBody, sendJson } from '../http.ts';
-import type { ServiceNowConfig } from '../../activities/itsm/config.ts';
-import { ServiceNowTicketSystem } from '../../activities/itsm/servicenow.ts';
-import { applyInboundTicketChange, signalThroughClient } from '../../activities/itsm/inbound.ts';
+import type { ServiceNowConfig } from '../../tickets/config.ts';
+import { ServiceNowTicketSystem } from '../../tickets/servicenow.ts';
+import { applyInboundTicketChange, signalThroughClient } from '../../tickets/inbound.ts';
 import type { TicketWebhookDeps } from './deps.ts';
 import { RefusalAudit } from '../audit.ts';
 

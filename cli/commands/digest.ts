@@ -6,11 +6,11 @@ import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../../runtime/log.ts';
-import { DigestConfigError, digestSettings } from '../../activities/reporting/config.ts';
-import { configuredChannels, deliverDigest } from '../../activities/reporting/delivery.ts';
-import { renderDigestEmail, renderDigestPage } from '../../activities/reporting/render.ts';
-import { buildDigest } from '../../activities/reporting/report.ts';
-import { parseWeek, previousWeek, weekContaining } from '../../activities/reporting/week.ts';
+import { DigestConfigError, digestSettings } from '../../reporting/config.ts';
+import { configuredChannels, deliverDigest } from '../../reporting/delivery.ts';
+import { renderDigestEmail, renderDigestPage } from '../../reporting/render.ts';
+import { buildDigest } from '../../reporting/report.ts';
+import { parseWeek, previousWeek, weekContaining } from '../../reporting/week.ts';
 import { commandClock, load, openDatabase, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 

@@ -2,13 +2,8 @@
 // every reason, from the intel known now (or, with --as-of, on a past date).
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import {
-  explainCveOnAsset,
-  explainExposure,
-  NotFoundError,
-  type Explanation,
-} from '../../activities/feeds/explain.ts';
-import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
+import { explainCveOnAsset, explainExposure, NotFoundError, type Explanation } from '../../intel/explain.ts';
+import { PolicyCatalog } from '../../intel/policyFiles.ts';
 import { commandClock, load, openDatabase, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 

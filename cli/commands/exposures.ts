@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { Pool } from '../../db/pool.ts';
 import { exposureStates } from '../../domain/exposure.ts';
-import { outcomeLabel } from '../../activities/lifecycle/triage.ts';
+import { outcomeLabel } from '../../lifecycle/triage.ts';
 import { load, openDatabase, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 

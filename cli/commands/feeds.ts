@@ -4,10 +4,10 @@
 // Temporal nothing is applied (so the next re-score finds the same exposures), and it says so.
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { FeedInputError, type FeedName, type FeedRunResult } from '../../activities/feeds/runs.ts';
-import { FEED_NAMES, loadFeed, syncFeeds, type LoadFeedOptions } from '../../activities/feeds/sources.ts';
-import { PolicyCatalog } from '../../activities/feeds/policyFiles.ts';
-import { rescoreAndHandOff, type RescoreHandOff } from '../../activities/lifecycle/rescored.ts';
+import { FeedInputError, type FeedName, type FeedRunResult } from '../../intel/runs.ts';
+import { FEED_NAMES, loadFeed, syncFeeds, type LoadFeedOptions } from '../../intel/sources.ts';
+import { PolicyCatalog } from '../../intel/policyFiles.ts';
+import { rescoreAndHandOff, type RescoreHandOff } from '../../lifecycle/rescored.ts';
 import { commandClock, load, openDatabase, openTemporalClient, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
 

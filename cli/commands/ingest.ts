@@ -8,10 +8,10 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { InputError } from '../../domain/finding.ts';
-import { ingestFile } from '../../activities/ingest/file.ts';
-import { checkIngestOptions, type IngestSummary } from '../../activities/ingest/ingest.ts';
-import { FORMATS } from '../../activities/scanners/registry.ts';
-import { dispatchScan, type DispatchResult } from '../../activities/lifecycle/dispatch.ts';
+import { ingestFile } from '../../ingest/file.ts';
+import { checkIngestOptions, type IngestSummary } from '../../ingest/ingest.ts';
+import { FORMATS } from '../../scanners/registry.ts';
+import { dispatchScan, type DispatchResult } from '../../lifecycle/dispatch.ts';
 import type { LoadedConfig } from '../../runtime/config.ts';
 import {
   commandClock,

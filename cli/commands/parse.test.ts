@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Finding } from '../../domain/finding.ts';
 import { writeTrivyReport } from '../../bench/synth/trivy.ts';
-import { parseReport } from '../../activities/scanners/registry.ts';
+import { parseReport } from '../../scanners/registry.ts';
 import { runParse } from './parse.ts';
 
 const ROOT = join(import.meta.dirname, '../..');

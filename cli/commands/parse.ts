@@ -5,7 +5,7 @@
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { InputError } from '../../domain/finding.ts';
-import { FORMATS, parseReport } from '../../activities/scanners/registry.ts';
+import { FORMATS, parseReport } from '../../scanners/registry.ts';
 
 export interface ParseOptions {
   format?: string;

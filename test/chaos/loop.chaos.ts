@@ -24,9 +24,9 @@ import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from '../
 import { startTemporalDevServer, type RunningTemporal } from '../../runtime/temporal.ts';
 import { freePort, isPortFree } from '../../runtime/ports.ts';
 import { workflowsEntry } from '../../worker/worker.ts';
-import { ingestFile } from '../../activities/ingest/file.ts';
-import { dispatchScan } from '../../activities/lifecycle/dispatch.ts';
-import { applyDecision } from '../../activities/lifecycle/decide.ts';
+import { ingestFile } from '../../ingest/file.ts';
+import { dispatchScan } from '../../lifecycle/dispatch.ts';
+import { applyDecision } from '../../lifecycle/decide.ts';
 import { FakeJira } from '../fakes/jira.ts';
 import { FakeSlackApi } from '../fakes/slack-api.ts';
 import { demoDir } from '../../cli/commands/demo.ts';

@@ -4,7 +4,7 @@
 // channel are paced; a burst of changes to one message becomes few edits showing the last state.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { OwnerNotification } from '../../activities/ports.ts';
+import type { OwnerNotification } from '../../domain/ports.ts';
 import { createSlackNotifier } from '../../bots/slack/notifier.ts';
 import { ChatDelivery } from '../../bots/delivery.ts';
 import { Outbox } from '../../bots/outbox.ts';

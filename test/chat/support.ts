@@ -10,7 +10,7 @@ import { parseConfig, type Config } from '../../domain/config.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { startChatBots, type ChatBots } from '../../bots/mount.ts';
 import { slackSignature } from '../../bots/slack/verify.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeSlackApi } from '../fakes/slack-api.ts';

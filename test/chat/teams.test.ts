@@ -3,7 +3,7 @@
 // sends proactively through the local Bot Connector with a token from the local token endpoint.
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { OwnerNotification } from '../../activities/ports.ts';
+import type { OwnerNotification } from '../../domain/ports.ts';
 import { createTeamsNotifier } from '../../bots/teams/notifier.ts';
 import type { ChatMessageModel } from '../../bots/messages.ts';
 import { view } from '../lifecycle/support.ts';

@@ -12,8 +12,8 @@ import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
-import { applyDecision } from '../../activities/lifecycle/decide.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
+import { applyDecision } from '../../lifecycle/decide.ts';
 import { runFeedsLoad, runFeedsRescore } from '../../cli/commands/feeds.ts';
 import {
   eventually,

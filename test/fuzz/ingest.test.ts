@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ingestFile } from '../../activities/ingest/file.ts';
+import { ingestFile } from '../../ingest/file.ts';
 import { InputError } from '../../domain/finding.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import {

@@ -1,5 +1,5 @@
 // Hostile input for the configuration and policy loaders (domain/config.ts parseYamlWithSchema under
-// parseConfig and parsePolicy, runtime/config.ts loadConfig, activities/feeds/policyFiles.ts) and for
+// parseConfig and parsePolicy, runtime/config.ts loadConfig, intel/policyFiles.ts) and for
 // format detection: the real ctem.example.yaml and policies/default.yaml mutated at random (byte flips,
 // truncation, duplicated lines, YAML tokens: anchors, aliases, merge keys, tags, tabs, deep nesting),
 // random YAML documents, and alias bombs. Each must give a clean result or one ConfigError naming
@@ -10,8 +10,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it, vi } from 'vitest';
-import { detectFormat } from '../../activities/scanners/registry.ts';
-import { readPolicyFile } from '../../activities/feeds/policyFiles.ts';
+import { detectFormat } from '../../scanners/registry.ts';
+import { readPolicyFile } from '../../intel/policyFiles.ts';
 import { InputError } from '../../domain/finding.ts';
 import { ConfigError } from '../../domain/config.ts';
 import { loadConfig } from '../../runtime/config.ts';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
-import { parseReport, parserFor } from '../../activities/scanners/registry.ts';
+import { parseReport, parserFor } from '../../scanners/registry.ts';
 import { InputError } from '../../domain/finding.ts';
 import { ConfigError, parseConfig } from '../../domain/config.ts';
 import { parsePolicy } from '../../domain/policy/schema.ts';

@@ -6,7 +6,7 @@
 // InputError naming the file. Never a TypeError, a RangeError, a hang or an out-of-memory death.
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { FORMATS } from '../../activities/scanners/registry.ts';
+import { FORMATS } from '../../scanners/registry.ts';
 import {
   SEED,
   Sandbox,

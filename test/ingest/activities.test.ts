@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { createIngestActivities } from '../../activities/ingest/activities.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
 import { configSchema } from '../../domain/config.ts';
 import { systemClock } from '../../runtime/clock.ts';
 

@@ -3,7 +3,7 @@
 // resolving one asset per round gives the same inventory, ids and counts as one round for all.
 import { describe, expect, it } from 'vitest';
 import { inTransaction } from '../../db/pool.ts';
-import { resolveAssets } from '../../activities/ingest/assets.ts';
+import { resolveAssets } from '../../ingest/assets.ts';
 import { ScopeMatcher } from '../../domain/inventory.ts';
 import type { AssetRef } from '../../domain/finding.ts';
 import { testDatabase } from '../support/db.ts';

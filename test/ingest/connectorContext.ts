@@ -1,7 +1,7 @@
 // A connector's context for tests: this file's database, a parsed ctem.yaml, silent logs.
 import { pino } from 'pino';
 import { configSchema, type Config } from '../../domain/config.ts';
-import type { ConnectorContext } from '../../activities/scanners/connectors/ingestRun.ts';
+import type { ConnectorContext } from '../../scanners/connectors/ingestRun.ts';
 import type { Pool } from '../../db/pool.ts';
 import { systemClock } from '../../runtime/clock.ts';
 

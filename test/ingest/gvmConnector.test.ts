@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { createGvmConnector } from '../../activities/scanners/connectors/gvm.ts';
-import { scanDiff } from '../../activities/ingest/diff.ts';
-import { parseReport } from '../../activities/scanners/registry.ts';
+import { createGvmConnector } from '../../scanners/connectors/gvm.ts';
+import { scanDiff } from '../../ingest/diff.ts';
+import { parseReport } from '../../scanners/registry.ts';
 import { connectorContext } from './connectorContext.ts';
 import { startLocalGvmd } from './gmpServer.ts';
 

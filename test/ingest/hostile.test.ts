@@ -6,8 +6,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../domain/finding.ts';
-import { ingestFile } from '../../activities/ingest/file.ts';
-import { parserFor } from '../../activities/scanners/registry.ts';
+import { ingestFile } from '../../ingest/file.ts';
+import { parserFor } from '../../scanners/registry.ts';
 import { testDatabase } from '../support/db.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/scans');

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ingestFile } from '../../activities/ingest/file.ts';
+import { ingestFile } from '../../ingest/file.ts';
 import { testDatabase } from '../support/db.ts';
 
 // One ReportHost, preprod.boardvantage.net (12.233.108.201, "CISCO PIX 7.0"), whose seven

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
-import { ingestReport, type IngestOptions } from '../../activities/ingest/ingest.ts';
-import { scanDiff, scanChanges } from '../../activities/ingest/diff.ts';
+import { ingestReport, type IngestOptions } from '../../ingest/ingest.ts';
+import { scanDiff, scanChanges } from '../../ingest/diff.ts';
 import { exposureId } from '../../domain/exposure.ts';
 import type { Finding } from '../../domain/finding.ts';
 import { configWithScopes, finding, host, stream } from './findings.ts';

@@ -3,11 +3,11 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseReport } from '../../activities/scanners/registry.ts';
+import { parseReport } from '../../scanners/registry.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { createNessusConnector } from '../../activities/scanners/connectors/nessus.ts';
-import { scanDiff } from '../../activities/ingest/diff.ts';
+import { createNessusConnector } from '../../scanners/connectors/nessus.ts';
+import { scanDiff } from '../../ingest/diff.ts';
 import { connectorContext } from './connectorContext.ts';
 import { startLocalNessus } from './nessusServer.ts';
 

@@ -7,9 +7,9 @@ import { testDatabase } from '../support/db.ts';
 import { testTemporal } from '../support/temporal.ts';
 import { configSchema } from '../../domain/config.ts';
 import { freePort } from '../../runtime/ports.ts';
-import { createNmapConnector, nmapArguments } from '../../activities/scanners/connectors/nmap.ts';
-import { nmapSchema } from '../../activities/scanners/connectors/config.ts';
-import { scanDiff } from '../../activities/ingest/diff.ts';
+import { createNmapConnector, nmapArguments } from '../../scanners/connectors/nmap.ts';
+import { nmapSchema } from '../../scanners/connectors/config.ts';
+import { scanDiff } from '../../ingest/diff.ts';
 import { connectorContext } from './connectorContext.ts';
 
 const nmapPresent = existsSync('/usr/bin/nmap');

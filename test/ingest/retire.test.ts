@@ -2,9 +2,9 @@
 // close as "asset retired" — counted in cycles actually run, never in time alone.
 import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { ingestReport, type IngestOptions } from '../../activities/ingest/ingest.ts';
-import { retireAcrossScopes } from '../../activities/ingest/retire.ts';
-import { scanDiff } from '../../activities/ingest/diff.ts';
+import { ingestReport, type IngestOptions } from '../../ingest/ingest.ts';
+import { retireAcrossScopes } from '../../ingest/retire.ts';
+import { scanDiff } from '../../ingest/diff.ts';
 import { exposureId } from '../../domain/exposure.ts';
 import type { Finding } from '../../domain/finding.ts';
 import { configWithScopes, finding, host, stream } from './findings.ts';

@@ -5,8 +5,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { detectFileFormat, ingestFile } from '../../activities/ingest/file.ts';
-import { parseReport } from '../../activities/scanners/registry.ts';
+import { detectFileFormat, ingestFile } from '../../ingest/file.ts';
+import { parseReport } from '../../scanners/registry.ts';
 
 const samplesDir = path.resolve('../shared/data/scans');
 const present = existsSync(samplesDir);

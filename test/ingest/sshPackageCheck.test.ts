@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
 import { testSshd } from '../support/sshd.ts';
-import { createSshPackageConnector } from '../../activities/scanners/connectors/sshPackage.ts';
-import { ingestReport } from '../../activities/ingest/ingest.ts';
-import { scanDiff } from '../../activities/ingest/diff.ts';
+import { createSshPackageConnector } from '../../scanners/connectors/sshPackage.ts';
+import { ingestReport } from '../../ingest/ingest.ts';
+import { scanDiff } from '../../ingest/diff.ts';
 import { exposureId } from '../../domain/exposure.ts';
 import { connectorContext } from './connectorContext.ts';
 import { finding, host, stream } from './findings.ts';

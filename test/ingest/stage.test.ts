@@ -3,8 +3,8 @@
 // de-duplicate only when a key may really repeat.
 import { describe, expect, it } from 'vitest';
 import { inTransaction } from '../../db/pool.ts';
-import { ForgottenKeys, stageFindings } from '../../activities/ingest/stage.ts';
-import { ingestReport } from '../../activities/ingest/ingest.ts';
+import { ForgottenKeys, stageFindings } from '../../ingest/stage.ts';
+import { ingestReport } from '../../ingest/ingest.ts';
 import { testDatabase } from '../support/db.ts';
 import { finding, host, stream } from './findings.ts';
 

@@ -15,20 +15,20 @@ import {
   createGlpiTicketSystem,
   createJiraTicketSystem,
   createServiceNowTicketSystem,
-} from '../../activities/itsm/index.ts';
+} from '../../tickets/index.ts';
 import {
   glpiSchema,
   jiraSchema,
   parseTicketIntegrations,
   scopeTickets,
   serviceNowSchema,
-} from '../../activities/itsm/config.ts';
-import { encodedQuery, ServiceNowTicketSystem } from '../../activities/itsm/servicenow.ts';
-import { parseRetryAfter } from '../../activities/itsm/transport.ts';
-import { pendingTicketChanges, type InboundTicketChange } from '../../activities/itsm/inbound.ts';
-import { commentMarker } from '../../activities/itsm/content.ts';
-import { GlpiTicketSystem } from '../../activities/itsm/glpi.ts';
-import { JiraTicketSystem } from '../../activities/itsm/jira.ts';
+} from '../../tickets/config.ts';
+import { encodedQuery, ServiceNowTicketSystem } from '../../tickets/servicenow.ts';
+import { parseRetryAfter } from '../../tickets/transport.ts';
+import { pendingTicketChanges, type InboundTicketChange } from '../../tickets/inbound.ts';
+import { commentMarker } from '../../tickets/content.ts';
+import { GlpiTicketSystem } from '../../tickets/glpi.ts';
+import { JiraTicketSystem } from '../../tickets/jira.ts';
 import { verifyHubSignature } from '../../bots/webhooks/jira.ts';
 import { sameSecret } from '../../bots/webhooks/servicenow.ts';
 import { configWith, envSecret, sampleUnit, silentLog } from './harness.ts';
@@ -397,9 +397,9 @@ describe('ticket clients under failure', () => {
     expect(sameSecret(undefined, 'abc')).toBe(false);
   });
 
-  it('accepts the example documented in activities/itsm/config.ts', async () => {
+  it('accepts the example documented in tickets/config.ts', async () => {
     const { readFile } = await import('node:fs/promises');
-    const source = await readFile(new URL('../../activities/itsm/config.ts', import.meta.url), 'utf8');
+    const source = await readFile(new URL('../../tickets/config.ts', import.meta.url), 'utf8');
     const yaml = source
       .split('\n')
       .filter((l) => l.startsWith('//   '))

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeGlpi } from '../fakes/glpi.ts';
-import { externalKeyFor } from '../../activities/itsm/content.ts';
+import { externalKeyFor } from '../../tickets/content.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import {
   bundleTicketWorkflows,

@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { FakeServiceNow } from '../fakes/servicenow.ts';
-import { createServiceNowTicketSystem } from '../../activities/itsm/index.ts';
-import { serviceNowSchema } from '../../activities/itsm/config.ts';
-import { mergeParts } from '../../activities/itsm/grouping.ts';
-import type { RemediationUnitSummary } from '../../activities/ports.ts';
+import { createServiceNowTicketSystem } from '../../tickets/index.ts';
+import { serviceNowSchema } from '../../tickets/config.ts';
+import { mergeParts } from '../../tickets/grouping.ts';
+import type { RemediationUnitSummary } from '../../domain/ports.ts';
 import type { ExposureState } from '../../domain/exposure.ts';
 import { configWith, envSecret, sampleUnit, silentLog } from './harness.ts';
 

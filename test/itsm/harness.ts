@@ -12,7 +12,7 @@ import { configSchema, type Config } from '../../domain/config.ts';
 import { createWorker } from '../../worker/worker.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { registerTicketWebhooks } from '../../bots/webhooks/index.ts';
-import type { RemediationUnitSummary } from '../../activities/ports.ts';
+import type { RemediationUnitSummary } from '../../domain/ports.ts';
 import type { Pool } from '../../db/pool.ts';
 import type { TestTemporal } from '../support/temporal.ts';
 import { systemClock } from '../../runtime/clock.ts';

@@ -6,7 +6,7 @@ import { createCloudClient } from 'jira.js';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeJira } from '../fakes/jira.ts';
-import { externalKeyFor } from '../../activities/itsm/content.ts';
+import { externalKeyFor } from '../../tickets/content.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import {
   bundleTicketWorkflows,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeGlpi } from '../fakes/glpi.ts';
-import { startTicketPollers, ticketPollWorkflowId } from '../../activities/itsm/pollers.ts';
+import { startTicketPollers, ticketPollWorkflowId } from '../../tickets/pollers.ts';
 import { configWith, envSecret, eventually } from './harness.ts';
 
 describe('ticket pollers', () => {

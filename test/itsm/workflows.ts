@@ -11,8 +11,8 @@ import {
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
-import type { createItsmActivities } from '../../activities/itsm/index.ts';
-import type { RemediationUnitSummary, TicketRef, TicketStatusCategory } from '../../activities/ports.ts';
+import type { createItsmActivities } from '../../tickets/index.ts';
+import type { RemediationUnitSummary, TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
 import { ticketChangedSignal, type TicketChangedSignal } from '../../workflows/exposure/messages.ts';
 
 export { ticketStatusPoll } from '../../workflows/tickets.ts';

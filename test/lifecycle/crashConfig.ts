@@ -6,8 +6,8 @@
 // to the test's fake Katello server, which counts the remote-execution jobs it was asked for.
 import { parseConfig, type Config } from '../../domain/config.ts';
 import type { Pool } from '../../db/pool.ts';
-import { integrations } from '../../activities/lifecycle/integrations.ts';
-import type { TicketRef } from '../../activities/ports.ts';
+import { integrations } from '../../lifecycle/integrations.ts';
+import type { TicketRef } from '../../domain/ports.ts';
 
 /**
  * The crash scope patches through Red Hat Satellite (the fake Katello server the test runs, at

@@ -9,8 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { Client } from '@temporalio/client';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
-import { applyDecision } from '../../activities/lifecycle/decide.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
+import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { absentSignal, rescoredSignal } from '../../workflows/exposure/messages.ts';
 import { crashConfig, registerCrashPorts } from './crashConfig.ts';

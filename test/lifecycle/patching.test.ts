@@ -12,8 +12,8 @@ import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../domain/config.ts';
 import { exposureId, exposureWorkflowId } from '../../domain/exposure.ts';
-import { applyDecision } from '../../activities/lifecycle/decide.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
+import { applyDecision } from '../../lifecycle/decide.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { absentSignal } from '../../workflows/exposure/messages.ts';
 import {
   approvePatchUpdate,

@@ -17,7 +17,7 @@ import {
 import { authorizationContext, authorizeDecision } from '../../domain/authorization.ts';
 import { compareVersions, fixActionOf, remediationUnitId, unitAction } from '../../domain/remediation.ts';
 import { refusal } from '../../workflows/exposure/admission.ts';
-import { lifecycleRulesFor, validateLifecycleSettings } from '../../activities/lifecycle/settings.ts';
+import { lifecycleRulesFor, validateLifecycleSettings } from '../../lifecycle/settings.ts';
 import { ConfigError, parseConfig } from '../../domain/config.ts';
 import { lifecycleConfig } from './support.ts';
 

@@ -9,7 +9,7 @@ import {
   ensureSchedules,
   FEED_SYNC_SCHEDULE,
   SCAN_CYCLE_PREFIX,
-} from '../../activities/lifecycle/schedules.ts';
+} from '../../lifecycle/schedules.ts';
 import { eventually, lifecycleConfig, newPortLog, registerRecordingPorts, seedExposures } from './support.ts';
 
 const log = newPortLog();

@@ -4,8 +4,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
-import { applyDecision } from '../../activities/lifecycle/decide.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
+import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { rescoredSignal } from '../../workflows/exposure/messages.ts';
 import {

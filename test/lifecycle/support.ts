@@ -15,8 +15,8 @@ import type {
   ScanConnector,
   TicketRef,
   TicketSystem,
-} from '../../activities/ports.ts';
-import { integrations } from '../../activities/lifecycle/integrations.ts';
+} from '../../domain/ports.ts';
+import { integrations } from '../../lifecycle/integrations.ts';
 import { exposureStateQuery, type ExposureView } from '../../workflows/exposure/messages.ts';
 
 /** Everything the recording ports were asked to do, in order. */

@@ -15,8 +15,8 @@ import { HttpServer } from '../../bots/http.ts';
 import { RefusalAudit } from '../../bots/audit.ts';
 import { createWorker } from '../../worker/worker.ts';
 import { createPool } from '../../db/pool.ts';
-import { ingestFile } from '../../activities/ingest/file.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
+import { ingestFile } from '../../ingest/file.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import {

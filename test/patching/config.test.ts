@@ -8,9 +8,9 @@ import {
   PatchConfigError,
   scopePatchSettings,
   sshIntegration,
-} from '../../activities/patching/config.ts';
-import { createSshPatchExecutor, createWsusPatchExecutor } from '../../activities/patching/executors.ts';
-import { integrations } from '../../activities/lifecycle/integrations.ts';
+} from '../../patching/config.ts';
+import { createSshPatchExecutor, createWsusPatchExecutor } from '../../patching/executors.ts';
+import { integrations } from '../../lifecycle/integrations.ts';
 import { systemClock } from '../../runtime/clock.ts';
 
 const people = [

@@ -9,9 +9,9 @@ import type { Worker } from '@temporalio/worker';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../domain/config.ts';
-import { createPatchingActivities } from '../../activities/patching/index.ts';
-import type { PatchTarget, RescanRequest } from '../../activities/ports.ts';
-import { integrations } from '../../activities/lifecycle/integrations.ts';
+import { createPatchingActivities } from '../../activities/patching.ts';
+import type { PatchTarget, RescanRequest } from '../../domain/ports.ts';
+import { integrations } from '../../lifecycle/integrations.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,

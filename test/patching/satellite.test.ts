@@ -1,9 +1,9 @@
 // The Satellite executor against a local server speaking the Foreman/Katello API v2 endpoints it uses.
 import { afterEach, describe, expect, it } from 'vitest';
 import { PatchInputError } from '../../domain/packages.ts';
-import { satelliteIntegrationSchema } from '../../activities/patching/config.ts';
-import { jobTag, SatelliteApiError, SatellitePatchExecutor } from '../../activities/patching/satellite.ts';
-import type { PatchTarget } from '../../activities/ports.ts';
+import { satelliteIntegrationSchema } from '../../patching/config.ts';
+import { jobTag, SatelliteApiError, SatellitePatchExecutor } from '../../patching/satellite.ts';
+import type { PatchTarget } from '../../domain/ports.ts';
 import {
   startFakeSatellite,
   type FakeErratum,

@@ -6,10 +6,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PatchInputError } from '../../domain/packages.ts';
-import { sshIntegrationSchema, type SshIntegration } from '../../activities/patching/config.ts';
-import { SshPatchExecutor } from '../../activities/patching/ssh.ts';
-import { HostKeyRejectedError } from '../../activities/patching/sshSession.ts';
-import type { PatchTarget } from '../../activities/ports.ts';
+import { sshIntegrationSchema, type SshIntegration } from '../../patching/config.ts';
+import { SshPatchExecutor } from '../../patching/ssh.ts';
+import { HostKeyRejectedError } from '../../patching/sshSession.ts';
+import type { PatchTarget } from '../../domain/ports.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { becomeHost, hostState } from './fakeHost.ts';
 

@@ -1,9 +1,9 @@
 // The WSUS executor through a real sshd, with a powershell shim that decodes and checks the script.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PatchInputError } from '../../domain/packages.ts';
-import { wsusIntegrationSchema, type WsusIntegration } from '../../activities/patching/config.ts';
-import { encodePowerShell, WsusPatchExecutor, wsusScript } from '../../activities/patching/wsus.ts';
-import type { PatchTarget } from '../../activities/ports.ts';
+import { wsusIntegrationSchema, type WsusIntegration } from '../../patching/config.ts';
+import { encodePowerShell, WsusPatchExecutor, wsusScript } from '../../patching/wsus.ts';
+import type { PatchTarget } from '../../domain/ports.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { powershellShim, receivedScripts, setWsusState, wsusState, type FakeWsusState } from './fakeWsus.ts';
 

@@ -11,7 +11,7 @@ import type { Config } from '../../domain/config.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { hashPassword } from '../../bots/dashboard/auth.ts';
 import { mountDashboard } from '../../bots/dashboard/app.ts';
-import { dispatchChanges } from '../../activities/lifecycle/dispatch.ts';
+import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import {
@@ -23,7 +23,7 @@ import {
   view,
 } from '../lifecycle/support.ts';
 import { nowAfter, seedEstate } from './seed.ts';
-import { previousWeek } from '../../activities/reporting/week.ts';
+import { previousWeek } from '../../reporting/week.ts';
 
 const SHOTS = path.resolve('test-results', 'screenshots');
 // The live exposures below run on Temporal's real clock, so the seeded estate is written for the last

@@ -4,14 +4,9 @@
 //   open at P: E1 act, E2 act, E3 attend, E5 track, E9 track (prod), E8 act (dev)
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
-import {
-  computeDigestMetrics,
-  slaCompliance,
-  totalOf,
-  type DigestMetrics,
-} from '../../activities/reporting/metrics.ts';
-import { buildReport } from '../../activities/reporting/report.ts';
-import { parseWeek, previousWeek, weekContaining } from '../../activities/reporting/week.ts';
+import { computeDigestMetrics, slaCompliance, totalOf, type DigestMetrics } from '../../reporting/metrics.ts';
+import { buildReport } from '../../reporting/report.ts';
+import { parseWeek, previousWeek, weekContaining } from '../../reporting/week.ts';
 import { explainHealthMovement, formatMovement, healthScore } from '../../domain/health.ts';
 import { NOW, WEEK, reportingConfig, seedEstate } from './seed.ts';
 

@@ -4,7 +4,7 @@
 // that mix it with live workflows, which run on Temporal's real clock.
 import type { Pool } from '../../db/pool.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
-import { parseWeek } from '../../activities/reporting/week.ts';
+import { parseWeek } from '../../reporting/week.ts';
 
 export const WEEK = '2026-W47';
 /** The digest is computed as if run on Monday 23 Nov 2026 at noon: the week is complete. */

@@ -3,7 +3,7 @@
 // without pulling in workflow code.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Decision, ExposureState } from '../../domain/exposure.ts';
-import type { TicketRef, TicketStatusCategory } from '../../activities/ports.ts';
+import type { TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
 
 export { exposureWorkflowId } from '../../domain/exposure.ts';
 

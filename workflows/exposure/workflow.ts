@@ -35,13 +35,8 @@ import {
   workflowInfo,
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
-import type { LifecycleActivities } from '../../activities/lifecycle/index.ts';
-import type {
-  ExposureRow,
-  LifecycleRecord,
-  NotifyOutcome,
-  PatchOutcome,
-} from '../../activities/lifecycle/contract.ts';
+import type { LifecycleActivities } from '../../activities/lifecycle.ts';
+import type { ExposureRow, LifecycleRecord, NotifyOutcome, PatchOutcome } from '../../contracts/lifecycle.ts';
 import type { Decision, ExposureState } from '../../domain/exposure.ts';
 import { terminalStates } from '../../domain/exposure.ts';
 import {
@@ -57,7 +52,7 @@ import {
   startClock,
   type EscalationAudience,
 } from '../../domain/sla.ts';
-import type { NotificationKind } from '../../activities/ports.ts';
+import type { NotificationKind } from '../../domain/ports.ts';
 import { patchRollout } from '../patch.ts';
 import { refusal } from './admission.ts';
 import type { CarriedState, ExposureWorkflowInput, InboxItem } from './input.ts';

@@ -1,0 +1,366 @@
+// The patch rollout's activities (workflows/patch.ts): the scope's rules, the plan shown for
+// approval, the decision, a per-scope concurrency slot per host, the apply of one host, and the
+// record of the outcome. Every one is idempotent by (rollout, host): a retried or replayed call finds
+// its row and does nothing twice. The executor is the scope's one from the lifecycle's integration
+// registry (scopes[].patch.executor), the same object the lifecycle would use.
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ActivityDeps } from './deps.ts';
+import type { PatchExecutor, PatchPlan, PatchResult } from '../domain/ports.ts';
+import { appendEvent } from '../lifecycle/events.ts';
+import { scopeIntegrations } from '../lifecycle/integrations.ts';
+import {
+  patchRolloutPolicy as readPolicy,
+  PatchConfigError,
+  type PatchRolloutPolicy,
+} from '../patching/config.ts';
+import type {
+  HostApplyOutcome,
+  HostApplyRequest,
+  HostFailureRecord,
+  PatchDecisionRecord,
+  PlannedRollout,
+  PlanRolloutRequest,
+  RolloutFinish,
+  SlotGrant,
+  SlotRequest,
+} from '../contracts/patching.ts';
+
+function configFailure(err: unknown): never {
+  if (err instanceof PatchConfigError || (err instanceof Error && err.name === 'UnknownIntegrationError'))
+    throw ApplicationFailure.nonRetryable(err.message, 'PatchConfigError');
+  throw err;
+}
+
+function executorFor(deps: ActivityDeps, scope: string): PatchExecutor {
+  let patch: PatchExecutor | undefined;
+  try {
+    patch = scopeIntegrations(deps.config, scope, deps).patch;
+  } catch (err) {
+    configFailure(err);
+  }
+  if (!patch)
+    throw ApplicationFailure.nonRetryable(
+      `ctem.yaml: scope ${scope} has no patch executor (scopes[].patch.executor: ssh, satellite or wsus)`,
+      'PatchConfigError',
+    );
+  return patch;
+}
+
+/** The plan narrowed to one host: what one patch job applies. */
+export function planForHost(plan: PatchPlan, host: string): PatchPlan {
+  return {
+    ...plan,
+    targets: plan.targets.filter((t) => t.host === host),
+    steps: plan.steps.filter((s) => s.host === host),
+    problems: (plan.problems ?? []).filter((p) => p.host === host),
+  };
+}
+
+interface RolloutRow {
+  unit_id: string;
+  scope: string;
+  executor: string;
+  exposure_ids: string[];
+  plan: PatchPlan;
+  status: string;
+}
+
+async function readRollout(deps: ActivityDeps, rolloutId: string): Promise<RolloutRow> {
+  const { rows } = await deps.pool.query<RolloutRow>(
+    'select unit_id, scope, executor, exposure_ids, plan, status from patch_rollouts where id = $1',
+    [rolloutId],
+  );
+  if (!rows[0])
+    throw ApplicationFailure.nonRetryable(`patch rollout ${rolloutId} has no recorded plan`, 'NotFound');
+  return rows[0];
+}
+
+/** One audit event per exposure of the unit, each exactly once. */
+async function auditEach(
+  deps: ActivityDeps,
+  rolloutId: string,
+  exposureIds: string[],
+  type: string,
+  reason: string,
+  data: Record<string, unknown>,
+  actor = 'system',
+): Promise<void> {
+  for (const exposureId of exposureIds)
+    await appendEvent(deps.pool, {
+      key: `${rolloutId}:${type}:${exposureId}`,
+      exposureId,
+      type,
+      actor,
+      reason,
+      data: { rolloutId, ...data },
+    });
+}
+
+function tail(text: string, max = 2_000): string {
+  return text.length > max ? `…${text.slice(-max)}` : text;
+}
+
+export function createPatchingActivities(deps: ActivityDeps) {
+  const { pool } = deps;
+  const failPatchHost = async (f: HostFailureRecord): Promise<void> => {
+    await pool.query(
+      `update patch_jobs set status = 'failed', output = coalesce(output || E'\\n', '') || $3, finished_at = now(), lease_until = null
+        where rollout_id = $1 and host = $2 and status = 'applying'`,
+      [f.rolloutId, f.host, `FAILED: ${f.reason}`],
+    );
+  };
+  return {
+    /** The scope's rollout rules: approval, concurrency, canary, maintenance window. */
+    async patchRolloutPolicy(scope: string): Promise<PatchRolloutPolicy> {
+      try {
+        return readPolicy(deps.config, scope);
+      } catch (err) {
+        return configFailure(err);
+      }
+    },
+
+    /** Plan (dry run) once per rollout; a retry returns the recorded plan. */
+    async planPatchRollout(req: PlanRolloutRequest): Promise<PlannedRollout> {
+      const prior = await pool.query<{ plan: PatchPlan; status: string }>(
+        'select plan, status from patch_rollouts where id = $1',
+        [req.rolloutId],
+      );
+      if (prior.rows[0]) return { plan: prior.rows[0].plan, blocked: prior.rows[0].status === 'blocked' };
+      const executor = executorFor(deps, req.scope);
+      const plan = await executor.plan(req.unitId, req.targets);
+      const blocked = (plan.problems ?? []).length > 0;
+      await pool.query(
+        `insert into patch_rollouts (id, unit_id, scope, executor, exposure_ids, plan, summary, status)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do nothing`,
+        [
+          req.rolloutId,
+          req.unitId,
+          req.scope,
+          executor.name,
+          req.exposureIds,
+          JSON.stringify(plan),
+          plan.summary,
+          blocked ? 'blocked' : 'awaiting-approval',
+        ],
+      );
+      const stored = await readRollout(deps, req.rolloutId);
+      await auditEach(deps, req.rolloutId, stored.exposure_ids, 'patch-planned', stored.plan.summary, {
+        executor: stored.executor,
+        steps: stored.plan.steps,
+        problems: stored.plan.problems ?? [],
+      });
+      return { plan: stored.plan, blocked: stored.status === 'blocked' };
+    },
+
+    async recordPatchDecision(d: PatchDecisionRecord): Promise<void> {
+      await pool.query(
+        `update patch_rollouts set status = $2, decided_by = $3, decided_at = now(), decision_comment = $4, updated_at = now()
+          where id = $1 and status = 'awaiting-approval'`,
+        [d.rolloutId, d.decision, d.by, d.comment ?? null],
+      );
+      const r = await readRollout(deps, d.rolloutId);
+      await auditEach(
+        deps,
+        d.rolloutId,
+        r.exposure_ids,
+        d.decision === 'approved' ? 'patch-approved' : 'patch-rejected',
+        `patch plan ${d.decision} by ${d.by}${d.via ? ` via ${d.via}` : ''}${d.comment ? `: ${d.comment}` : ''}`,
+        { by: d.by, via: d.via, comment: d.comment },
+        d.by,
+      );
+    },
+
+    /**
+     * A slot for one host under the scope's concurrency limit, counted over every rollout: hosts
+     * applying with a live lease hold one each. Serialized per scope by an advisory lock.
+     */
+    async claimPatchSlot(req: SlotRequest): Promise<SlotGrant> {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        await client.query('select pg_advisory_xact_lock(hashtextextended($1, 7426006))', [req.scope]);
+        const own = await client.query<{ status: 'applying' | 'succeeded' | 'failed' }>(
+          'select status from patch_jobs where rollout_id = $1 and host = $2',
+          [req.rolloutId, req.host],
+        );
+        const holders = Number(
+          (
+            await client.query<{ n: string }>(
+              `select count(*) as n from patch_jobs where scope = $1 and status = 'applying' and lease_until > now()`,
+              [req.scope],
+            )
+          ).rows[0]!.n,
+        );
+        const mine = own.rows[0]?.status;
+        if (mine === 'succeeded' || mine === 'failed') {
+          await client.query('commit');
+          return { granted: true, holders, finished: mine };
+        }
+        if (mine === 'applying') {
+          await client.query(
+            `update patch_jobs set lease_until = now() + $3 * interval '1 millisecond' where rollout_id = $1 and host = $2`,
+            [req.rolloutId, req.host, req.leaseMs],
+          );
+          await client.query('commit');
+          return { granted: true, holders };
+        }
+        if (holders >= req.limit) {
+          await client.query('commit');
+          return { granted: false, holders };
+        }
+        const rollout = await client.query<RolloutRow>(
+          'select unit_id, scope, executor, plan, status from patch_rollouts where id = $1',
+          [req.rolloutId],
+        );
+        const r = rollout.rows[0];
+        if (!r || r.status !== 'approved')
+          throw ApplicationFailure.nonRetryable(
+            `patch rollout ${req.rolloutId} is ${r?.status ?? 'unknown'}, not approved: nothing may be applied`,
+            'NotApproved',
+          );
+        await client.query(
+          `insert into patch_jobs (rollout_id, host, unit_id, scope, executor, plan, status, lease_until)
+           values ($1, $2, $3, $4, $5, $6, 'applying', now() + $7 * interval '1 millisecond')`,
+          [
+            req.rolloutId,
+            req.host,
+            r.unit_id,
+            r.scope,
+            r.executor,
+            JSON.stringify(planForHost(r.plan, req.host)),
+            req.leaseMs,
+          ],
+        );
+        await client.query('commit');
+        return { granted: true, holders: holders + 1 };
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+
+    /** Apply the approved plan on one host, holding its slot; a finished job is returned as recorded. */
+    async applyPatchToHost(req: HostApplyRequest): Promise<HostApplyOutcome> {
+      const job = (
+        await pool.query<{
+          status: string;
+          plan: PatchPlan;
+          scope: string;
+          output: string | null;
+          reboot_required: boolean | null;
+          remote_job_id: string | null;
+        }>(
+          'select status, plan, scope, output, reboot_required, remote_job_id from patch_jobs where rollout_id = $1 and host = $2',
+          [req.rolloutId, req.host],
+        )
+      ).rows[0];
+      if (!job)
+        throw ApplicationFailure.nonRetryable(
+          `no slot was claimed for ${req.host} in rollout ${req.rolloutId}`,
+          'NotClaimed',
+        );
+      const outcomeOf = (
+        ok: boolean,
+        output: string,
+        rebootRequired?: boolean | null,
+        jobId?: string | null,
+      ): HostApplyOutcome => ({
+        host: req.host,
+        ok,
+        outputTail: tail(output),
+        ...(rebootRequired !== null && rebootRequired !== undefined ? { rebootRequired } : {}),
+        ...(jobId ? { jobId } : {}),
+      });
+      if (job.status !== 'applying')
+        return outcomeOf(
+          job.status === 'succeeded',
+          job.output ?? '',
+          job.reboot_required,
+          job.remote_job_id,
+        );
+      const rollout = await readRollout(deps, req.rolloutId);
+      if (rollout.status !== 'approved')
+        throw ApplicationFailure.nonRetryable(
+          `patch rollout ${req.rolloutId} is ${rollout.status}, not approved: nothing may be applied`,
+          'NotApproved',
+        );
+      await pool.query('update patch_jobs set attempts = attempts + 1 where rollout_id = $1 and host = $2', [
+        req.rolloutId,
+        req.host,
+      ]);
+      const executor = executorFor(deps, job.scope);
+      const ctx = Context.current();
+      // Well inside the heartbeat timeout, whatever it is set to.
+      const every = Math.max(250, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 15_000) / 3));
+      const beat = setInterval(() => ctx.heartbeat(`applying on ${req.host}`), every);
+      let result: PatchResult;
+      try {
+        ctx.heartbeat(`applying on ${req.host}`);
+        result = await executor.apply(job.plan);
+      } catch (err) {
+        // A permanent failure (bad input, host key changed) ends this host's job here; a transient
+        // one is retried by Temporal and the slot stays held.
+        if (err instanceof ApplicationFailure && err.nonRetryable)
+          await failPatchHost({ ...req, reason: err.message });
+        throw err;
+      } finally {
+        clearInterval(beat);
+      }
+      const h = result.hosts.find((x) => x.host === req.host) ?? {
+        host: req.host,
+        ok: false,
+        output: 'the executor reported nothing for this host',
+      };
+      await pool.query(
+        `update patch_jobs set status = $3, output = $4, reboot_required = $5, remote_job_id = $6, finished_at = now(), lease_until = null
+          where rollout_id = $1 and host = $2 and status = 'applying'`,
+        [
+          req.rolloutId,
+          req.host,
+          h.ok ? 'succeeded' : 'failed',
+          h.output,
+          h.rebootRequired ?? null,
+          h.jobId ?? null,
+        ],
+      );
+      await auditEach(
+        deps,
+        req.rolloutId,
+        rollout.exposure_ids,
+        `patch-host-${h.ok ? 'succeeded' : 'failed'}:${req.host}`,
+        `${rollout.executor} patch on ${req.host} ${h.ok ? 'succeeded' : 'FAILED'}${h.rebootRequired ? ' (reboot required)' : ''}`,
+        {
+          host: req.host,
+          ok: h.ok,
+          rebootRequired: h.rebootRequired,
+          jobId: h.jobId,
+          evidence: tail(h.output, 16_000),
+        },
+      );
+      return outcomeOf(h.ok, h.output, h.rebootRequired, h.jobId);
+    },
+
+    /** A host whose apply could not complete (retries exhausted, refused): failed, slot released. */
+    failPatchHost,
+
+    /** Record the end; returns the exposures on the rollout (late joiners included) to tell. */
+    async finishPatchRollout(f: RolloutFinish): Promise<{ exposureIds: string[] }> {
+      await pool.query(
+        `update patch_rollouts set status = case when $2::text in ('succeeded', 'failed') then $2::text else status end,
+                outcome = $3, finished_at = coalesce(finished_at, $4::timestamptz, now()), updated_at = now()
+          where id = $1`,
+        [f.rolloutId, f.outcome, f.summary, f.finishedAt ?? null],
+      );
+      const r = await readRollout(deps, f.rolloutId);
+      await auditEach(deps, f.rolloutId, r.exposure_ids, `patch-${f.outcome}`, f.summary, {
+        outcome: f.outcome,
+      });
+      return { exposureIds: r.exposure_ids };
+    },
+  };
+}
+
+export type PatchingActivities = ReturnType<typeof createPatchingActivities>;

@@ -1,0 +1,151 @@
+// The interfaces the exposure lifecycle drives. Each integration family implements one of them in
+// its folder (tickets/*, patching/*, bots/*, scanners/connectors/*);
+// the lifecycle's activities call them through these shapes only. Every call is idempotent, keyed
+// by the ids given, because activities run at least once.
+import type { ExposureState } from './exposure.ts';
+
+/** What one remediation unit is about, enough to write a ticket or a chat message. */
+export interface RemediationUnitSummary {
+  /** Stable id of the unit (e.g. "ru:<scope>:<owner>:<fix-action-hash>"); the idempotency key of its ticket. */
+  id: string;
+  scope: string;
+  /** Person id of the owner (ctem.yaml people[].id). */
+  owner?: string;
+  /** What a person does, in words: "Upgrade openssl to 3.0.7 or later on web-01". */
+  action: string;
+  priority: string;
+  /** ISO time; the earliest SLA deadline among its exposures. */
+  slaDue?: string;
+  exposures: {
+    id: string;
+    weaknessKey: string;
+    title: string;
+    asset: string;
+    state: ExposureState;
+    priority: string;
+    reasons: string[];
+    package?: { name: string; version?: string; fixedVersion?: string };
+  }[];
+  /** Link back to the dashboard's view of this unit. */
+  url?: string;
+}
+
+// ---- tickets ---------------------------------------------------------------------------------
+
+export interface TicketRef {
+  system: string;
+  /** The ticket key in the remote system (Jira "SEC-12", ServiceNow sys_id, GLPI id). */
+  key: string;
+  url?: string;
+}
+
+/** Status category, not names: each system maps its own statuses onto these. */
+export type TicketStatusCategory = 'open' | 'in-progress' | 'done';
+
+export interface TicketSystem {
+  readonly name: string;
+  /** Create the unit's ticket, or find and update it (found by the external key on the ticket). */
+  upsert(unit: RemediationUnitSummary): Promise<TicketRef>;
+  comment(ref: TicketRef, text: string, idempotencyKey: string): Promise<void>;
+  close(ref: TicketRef, resolution: string): Promise<void>;
+  reopen(ref: TicketRef, reason: string): Promise<void>;
+  status(ref: TicketRef): Promise<TicketStatusCategory>;
+}
+
+// ---- patching --------------------------------------------------------------------------------
+
+export interface PatchTarget {
+  /** Inventory asset id and how to reach it. */
+  assetId: number;
+  host: string;
+  /** Packages to bring to at least fixedVersion. Validated by the executor before any use. */
+  packages: { name: string; fixedVersion?: string }[];
+  /** KBs (WSUS) or errata ids (Satellite), when the scanner gave them. */
+  advisories?: string[];
+  cves: string[];
+}
+
+export interface PatchPlan {
+  executor: string;
+  /** The unit the plan is for; the idempotency key of the apply. */
+  unitId: string;
+  targets: PatchTarget[];
+  /** Human-readable dry run, shown in the approval request. */
+  summary: string;
+  steps: { host: string; description: string; command?: string[] }[];
+  /** What the dry run found that would keep apply from reaching the fix (fix not in the repositories, host unknown). */
+  problems?: { host: string; message: string }[];
+}
+
+export interface PatchResult {
+  ok: boolean;
+  /** Per host outcome with the captured output as evidence. */
+  hosts: { host: string; ok: boolean; output: string; rebootRequired?: boolean; jobId?: string }[];
+  finishedAt: string;
+}
+
+export interface PatchExecutor {
+  readonly name: string;
+  plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan>;
+  apply(plan: PatchPlan): Promise<PatchResult>;
+}
+
+// ---- scanning --------------------------------------------------------------------------------
+
+export interface RescanRequest {
+  /** Idempotency key (e.g. the exposure or unit id plus the fix time). */
+  requestId: string;
+  scope: string;
+  assetIds: number[];
+  weaknessKeys: string[];
+  /** Only scans finished after this time count as verification evidence. */
+  notBefore: string;
+}
+
+export interface RescanTicket {
+  requestId: string;
+  status: 'queued' | 'running' | 'done' | 'unavailable';
+  /** Id of the imported scan once done. */
+  scanId?: number;
+  detail?: string;
+}
+
+export interface ScanConnector {
+  readonly name: string;
+  /** Launch a targeted scan and import its report through the ordinary ingest path. */
+  rescan(req: RescanRequest): Promise<RescanTicket>;
+}
+
+// ---- notifications ---------------------------------------------------------------------------
+
+export type NotificationKind = 'decision-request' | 'reminder' | 'escalation' | 'alert' | 'state-change';
+
+export interface OwnerNotification {
+  /** Idempotency key: one message per key, updated in place on later calls with the same key. */
+  key: string;
+  kind: NotificationKind;
+  /** Person ids to reach directly. */
+  to: string[];
+  /** Scope channel(s) to post to as well. */
+  channels?: { slack?: string; teams?: string };
+  unit: RemediationUnitSummary;
+  /** Escalation level (0 = owner, 1 = team + manager, 2 = CISO), for wording. */
+  level?: number;
+  text: string;
+  /**
+   * Set on a patch approval request (and its escalations): the patch rollout workflow id, whose
+   * updates `approvePatch` / `rejectPatch` ({ actor, comment? }) answer it (workflows/patch.ts).
+   */
+  patchRolloutId?: string;
+}
+
+export interface NotificationReceipt {
+  delivered: { via: string; ref: string }[];
+  /** Why nothing was sent, when nothing was. */
+  skipped?: string;
+}
+
+export interface Notifier {
+  readonly name: string;
+  notify(n: OwnerNotification): Promise<NotificationReceipt>;
+}

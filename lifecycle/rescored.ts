@@ -1,0 +1,129 @@
+// After a feed load or a policy change, prioritization finds the exposures whose decision or
+// deadline moved (intel/rescore.ts); this tells their workflows, with the new priority,
+// the deadline (capped by the scope's stricter windows) and the reasons, judged set-based again.
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
+import { rescoredSignal } from '../workflows/exposure/messages.ts';
+import { PolicyCatalog } from '../intel/policyFiles.ts';
+import { rescoreExposures } from '../intel/rescore.ts';
+import type { DispatchDeps } from './dispatch.ts';
+import { slaOverrideFor } from './settings.ts';
+import { Triage } from './triage.ts';
+import { systemClock } from '../runtime/clock.ts';
+
+export async function dispatchRescored(
+  deps: DispatchDeps,
+  client: Client,
+  exposureIds: string[],
+  opts: { concurrency?: number; batchSize?: number } = {},
+): Promise<{ signalled: number; skipped: number }> {
+  const triage = new Triage(deps.config, deps.baseDir);
+  const clock = deps.clock ?? systemClock;
+  const batchSize = opts.batchSize ?? 1_000;
+  let signalled = 0;
+  let skipped = 0;
+  for (let i = 0; i < exposureIds.length; i += batchSize) {
+    const judged = await triage.triage(deps.pool, exposureIds.slice(i, i + batchSize), new Date(clock()));
+    const live = judged.filter(
+      (j) => !terminalStates.includes(j.state as ExposureState) && j.state !== 'open',
+    );
+    skipped += judged.length - live.length;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(opts.concurrency ?? 64, live.length) }, async () => {
+        while (next < live.length) {
+          const j = live[next++]!;
+          try {
+            await client.workflow.getHandle(exposureWorkflowId(j.exposureId)).signal(rescoredSignal, {
+              priority: j.priority,
+              slaDue: j.slaDue,
+              reasons: j.reasons,
+              policyVersion: j.policyVersion,
+              contextualCvss: j.contextualCvss,
+              kev: j.kev,
+            });
+            signalled++;
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) skipped++;
+            else throw err;
+          }
+        }
+      }),
+    );
+  }
+  return { signalled, skipped };
+}
+
+export interface RescoreHandOff {
+  /** Open exposures examined. */
+  examined: number;
+  /** Exposures whose decision or deadline changes. */
+  changed: number;
+  /** Exposures only re-stamped with a new policy version. */
+  restamped: number;
+  /** Workflows told (`rescored` signal). */
+  signalled: number;
+  /** Changed exposures with no running lifecycle (not yet started, closed): their row is updated. */
+  skipped: number;
+  /**
+   * "told": the decisions are written and the workflows told. "unreachable": no Temporal client, so
+   * nothing is written either, and the next re-score finds the same exposures again.
+   */
+  temporal: 'told' | 'unreachable';
+}
+
+/**
+ * Re-score every open exposure against the current intel and policies (after a feed load or a
+ * policy change) and hand exactly those whose decision or deadline changes to their workflows, in
+ * batches, as the SQL finds them. The new decisions are written in the same transaction, so a
+ * failure half-way leaves nothing applied and the next run hands the same exposures on again
+ * (a workflow ignores a re-score that changes nothing it holds).
+ */
+export async function rescoreAndHandOff(
+  deps: DispatchDeps,
+  client: Client | undefined,
+  opts: { now?: Date; batchSize?: number; concurrency?: number; onProgress?: (told: number) => void } = {},
+): Promise<RescoreHandOff> {
+  const catalog = PolicyCatalog.fromConfig(deps.config, deps.baseDir);
+  let signalled = 0;
+  let skipped = 0;
+  const r = await rescoreExposures(deps.pool, {
+    policy: (name) => catalog.get(name),
+    scopes: Object.fromEntries(deps.config.scopes.map((s) => [s.name, s])),
+    slaCap: (scope) => slaOverrideFor(deps.config, scope),
+    apply: client !== undefined,
+    now: opts.now ?? new Date((deps.clock ?? systemClock)()),
+    ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+    onBatch: async (rows) => {
+      if (!client) return;
+      const told = await dispatchRescored(
+        deps,
+        client,
+        rows.map((row) => row.id),
+        opts.concurrency ? { concurrency: opts.concurrency } : {},
+      );
+      signalled += told.signalled;
+      skipped += told.skipped;
+      opts.onProgress?.(signalled + skipped);
+    },
+  });
+  deps.log?.info(
+    {
+      examined: r.examined,
+      changed: r.changed,
+      restamped: r.restamped,
+      signalled,
+      skipped,
+      phasesMs: r.phasesMs,
+    },
+    're-score',
+  );
+  return {
+    examined: r.examined,
+    changed: r.changed,
+    restamped: r.restamped,
+    signalled,
+    skipped,
+    temporal: client ? 'told' : 'unreachable',
+  };
+}

@@ -1,0 +1,146 @@
+// The three PatchExecutors as the lifecycle's integration registry builds them (one factory each,
+// registered in lifecycle/integrations.ts under integrations.patch), from ctem.yaml and
+// the worker's dependencies. Whoever calls them from an activity:
+//   - errors that no retry can cure (bad scanner data, a host key that does not match, a
+//     configuration mistake, a 4xx from Satellite) leave as Temporal non-retryable failures;
+//   - apply refuses to run outside the scope's maintenance window, with a retry delayed until the
+//     window opens (the patch rollout workflow waits for the window itself; this is the backstop
+//     for any other caller).
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Config } from '../domain/config.ts';
+import {
+  describeMaintenanceWindow,
+  maintenanceWindowAt,
+  type MaintenanceWindow,
+} from '../domain/maintenance.ts';
+import { PatchInputError } from '../domain/packages.ts';
+import type { ActivityDeps } from '../activities/deps.ts';
+import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
+import {
+  PatchConfigError,
+  satelliteIntegration,
+  scopePatchSettings,
+  sshIntegration,
+  wsusIntegration,
+} from './config.ts';
+import { SatelliteApiError, SatellitePatchExecutor } from './satellite.ts';
+import { HostKeyRejectedError } from './sshSession.ts';
+import { SshPatchExecutor } from './ssh.ts';
+import { WsusPatchExecutor } from './wsus.ts';
+
+/** What a factory is given: the registry's IntegrationContext, structurally. */
+export interface PatchExecutorContext {
+  config: Config;
+  scope?: { name: string; maintenanceWindow?: MaintenanceWindow };
+  deps: Pick<ActivityDeps, 'baseDir' | 'clock'>;
+}
+
+/** The scope's window is closed: retried when it opens. */
+export function outsideWindowFailure(
+  scope: string,
+  window: MaintenanceWindow,
+  now: Date,
+): ApplicationFailure | undefined {
+  const state = maintenanceWindowAt(window, now);
+  if (state.open) return undefined;
+  const waitMs = state.opensAt.getTime() - now.getTime();
+  return ApplicationFailure.create({
+    message: `scope ${scope} may be patched only in its maintenance window (${describeMaintenanceWindow(window)}); it opens at ${state.opensAt.toISOString()}`,
+    type: 'OutsideMaintenanceWindow',
+    nextRetryDelay: waitMs,
+  });
+}
+
+function permanent(err: unknown): boolean {
+  return (
+    err instanceof PatchInputError ||
+    err instanceof PatchConfigError ||
+    err instanceof HostKeyRejectedError ||
+    (err instanceof SatelliteApiError && err.permanent)
+  );
+}
+
+function nonRetryable(err: unknown): unknown {
+  if (!permanent(err)) return err;
+  const e = err as Error;
+  return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: true, cause: e });
+}
+
+/** The executor with permanent errors marked non-retryable and apply kept inside the window. */
+function guarded(executor: PatchExecutor, ctx: PatchExecutorContext): PatchExecutor {
+  const scope = ctx.scope;
+  return {
+    name: executor.name,
+    plan: async (unitId: string, targets: PatchTarget[]): Promise<PatchPlan> => {
+      try {
+        return await executor.plan(unitId, targets);
+      } catch (err) {
+        throw nonRetryable(err);
+      }
+    },
+    apply: async (plan: PatchPlan): Promise<PatchResult> => {
+      const closed =
+        scope?.maintenanceWindow &&
+        outsideWindowFailure(scope.name, scope.maintenanceWindow, new Date(ctx.deps.clock()));
+      if (closed) throw closed;
+      try {
+        return await executor.apply(plan);
+      } catch (err) {
+        throw nonRetryable(err);
+      }
+    },
+  };
+}
+
+function building(ctx: PatchExecutorContext, build: () => PatchExecutor): PatchExecutor {
+  try {
+    return guarded(build(), ctx);
+  } catch (err) {
+    throw nonRetryable(err);
+  }
+}
+
+/** A heartbeat when running inside an activity (long Satellite jobs), nothing otherwise. */
+function heartbeat(detail: unknown): void {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    ctx = undefined; // not in an activity (CLI, tests calling the executor directly)
+  }
+  ctx?.heartbeat(detail);
+}
+
+export function createSshPatchExecutor(ctx: PatchExecutorContext): PatchExecutor {
+  return building(ctx, () => {
+    const settings = sshIntegration(ctx.config);
+    return new SshPatchExecutor(settings, { settings, baseDir: ctx.deps.baseDir });
+  });
+}
+
+export function createSatellitePatchExecutor(ctx: PatchExecutorContext): PatchExecutor {
+  return building(
+    ctx,
+    () =>
+      new SatellitePatchExecutor(satelliteIntegration(ctx.config), {
+        baseDir: ctx.deps.baseDir,
+        onProgress: (d) => heartbeat(d),
+      }),
+  );
+}
+
+export function createWsusPatchExecutor(ctx: PatchExecutorContext): PatchExecutor {
+  return building(ctx, () => {
+    if (!ctx.scope) throw new PatchConfigError('the wsus executor needs a scope (its patch.targetGroup)');
+    const group = scopePatchSettings(ctx.config, ctx.scope.name).targetGroup!;
+    return new WsusPatchExecutor(wsusIntegration(ctx.config), group, { baseDir: ctx.deps.baseDir });
+  });
+}
+
+/** The registry lines: integrations.patch[name] = factory. */
+export const patchExecutorFactories = {
+  ssh: createSshPatchExecutor,
+  satellite: createSatellitePatchExecutor,
+  wsus: createWsusPatchExecutor,
+} as const;

@@ -1,0 +1,185 @@
+// A ticket changed on the remote side (Jira webhook, ServiceNow outbound REST, GLPI poll): if its
+// status category differs from what the ledger knows, signal `ticketChanged` to the exposure
+// workflows of its unit. The ledger row stays locked until the signals are sent, and is updated
+// only after, so a failed delivery is retried by the sender (webhook retry, next poll) and a
+// repeated delivery of the same change signals nothing.
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { exposureWorkflowId } from '../domain/exposure.ts';
+import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
+import type { TicketStatusCategory } from '../domain/ports.ts';
+import type { TicketChangedSignal } from '../workflows/exposure/messages.ts';
+import { moveLockName, moveLockSql, recordTicketEvents } from './exactlyOnce.ts';
+
+/** Signal name the exposure workflow listens on (workflows/exposure/messages.ts, ticketChangedSignal). */
+export const ticketChangedSignalName = 'ticketChanged';
+
+/** Payload of the ticketChanged signal: the exposure workflow's contract, plus what the ledger knows. */
+export interface TicketChanged extends TicketChangedSignal {
+  /** The ticket group (the remediation unit id by default). */
+  group: string;
+  previous?: TicketStatusCategory;
+  /** The system's own status name or number. */
+  remoteStatus: string;
+  via: 'webhook' | 'poll';
+}
+
+export interface InboundTicketChange {
+  system: string;
+  key: string;
+  category: TicketStatusCategory;
+  remote: string;
+  actor?: string;
+  via: 'webhook' | 'poll';
+}
+
+export type DeliverTicketChange = (workflowIds: string[], change: TicketChanged) => Promise<void>;
+
+export type InboundOutcome =
+  | { outcome: 'unknown-ticket' }
+  | { outcome: 'unchanged' }
+  | { outcome: 'signalled'; group: string; workflows: number };
+
+export async function applyInboundTicketChange(
+  pool: Pool,
+  change: InboundTicketChange,
+  deliver: DeliverTicketChange,
+  now = new Date(),
+): Promise<InboundOutcome> {
+  return await inTransaction(pool, async (client) => {
+    const { rows } = await client.query<LedgerRow>(
+      `select group_key, ticket_url, exposure_ids, last_status from tickets where system = $1 and ticket_key = $2 for update`,
+      [change.system, change.key],
+    );
+    const row = rows[0];
+    if (!row) return { outcome: 'unknown-ticket' };
+    if (row.last_status === change.category) return { outcome: 'unchanged' };
+    const pending = pendingChange(row, change, now);
+    await deliver(pending.workflowIds, pending.signal);
+    await recordAcknowledged(client, pending, row.exposure_ids);
+    return { outcome: 'signalled', group: row.group_key, workflows: row.exposure_ids.length };
+  });
+}
+
+interface LedgerRow {
+  group_key: string;
+  ticket_url: string | null;
+  exposure_ids: string[];
+  last_status: TicketStatusCategory | null;
+}
+
+/** A change to signal: the exposure workflows of the unit and the payload. */
+export interface PendingTicketChange {
+  workflowIds: string[];
+  signal: TicketChanged;
+}
+
+function pendingChange(row: LedgerRow, change: InboundTicketChange, now: Date): PendingTicketChange {
+  return {
+    workflowIds: row.exposure_ids.map(exposureWorkflowId),
+    signal: {
+      ticket: { system: change.system, key: change.key, ...(row.ticket_url ? { url: row.ticket_url } : {}) },
+      status: change.category,
+      at: now.toISOString(),
+      ...(change.actor ? { by: change.actor } : {}),
+      group: row.group_key,
+      ...(row.last_status ? { previous: row.last_status } : {}),
+      remoteStatus: change.remote,
+      via: change.via,
+    },
+  };
+}
+
+/** Record a delivered change, unless the ledger moved meanwhile (our own close/reopen wins). */
+async function recordAcknowledged(client: PoolClient, pending: PendingTicketChange, exposureIds: string[]) {
+  const s = pending.signal;
+  const { rowCount } = await client.query(
+    `update tickets set last_status = $3, remote_status = $4, status_changed_at = $5, updated_at = now()
+     where system = $1 and ticket_key = $2 and last_status is not distinct from $6`,
+    [s.ticket.system, s.ticket.key, s.status, s.remoteStatus, s.at, s.previous ?? null],
+  );
+  if (!rowCount) return;
+  await recordTicketEvents(
+    client,
+    'ticket.changed',
+    exposureIds,
+    `ticket.changed:${s.ticket.system}:${s.ticket.key}:${s.at}`,
+    { ...s },
+    s.by ? `${s.ticket.system}:${s.by}` : s.ticket.system,
+  );
+}
+
+/**
+ * For pollers, whose signals are sent by a workflow: the changes that differ from the ledger. Nothing
+ * is written; acknowledgeTicketChanges records them once the workflow has signalled.
+ */
+export async function pendingTicketChanges(
+  pool: Pool,
+  changes: InboundTicketChange[],
+  now = new Date(),
+  /**
+   * When the remote read began (database time). A ticket we moved ourselves since then was read
+   * before our move: comparing that stale read with the moved ledger would make our own close look
+   * like a person's reopen. It is left to the next poll, which sees it again.
+   */
+  readStartedAt?: Date,
+): Promise<PendingTicketChange[]> {
+  if (changes.length === 0) return [];
+  const system = changes[0]!.system;
+  const select = (db: Pool | PoolClient, keys: string[]) =>
+    db.query<LedgerRow & { ticket_key: string; moved_since_read: boolean }>(
+      `select ticket_key, group_key, ticket_url, exposure_ids, last_status,
+              coalesce(status_changed_at >= $3, false) as moved_since_read
+         from tickets where system = $1 and ticket_key = any($2::text[])`,
+      [system, keys, readStartedAt ?? null],
+    );
+  const first = await select(
+    pool,
+    changes.map((c) => c.key),
+  );
+  const differing = first.rows
+    .filter((r) => changes.some((c) => c.key === r.ticket_key && c.category !== r.last_status))
+    .map((r) => r.ticket_key)
+    .sort();
+  // Only tickets that look changed are looked at again, after any move of ours in flight is done.
+  const rows =
+    differing.length === 0
+      ? []
+      : await inTransaction(pool, async (client) => {
+          for (const key of differing) await client.query(moveLockSql, [moveLockName(system, key)]);
+          return (await select(client, differing)).rows;
+        });
+  const byKey = new Map(rows.map((r) => [r.ticket_key, r]));
+  const pending: PendingTicketChange[] = [];
+  for (const change of changes) {
+    const row = byKey.get(change.key);
+    if (row && !row.moved_since_read && row.last_status !== change.category)
+      pending.push(pendingChange(row, change, now));
+  }
+  return pending;
+}
+
+export async function acknowledgeTicketChanges(pool: Pool, pending: PendingTicketChange[]): Promise<void> {
+  for (const p of pending) {
+    await inTransaction(pool, async (client) => {
+      const { rows } = await client.query<{ exposure_ids: string[] }>(
+        `select exposure_ids from tickets where system = $1 and ticket_key = $2 for update`,
+        [p.signal.ticket.system, p.signal.ticket.key],
+      );
+      if (rows[0]) await recordAcknowledged(client, p, rows[0].exposure_ids);
+    });
+  }
+}
+
+/** Deliver through a Temporal client; an exposure whose workflow is gone is skipped. */
+export function signalThroughClient(client: Client): DeliverTicketChange {
+  return async (workflowIds, change) => {
+    for (const id of workflowIds) {
+      try {
+        await client.workflow.getHandle(id).signal(ticketChangedSignalName, change);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) continue;
+        throw err;
+      }
+    }
+  };
+}

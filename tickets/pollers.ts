@@ -1,0 +1,29 @@
+// Start (or find running) the polling workflow of each ticket system that needs one. Called once by
+// the process that runs the stack; starting twice is harmless (conflict policy USE_EXISTING).
+import type { Client } from '@temporalio/client';
+import { durationMs, type Config } from '../domain/config.ts';
+import { polledTicketSystems } from './index.ts';
+import type { TicketStatusPollInput } from '../workflows/tickets.ts';
+
+export function ticketPollWorkflowId(system: string): string {
+  return `ticket-poll-${system}`;
+}
+
+export async function startTicketPollers(
+  client: Client,
+  config: Config,
+  taskQueue: string,
+): Promise<string[]> {
+  const started: string[] = [];
+  for (const { system, interval } of polledTicketSystems(config)) {
+    const input: TicketStatusPollInput = { system, intervalMs: durationMs(interval) };
+    const handle = await client.workflow.start('ticketStatusPoll', {
+      taskQueue,
+      workflowId: ticketPollWorkflowId(system),
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    started.push(handle.workflowId);
+  }
+  return started;
+}
