@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from './deps.ts';
 import type { PatchExecutor, PatchPlan, PatchResult } from '../domain/ports.ts';
 import { appendEvent } from '../lifecycle/events.ts';
-import { scopeIntegrations } from '../lifecycle/integrations.ts';
+import { scopeIntegrations } from '../app/integrations.ts';
 import {
   patchRolloutPolicy as readPolicy,
   PatchConfigError,

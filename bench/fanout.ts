@@ -27,7 +27,7 @@ import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { dispatchScan } from '../lifecycle/dispatch.ts';
-import { integrations } from '../lifecycle/integrations.ts';
+import { integrations } from '../app/integrations.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { systemClock } from '../runtime/clock.ts';
 

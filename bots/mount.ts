@@ -4,13 +4,13 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Pool } from '../db/pool.ts';
-import { DecisionApi } from './decisions.ts';
+import { DecisionApi } from '../lifecycle/decisionApi.ts';
 import type { HttpServer } from './http.ts';
-import { chatRuntimeFor, type ChatRuntime } from './runtime.ts';
+import { chatRuntimeFor, type ChatRuntime } from '../chat/runtime.ts';
 import { SlackBot } from './slack/app.ts';
 import { TeamsBot } from './teams/app.ts';
-import { ScopeAlerts } from './alerts.ts';
-import { describeDecision } from './messages.ts';
+import { ScopeAlerts } from '../chat/alerts.ts';
+import { describeDecision } from '../chat/messages.ts';
 
 export interface ChatBots {
   runtime: ChatRuntime;

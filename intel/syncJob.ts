@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import type { IntegrationContext, JobOutcome } from '../lifecycle/integrations.ts';
+import type { IntegrationContext, JobOutcome } from '../app/integrations.ts';
 import { rescoreAndHandOff } from '../lifecycle/rescored.ts';
 import { FeedInputError, type FeedRunResult } from './runs.ts';
 import { FEED_NAMES, feedsConfig, syncFeeds } from './sources.ts';

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool.ts';
 import { exposureWorkflowId, type Decision, type ExposureState } from '../domain/exposure.ts';
-import { decisionUpdates } from '../workflows/exposure/messages.ts';
+import { decisionUpdates } from '../contracts/exposure.ts';
 
 export type DecisionApplied = { ok: true; state: ExposureState } | { ok: false; reason: string };
 

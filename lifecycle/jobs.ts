@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { ActivityDeps } from '../activities/deps.ts';
 import { dispatchScan } from './dispatch.ts';
-import { integrations, scopeIntegrations, type JobOutcome } from './integrations.ts';
+import { integrations, scopeIntegrations, type JobOutcome } from '../app/integrations.ts';
 import { dispatchRescored } from './rescored.ts';
 
 export type ScheduledJob = { kind: 'scanCycle'; scope: string } | { kind: 'feedSync' } | { kind: 'digest' };

@@ -8,7 +8,7 @@ import type { ActivityDeps } from '../activities/deps.ts';
 import type { NotificationReceipt, OwnerNotification, RemediationUnitSummary } from '../domain/ports.ts';
 import type { NotifyOutcome, NotifyRequest } from '../contracts/lifecycle.ts';
 import { appendEvent } from './events.ts';
-import { configuredNotifiers } from './integrations.ts';
+import { configuredNotifiers } from '../app/integrations.ts';
 import { unitSummary } from './units.ts';
 
 /** People and channels an audience list reaches in a scope. */

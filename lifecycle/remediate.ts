@@ -21,7 +21,7 @@ import type {
 } from '../contracts/lifecycle.ts';
 import { dispatchScan } from './dispatch.ts';
 import { appendEvent } from './events.ts';
-import { scopeIntegrations, UnknownIntegrationError } from './integrations.ts';
+import { scopeIntegrations, UnknownIntegrationError } from '../app/integrations.ts';
 import { assignUnits, readUnit, unitSummary } from './units.ts';
 
 function integrationsFor(deps: ActivityDeps, scope: string) {

@@ -3,7 +3,7 @@
 // the deadline (capped by the scope's stricter windows) and the reasons, judged set-based again.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
-import { rescoredSignal } from '../workflows/exposure/messages.ts';
+import { rescoredSignal } from '../contracts/exposure.ts';
 import { PolicyCatalog } from '../intel/policyFiles.ts';
 import { rescoreExposures } from '../intel/rescore.ts';
 import type { DispatchDeps } from './dispatch.ts';

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import type { Config } from '../domain/config.ts';
 import { resolveSecret } from '../runtime/config.ts';
-import { chatRuntimeFor } from '../bots/runtime.ts';
+import { chatRuntimeFor } from '../chat/runtime.ts';
 import { digestSlackMessage, digestTeamsCard } from './chat.ts';
 import { digestSettings, type DigestSettings } from './config.ts';
 import { digestView, renderDigestEmail } from './render.ts';

@@ -3,7 +3,7 @@
 // integrations.jobs.digest). It reports the last complete week in the digest's time zone and sends
 // it through every configured channel, each channel once per week whatever the retries.
 import { ApplicationFailure } from '@temporalio/common';
-import type { IntegrationContext, JobOutcome } from '../lifecycle/integrations.ts';
+import type { IntegrationContext, JobOutcome } from '../app/integrations.ts';
 import { DigestConfigError, digestSettings, type DigestSettings } from './config.ts';
 import { configuredChannels, deliverDigest, type ChannelOutcome } from './delivery.ts';
 import { buildDigest } from './report.ts';

@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 import type { TicketStatusCategory } from '../domain/ports.ts';
-import type { TicketChangedSignal } from '../workflows/exposure/messages.ts';
+import type { TicketChangedSignal } from '../contracts/exposure.ts';
 import { moveLockName, moveLockSql, recordTicketEvents } from './exactlyOnce.ts';
 
 /** Signal name the exposure workflow listens on (workflows/exposure/messages.ts, ticketChangedSignal). */

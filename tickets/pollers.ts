@@ -3,11 +3,11 @@
 import type { Client } from '@temporalio/client';
 import { durationMs, type Config } from '../domain/config.ts';
 import { polledTicketSystems } from './index.ts';
-import type { TicketStatusPollInput } from '../workflows/tickets.ts';
-
-export function ticketPollWorkflowId(system: string): string {
-  return `ticket-poll-${system}`;
-}
+import {
+  ticketPollWorkflowId,
+  ticketStatusPollWorkflowType,
+  type TicketStatusPollInput,
+} from '../contracts/tickets.ts';
 
 export async function startTicketPollers(
   client: Client,
@@ -17,7 +17,7 @@ export async function startTicketPollers(
   const started: string[] = [];
   for (const { system, interval } of polledTicketSystems(config)) {
     const input: TicketStatusPollInput = { system, intervalMs: durationMs(interval) };
-    const handle = await client.workflow.start('ticketStatusPoll', {
+    const handle = await client.workflow.start(ticketStatusPollWorkflowType, {
       taskQueue,
       workflowId: ticketPollWorkflowId(system),
       args: [input],

@@ -11,8 +11,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
-  defineQuery,
-  defineUpdate,
   getExternalWorkflowHandle,
   log,
   patched,
@@ -25,83 +23,19 @@ import type { PatchingActivities } from '../activities/patching.ts';
 import type { LifecycleActivities } from '../activities/lifecycle.ts';
 import type { PatchRolloutPolicy } from '../patching/config.ts';
 import type { HostApplyOutcome } from '../contracts/patching.ts';
-import type { PatchPlan, PatchTarget, RescanTicket } from '../domain/ports.ts';
-import type { Actor } from '../domain/exposure.ts';
+import type { RescanTicket } from '../domain/ports.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { describeMaintenanceWindow, maintenanceWindowAt } from '../domain/maintenance.ts';
-import { patchRolloutFinishedSignal, type PatchRolloutFinishedSignal } from './exposure/messages.ts';
-
-// ---- contract ------------------------------------------------------------------------------------
-
-export const patchRolloutWorkflowType = 'patchRollout';
-
-/** One rollout per unit and attempt: "patch-<unit>" (attempt 1) or "patch-<unit>-<n>". */
-export function patchRolloutWorkflowId(unitId: string, attempt = 1): string {
-  return attempt === 1 ? `patch-${unitId}` : `patch-${unitId}-${attempt}`;
-}
-
-export interface PatchRolloutInput {
-  unitId: string;
-  scope: string;
-  targets: PatchTarget[];
-  /** The exposures the unit closes: audit trail, notifications and the verifying re-scan. */
-  exposures: { exposureId: string; assetId: number; weaknessKey: string }[];
-  /** Owner to tell about failures (people[].id); the scope's owners otherwise. */
-  owner?: string;
-  /** false when the caller requests verification itself (the exposure workflow does). Default true. */
-  requestRescan?: boolean;
-  /** Heartbeat timeout of a host's apply (default 2 minutes; tests lower it to see a killed worker sooner). */
-  heartbeatTimeoutMs?: number;
-}
-
-export type PatchRolloutStatus =
-  | 'planning'
-  | 'blocked'
-  | 'awaiting-approval'
-  | 'rejected'
-  | 'waiting-for-window'
-  | 'waiting-for-slot'
-  | 'applying'
-  | 'succeeded'
-  | 'failed';
-
-export type HostStatus = 'pending' | 'applying' | 'succeeded' | 'failed' | 'skipped';
-
-export interface PatchRolloutView {
-  rolloutId: string;
-  unitId: string;
-  scope: string;
-  status: PatchRolloutStatus;
-  plan?: PatchPlan;
-  approvers: string[];
-  decision?: { by: string; via?: string; at: string; comment?: string; approved: boolean };
-  window: string;
-  /** ISO time the window next opens, while waiting for it. */
-  windowOpensAt?: string;
-  hosts: { host: string; status: HostStatus; canary: boolean; rebootRequired?: boolean; jobId?: string }[];
-  failure?: string;
-  /** Times the unanswered approval request was escalated. */
-  approvalEscalations?: number;
-}
-
-export interface PatchRolloutResult {
-  status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
-  summary: string;
-  /** ISO time the last host finished: verification counts scans after it. */
-  finishedAt?: string;
-  hosts: HostApplyOutcome[];
-  rescans: RescanTicket[];
-  escalated: boolean;
-}
-
-export interface PatchApproval {
-  actor: Actor;
-  comment?: string;
-}
-
-export const approvePatchUpdate = defineUpdate<PatchRolloutView, [PatchApproval]>('approvePatch');
-export const rejectPatchUpdate = defineUpdate<PatchRolloutView, [PatchApproval]>('rejectPatch');
-export const patchRolloutQuery = defineQuery<PatchRolloutView>('patchRollout');
+import { patchRolloutFinishedSignal, type PatchRolloutFinishedSignal } from '../contracts/exposure.ts';
+import {
+  approvePatchUpdate,
+  patchRolloutQuery,
+  rejectPatchUpdate,
+  type PatchApproval,
+  type PatchRolloutInput,
+  type PatchRolloutResult,
+  type PatchRolloutView,
+} from '../contracts/patch.ts';
 
 // ---- activities ----------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 // loses it; the exposure workflow treats a repeated status as no news.
 import { continueAsNew, getExternalWorkflowHandle, log, proxyActivities, sleep } from '@temporalio/workflow';
 import type { createItsmActivities } from '../tickets/index.ts';
-import { ticketChangedSignal } from './exposure/messages.ts';
+import { ticketChangedSignal } from '../contracts/exposure.ts';
+import type { TicketStatusPollInput } from '../contracts/tickets.ts';
 
 type ItsmActivities = ReturnType<typeof createItsmActivities>;
 
@@ -15,18 +16,6 @@ const { itsmReadTicketChanges, itsmAcknowledgeTicketChanges } = proxyActivities<
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes', backoffCoefficient: 2 },
 });
-
-export interface TicketStatusPollInput {
-  system: string;
-  /** Pause between polls, in ms. */
-  intervalMs: number;
-  /** Polls per run before continuing as new (keeps the history small). */
-  roundsPerRun?: number;
-}
-
-export function ticketPollWorkflowId(system: string): string {
-  return `ticket-poll-${system}`;
-}
 
 export async function ticketStatusPoll(input: TicketStatusPollInput): Promise<never> {
   const rounds = input.roundsPerRun ?? 200;

@@ -19,7 +19,7 @@ import { digestSettings } from '../../reporting/config.ts';
 import { renderDigestPage } from '../../reporting/render.ts';
 import { buildDigest } from '../../reporting/report.ts';
 import { parseWeek, previousWeek, weekContaining } from '../../reporting/week.ts';
-import { DecisionApi, type DecisionInput } from '../decisions.ts';
+import { DecisionApi, type DecisionInput } from '../../lifecycle/decisionApi.ts';
 import type { HttpServer } from '../http.ts';
 import { cookies, DashboardAuth, type Session } from './auth.ts';
 import { dashboardSettings } from './config.ts';

@@ -4,7 +4,7 @@
 import type { Pool } from '../../db/pool.ts';
 import { exposureStates } from '../../domain/exposure.ts';
 import { priorities } from '../../domain/health.ts';
-import { exposureTimeline } from '../../cli/commands/exposures.ts';
+import { exposureTimeline } from '../../lifecycle/queries.ts';
 
 export const slaStatuses = ['overdue', 'due-soon', 'on-track', 'paused', 'closed'] as const;
 export type SlaStatus = (typeof slaStatuses)[number];

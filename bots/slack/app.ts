@@ -13,8 +13,8 @@ import type { Person } from '../../domain/config.ts';
 import type { Actor, DecisionKind } from '../../domain/exposure.ts';
 import type { Pool } from '../../db/pool.ts';
 import { resolveSecret } from '../../runtime/config.ts';
-import type { DecisionApi, DecisionInput, DecisionOutcome } from '../decisions.ts';
-import type { StoredMessage } from '../delivery.ts';
+import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../lifecycle/decisionApi.ts';
+import type { StoredMessage } from '../../chat/delivery.ts';
 import type { HttpServer } from '../http.ts';
 import {
   actionableIds,
@@ -23,13 +23,13 @@ import {
   resolveRef,
   type ChatMessageModel,
   type PatchDecisionKind,
-} from '../messages.ts';
-import type { ChatRuntime, SlackSide } from '../runtime.ts';
-import { slackClientOptions, slackLogger } from './client.ts';
+} from '../../chat/messages.ts';
+import type { ChatRuntime, SlackSide } from '../../chat/runtime.ts';
+import { slackClientOptions, slackLogger } from '../../chat/slack/client.ts';
 import { SeenRequests, SlackRouteReceiver, requestId } from './receiver.ts';
 import { RefusalAudit } from '../audit.ts';
-import type { ModalOrigin } from './render.ts';
-import type { SlackEphemeral } from './transport.ts';
+import type { ModalOrigin } from '../../chat/slack/render.ts';
+import type { SlackEphemeral } from '../../chat/slack/transport.ts';
 
 export interface SlackBotDeps {
   runtime: ChatRuntime;

@@ -16,7 +16,7 @@ import type { App, Logger as SlackLogger, Receiver } from '@slack/bolt';
 import { HTTPResponseAck } from '@slack/bolt';
 import type { Logger } from 'pino';
 import type { Pool } from '../../db/pool.ts';
-import { Batcher } from '../batch.ts';
+import { Batcher } from '../../chat/batch.ts';
 import { RefusalAudit } from '../audit.ts';
 import { readBody, sendJson } from '../http.ts';
 import { verifySlackSignature } from './verify.ts';

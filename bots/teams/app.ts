@@ -22,7 +22,7 @@ import { PUBLIC, withOverrides } from '@microsoft/teams.api';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { DecisionKind } from '../../domain/exposure.ts';
-import type { DecisionApi, DecisionInput, DecisionOutcome } from '../decisions.ts';
+import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../lifecycle/decisionApi.ts';
 import { readBody, sendJson, type HttpServer } from '../http.ts';
 import { RefusalAudit } from '../audit.ts';
 import {
@@ -32,8 +32,8 @@ import {
   resolveRef,
   type ChatMessageModel,
   type PatchDecisionKind,
-} from '../messages.ts';
-import type { ChatRuntime, TeamsSide } from '../runtime.ts';
+} from '../../chat/messages.ts';
+import type { ChatRuntime, TeamsSide } from '../../chat/runtime.ts';
 
 export interface TeamsBotDeps {
   runtime: ChatRuntime;

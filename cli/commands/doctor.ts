@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { runningStack, type GlobalOptions } from '../context.ts';
-import { runDoctor, type DoctorCheck } from '../../runtime/doctor.ts';
+import { runDoctor, type DoctorCheck } from '../../app/doctor.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 
 export function defineDoctor(cmd: Command): void {

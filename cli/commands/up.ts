@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { load, refuseFixedClock, type GlobalOptions } from '../context.ts';
-import { startStack } from '../../runtime/stack.ts';
+import { startStack } from '../../app/stack.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 import { createLogger } from '../../runtime/log.ts';
 

@@ -2,8 +2,8 @@
 // runner behind each scope's Temporal Schedule.
 import type { Scope } from '../../domain/config.ts';
 import type { ScanConnector } from '../../domain/ports.ts';
-import type { IntegrationContext, JobOutcome } from '../../lifecycle/integrations.ts';
-import { scopeIntegrations } from '../../lifecycle/integrations.ts';
+import type { IntegrationContext, JobOutcome } from '../../app/integrations.ts';
+import { scopeIntegrations } from '../../app/integrations.ts';
 import { ConnectorConfigError, connectorNames, scopeScanSettings } from './config.ts';
 import { createGvmConnector } from './gvm.ts';
 import type { ScopeScanner } from './ingestRun.ts';

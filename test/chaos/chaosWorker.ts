@@ -7,8 +7,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { parseConfig } from '../../domain/config.ts';
 import { createPool } from '../../db/pool.ts';
-import { integrations } from '../../lifecycle/integrations.ts';
-import { createDemoPatchExecutor } from '../../lifecycle/demoPatchExecutor.ts';
+import { integrations } from '../../app/integrations.ts';
+import { createDemoPatchExecutor } from '../../patching/demo.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { systemClock } from '../../runtime/clock.ts';
 

@@ -10,7 +10,7 @@ import {
   contextualCvssFromReasons,
   endOfLifeOf,
   thresholdReasons,
-} from '../../bots/alerts.ts';
+} from '../../chat/alerts.ts';
 import { view } from '../lifecycle/support.ts';
 import { TEAMS_CHANNEL, chatWorld, until, type ChatWorld } from './support.ts';
 

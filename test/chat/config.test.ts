@@ -5,10 +5,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../domain/config.ts';
-import { slackConfigOf } from '../../bots/slack/config.ts';
-import { teamsConfigOf } from '../../bots/teams/config.ts';
-import { alertRulesOf } from '../../bots/alerts.ts';
-import { snoozeChoicesFor } from '../../bots/decisions.ts';
+import { slackConfigOf } from '../../chat/slack/config.ts';
+import { teamsConfigOf } from '../../chat/teams/config.ts';
+import { alertRulesOf } from '../../chat/alerts.ts';
+import { snoozeChoicesFor } from '../../lifecycle/decisionApi.ts';
 import { OLIVIA_AAD, chatWorld, installActivity, postActivity, type ChatWorld } from './support.ts';
 
 describe('chat configuration', () => {

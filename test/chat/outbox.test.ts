@@ -5,9 +5,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { OwnerNotification } from '../../domain/ports.ts';
-import { createSlackNotifier } from '../../bots/slack/notifier.ts';
-import { ChatDelivery } from '../../bots/delivery.ts';
-import { Outbox } from '../../bots/outbox.ts';
+import { createSlackNotifier } from '../../chat/slack/notifier.ts';
+import { ChatDelivery } from '../../chat/delivery.ts';
+import { Outbox } from '../../chat/outbox.ts';
 import { chatWorld, until, type ChatWorld } from './support.ts';
 
 let world: ChatWorld;

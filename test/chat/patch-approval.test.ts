@@ -11,7 +11,7 @@ import {
   patchRolloutWorkflowId,
   type PatchRolloutResult,
   type PatchRolloutView,
-} from '../../workflows/patch.ts';
+} from '../../contracts/patch.ts';
 import { view } from '../lifecycle/support.ts';
 import {
   LENA_AAD,

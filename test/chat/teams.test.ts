@@ -4,8 +4,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OwnerNotification } from '../../domain/ports.ts';
-import { createTeamsNotifier } from '../../bots/teams/notifier.ts';
-import type { ChatMessageModel } from '../../bots/messages.ts';
+import { createTeamsNotifier } from '../../chat/teams/notifier.ts';
+import type { ChatMessageModel } from '../../chat/messages.ts';
 import { view } from '../lifecycle/support.ts';
 import {
   LENA_AAD,

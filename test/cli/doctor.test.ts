@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runDoctor, type DoctorCheck } from '../../runtime/doctor.ts';
+import { runDoctor, type DoctorCheck } from '../../app/doctor.ts';
 import { testDatabase } from '../support/db.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { FakeJira } from '../fakes/jira.ts';

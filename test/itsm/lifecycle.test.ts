@@ -22,7 +22,7 @@ import { adfText, externalKeyFor } from '../../tickets/content.ts';
 import type { TicketStatusCategory } from '../../domain/ports.ts';
 import { exposureId as exposureIdOf, exposureWorkflowId } from '../../domain/exposure.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
-import { rescoredSignal } from '../../workflows/exposure/messages.ts';
+import { rescoredSignal } from '../../contracts/exposure.ts';
 import type { Pool } from '../../db/pool.ts';
 import {
   eventually,

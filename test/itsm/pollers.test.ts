@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeGlpi } from '../fakes/glpi.ts';
-import { startTicketPollers, ticketPollWorkflowId } from '../../tickets/pollers.ts';
+import { startTicketPollers } from '../../tickets/pollers.ts';
+import { ticketPollWorkflowId } from '../../contracts/tickets.ts';
 import { configWith, envSecret, eventually } from './harness.ts';
 
 describe('ticket pollers', () => {

@@ -13,7 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { createItsmActivities } from '../../tickets/index.ts';
 import type { RemediationUnitSummary, TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
-import { ticketChangedSignal, type TicketChangedSignal } from '../../workflows/exposure/messages.ts';
+import { ticketChangedSignal, type TicketChangedSignal } from '../../contracts/exposure.ts';
 
 export { ticketStatusPoll } from '../../workflows/tickets.ts';
 

@@ -6,7 +6,7 @@
 // to the test's fake Katello server, which counts the remote-execution jobs it was asked for.
 import { parseConfig, type Config } from '../../domain/config.ts';
 import type { Pool } from '../../db/pool.ts';
-import { integrations } from '../../lifecycle/integrations.ts';
+import { integrations } from '../../app/integrations.ts';
 import type { TicketRef } from '../../domain/ports.ts';
 
 /**

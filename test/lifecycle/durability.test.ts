@@ -12,10 +12,10 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { absentSignal, rescoredSignal } from '../../workflows/exposure/messages.ts';
+import { absentSignal, rescoredSignal } from '../../contracts/exposure.ts';
 import { crashConfig, registerCrashPorts } from './crashConfig.ts';
 import { startFakeSatellite, type FakeSatellite, type FakeSatelliteOptions } from '../fakes/satellite.ts';
-import { approvePatchUpdate, patchRolloutQuery } from '../../workflows/patch.ts';
+import { approvePatchUpdate, patchRolloutQuery } from '../../contracts/patch.ts';
 import {
   eventTypes,
   eventually,

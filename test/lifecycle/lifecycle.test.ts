@@ -7,8 +7,8 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { absentSignal } from '../../workflows/exposure/messages.ts';
-import { approvePatchUpdate, patchRolloutQuery } from '../../workflows/patch.ts';
+import { absentSignal } from '../../contracts/exposure.ts';
+import { approvePatchUpdate, patchRolloutQuery } from '../../contracts/patch.ts';
 import {
   eventTypes,
   eventually,

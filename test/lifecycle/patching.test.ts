@@ -14,13 +14,13 @@ import { configSchema, type Config } from '../../domain/config.ts';
 import { exposureId, exposureWorkflowId } from '../../domain/exposure.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
-import { absentSignal } from '../../workflows/exposure/messages.ts';
+import { absentSignal } from '../../contracts/exposure.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,
   type PatchRolloutStatus,
   type PatchRolloutView,
-} from '../../workflows/patch.ts';
+} from '../../contracts/patch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';

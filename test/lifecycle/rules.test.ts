@@ -16,7 +16,7 @@ import {
 } from '../../domain/sla.ts';
 import { authorizationContext, authorizeDecision } from '../../domain/authorization.ts';
 import { compareVersions, fixActionOf, remediationUnitId, unitAction } from '../../domain/remediation.ts';
-import { refusal } from '../../workflows/exposure/admission.ts';
+import { refusal } from '../../domain/decisionAdmission.ts';
 import { lifecycleRulesFor, validateLifecycleSettings } from '../../lifecycle/settings.ts';
 import { ConfigError, parseConfig } from '../../domain/config.ts';
 import { lifecycleConfig } from './support.ts';

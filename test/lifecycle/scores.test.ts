@@ -7,7 +7,7 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { rescoredSignal } from '../../workflows/exposure/messages.ts';
+import { rescoredSignal } from '../../contracts/exposure.ts';
 import {
   eventually,
   lifecycleConfig,

@@ -16,8 +16,8 @@ import type {
   TicketRef,
   TicketSystem,
 } from '../../domain/ports.ts';
-import { integrations } from '../../lifecycle/integrations.ts';
-import { exposureStateQuery, type ExposureView } from '../../workflows/exposure/messages.ts';
+import { integrations } from '../../app/integrations.ts';
+import { exposureStateQuery, type ExposureView } from '../../contracts/exposure.ts';
 
 /** Everything the recording ports were asked to do, in order. */
 export interface PortLog {

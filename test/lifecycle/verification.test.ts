@@ -8,7 +8,7 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { absentSignal, observedSignal, ticketChangedSignal } from '../../workflows/exposure/messages.ts';
+import { absentSignal, observedSignal, ticketChangedSignal } from '../../contracts/exposure.ts';
 import {
   eventTypes,
   eventually,

@@ -10,7 +10,7 @@ import {
   sshIntegration,
 } from '../../patching/config.ts';
 import { createSshPatchExecutor, createWsusPatchExecutor } from '../../patching/executors.ts';
-import { integrations } from '../../lifecycle/integrations.ts';
+import { integrations } from '../../app/integrations.ts';
 import { systemClock } from '../../runtime/clock.ts';
 
 const people = [

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../domain/config.ts';
 import { createPatchingActivities } from '../../activities/patching.ts';
 import type { PatchTarget, RescanRequest } from '../../domain/ports.ts';
-import { integrations } from '../../lifecycle/integrations.ts';
+import { integrations } from '../../app/integrations.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,
@@ -20,7 +20,7 @@ import {
   type PatchRolloutResult,
   type PatchRolloutStatus,
   type PatchRolloutView,
-} from '../../workflows/patch.ts';
+} from '../../contracts/patch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';

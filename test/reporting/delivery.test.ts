@@ -11,7 +11,7 @@ import { digestSpec } from '../../lifecycle/schedules.ts';
 import { deliverDigest } from '../../reporting/delivery.ts';
 import { buildDigest } from '../../reporting/report.ts';
 import { parseWeek, previousWeek } from '../../reporting/week.ts';
-import { chatRuntimeFor } from '../../bots/runtime.ts';
+import { chatRuntimeFor } from '../../chat/runtime.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeSlackApi } from '../fakes/slack-api.ts';

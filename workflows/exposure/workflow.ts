@@ -54,8 +54,8 @@ import {
 } from '../../domain/sla.ts';
 import type { NotificationKind } from '../../domain/ports.ts';
 import { patchRollout } from '../patch.ts';
-import { refusal } from './admission.ts';
-import type { CarriedState, ExposureWorkflowInput, InboxItem } from './input.ts';
+import { refusal } from '../../domain/decisionAdmission.ts';
+import type { CarriedState, ExposureWorkflowInput, InboxItem } from '../../contracts/exposureInput.ts';
 import {
   absentSignal,
   acceptRiskUpdate,
@@ -70,7 +70,7 @@ import {
   ticketChangedSignal,
   type DecisionResult,
   type ExposureView,
-} from './messages.ts';
+} from '../../contracts/exposure.ts';
 
 // Hot path of a fan-out: recording and the unit-level decision request run as local activities, in
 // the workflow task that started the workflow, and their writes are batched across workflows.

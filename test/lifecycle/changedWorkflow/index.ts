@@ -3,7 +3,7 @@
 // the replay check catches determinism breaks.
 import { sleep } from '@temporalio/workflow';
 import { exposureWorkflow as current } from '../../../workflows/exposure/workflow.ts';
-import type { ExposureWorkflowInput } from '../../../workflows/exposure/input.ts';
+import type { ExposureWorkflowInput } from '../../../contracts/exposureInput.ts';
 
 export async function exposureWorkflow(input: ExposureWorkflowInput) {
   await sleep('1 second');

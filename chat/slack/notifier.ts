@@ -3,7 +3,7 @@
 // the first time and updated in place when the same key comes again (a retried activity, a
 // re-sent escalation), through the rate-limited outbox.
 import type { Notifier, NotificationReceipt, OwnerNotification } from '../../domain/ports.ts';
-import type { IntegrationContext } from '../../lifecycle/integrations.ts';
+import type { IntegrationContext } from '../../app/integrations.ts';
 import type { ChatRuntime } from '../runtime.ts';
 import { chatRuntimeFor } from '../runtime.ts';
 import { publishAll } from '../publish.ts';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { OwnerNotification } from '../domain/ports.ts';
 import type { Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
 import { terminalStates } from '../domain/exposure.ts';
-import { admittedIn } from '../workflows/exposure/admission.ts';
+import { admittedIn } from '../domain/decisionAdmission.ts';
 
 /** The answers to a patch plan's approval request (workflows/patch.ts approvePatch / rejectPatch). */
 export type PatchDecisionKind = 'approvePatch' | 'rejectPatch';

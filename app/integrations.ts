@@ -11,9 +11,9 @@
 import type { Config, Scope } from '../domain/config.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 import type { Notifier, PatchExecutor, ScanConnector, TicketSystem } from '../domain/ports.ts';
-import { createConsoleNotifier } from './consoleNotifier.ts';
-import { createDemoPatchExecutor } from './demoPatchExecutor.ts';
-import { createDemoScanConnector } from './demoScanConnector.ts';
+import { createConsoleNotifier } from '../chat/console.ts';
+import { createDemoPatchExecutor } from '../patching/demo.ts';
+import { createDemoScanConnector } from '../scanners/connectors/demo.ts';
 import {
   createGvmConnector,
   createNessusConnector,
@@ -21,8 +21,8 @@ import {
   createSshPackageConnector,
   runScanCycle,
 } from '../scanners/connectors/index.ts';
-import { slackNotifierFor } from '../bots/slack/notifier.ts';
-import { teamsNotifierFor } from '../bots/teams/notifier.ts';
+import { slackNotifierFor } from '../chat/slack/notifier.ts';
+import { teamsNotifierFor } from '../chat/teams/notifier.ts';
 import { ticketSystemFor } from '../tickets/index.ts';
 import { runDigestJob } from '../reporting/job.ts';
 import { runFeedSyncJob } from '../intel/syncJob.ts';

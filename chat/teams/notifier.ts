@@ -4,7 +4,7 @@
 // Someone the bot has never heard from gets a personal chat opened for them (POST /v3/conversations),
 // which works once the app is installed for them; otherwise the receipt says why they were skipped.
 import type { Notifier, NotificationReceipt, OwnerNotification } from '../../domain/ports.ts';
-import type { IntegrationContext } from '../../lifecycle/integrations.ts';
+import type { IntegrationContext } from '../../app/integrations.ts';
 import { publishAll } from '../publish.ts';
 import { chatRuntimeFor, type ChatRuntime } from '../runtime.ts';
 

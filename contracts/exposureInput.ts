@@ -1,9 +1,9 @@
 // What an exposure workflow is started with, and what it carries over continue-as-new. Types only:
 // the dispatcher (an activity) builds the input, the workflow reads it.
-import type { AuthorizationContext } from '../../domain/authorization.ts';
-import type { ExposureState } from '../../domain/exposure.ts';
-import type { LifecycleRules, SlaClock } from '../../domain/sla.ts';
-import type { ExposureView } from './messages.ts';
+import type { AuthorizationContext } from '../domain/authorization.ts';
+import type { ExposureState } from '../domain/exposure.ts';
+import type { LifecycleRules, SlaClock } from '../domain/sla.ts';
+import type { ExposureView } from './exposure.ts';
 
 /** The triage decided set-based by the dispatcher and passed in at start. */
 export interface Triage {

@@ -7,9 +7,9 @@ import { Client } from '@temporalio/client';
 import type { Config } from '../domain/config.ts';
 import { createPool, type Pool } from '../db/pool.ts';
 import { migrate } from '../db/migrate.ts';
-import { resolveSecret } from './config.ts';
-import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from './postgres.ts';
-import { startTemporalDevServer, type RunningTemporal } from './temporal.ts';
+import { resolveSecret } from '../runtime/config.ts';
+import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from '../runtime/postgres.ts';
+import { startTemporalDevServer, type RunningTemporal } from '../runtime/temporal.ts';
 import { connectClient, connectWorker } from '../worker/connection.ts';
 import { ensureSchedules } from '../lifecycle/schedules.ts';
 import { validateLifecycleSettings } from '../lifecycle/settings.ts';
@@ -19,9 +19,9 @@ import { startChatBots } from '../bots/mount.ts';
 import { mountDashboard } from '../bots/dashboard/app.ts';
 import { registerTicketWebhooks } from '../bots/webhooks/index.ts';
 import { startTicketPollers } from '../tickets/pollers.ts';
-import { CtemMetrics } from './metrics.ts';
-import { STACK_FILE, type StackInfo } from './stackInfo.ts';
-import { systemClock } from './clock.ts';
+import { CtemMetrics } from '../runtime/metrics.ts';
+import { STACK_FILE, type StackInfo } from '../runtime/stackInfo.ts';
+import { systemClock } from '../runtime/clock.ts';
 
 export interface Stack {
   info: StackInfo;

@@ -10,14 +10,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
 import type { Pool } from '../db/pool.ts';
-import { applyDecision, recordRefusal } from '../lifecycle/decide.ts';
+import { applyDecision, recordRefusal } from './decide.ts';
 import { authorizationContext, authorizeDecision } from '../domain/authorization.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
-import { exposureStateQuery } from '../workflows/exposure/messages.ts';
-import { lifecycleRulesFor } from '../lifecycle/settings.ts';
-import { approvePatchUpdate, patchRolloutQuery, rejectPatchUpdate } from '../workflows/patch.ts';
-import { PeopleDirectory } from './identity.ts';
-import type { PatchDecisionKind, SnoozeChoice } from './messages.ts';
+import { exposureStateQuery } from '../contracts/exposure.ts';
+import { lifecycleRulesFor } from './settings.ts';
+import { approvePatchUpdate, patchRolloutQuery, rejectPatchUpdate } from '../contracts/patch.ts';
+import { PeopleDirectory } from '../chat/identity.ts';
+import type { PatchDecisionKind, SnoozeChoice } from '../chat/messages.ts';
 
 export type { SnoozeChoice };
 

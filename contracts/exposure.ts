@@ -2,10 +2,10 @@
 // sync may send it, and what it answers. Definitions only (no handlers), so clients import this file
 // without pulling in workflow code.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Decision, ExposureState } from '../../domain/exposure.ts';
-import type { TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
+import type { Decision, ExposureState } from '../domain/exposure.ts';
+import type { TicketRef, TicketStatusCategory } from '../domain/ports.ts';
 
-export { exposureWorkflowId } from '../../domain/exposure.ts';
+export { exposureWorkflowId } from '../domain/exposure.ts';
 
 /** The workflow type name, for clients that start it by name (signalWithStart, schedules). */
 export const exposureWorkflowType = 'exposureWorkflow';

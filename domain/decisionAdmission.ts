@@ -1,8 +1,8 @@
 // Whether a decision is admitted: well-formed, by someone authorized, in a state that allows it.
 // Pure and deterministic: it runs in the update validators (on workflow time) and in tests.
-import { authorizeDecision, type AuthorizationContext } from '../../domain/authorization.ts';
-import type { Decision, DecisionKind, ExposureState } from '../../domain/exposure.ts';
-import type { LifecycleRules } from '../../domain/sla.ts';
+import { authorizeDecision, type AuthorizationContext } from './authorization.ts';
+import type { Decision, DecisionKind, ExposureState } from './exposure.ts';
+import type { LifecycleRules } from './sla.ts';
 
 /** States from which each decision may be taken. Terminal states admit none. */
 export const admittedIn: Record<DecisionKind, readonly ExposureState[]> = {

@@ -1,0 +1,77 @@
+// The patch rollout's contract with its clients (the exposure workflow, the chat bots, the CLI): its
+// workflow type and id, input, view and result, and the approval updates and query. The workflow
+// itself is workflows/patch.ts.
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { HostApplyOutcome } from './patching.ts';
+import type { PatchPlan, PatchTarget, RescanTicket } from '../domain/ports.ts';
+import type { Actor } from '../domain/exposure.ts';
+
+export const patchRolloutWorkflowType = 'patchRollout';
+
+/** One rollout per unit and attempt: "patch-<unit>" (attempt 1) or "patch-<unit>-<n>". */
+export function patchRolloutWorkflowId(unitId: string, attempt = 1): string {
+  return attempt === 1 ? `patch-${unitId}` : `patch-${unitId}-${attempt}`;
+}
+
+export interface PatchRolloutInput {
+  unitId: string;
+  scope: string;
+  targets: PatchTarget[];
+  /** The exposures the unit closes: audit trail, notifications and the verifying re-scan. */
+  exposures: { exposureId: string; assetId: number; weaknessKey: string }[];
+  /** Owner to tell about failures (people[].id); the scope's owners otherwise. */
+  owner?: string;
+  /** false when the caller requests verification itself (the exposure workflow does). Default true. */
+  requestRescan?: boolean;
+  /** Heartbeat timeout of a host's apply (default 2 minutes; tests lower it to see a killed worker sooner). */
+  heartbeatTimeoutMs?: number;
+}
+
+export type PatchRolloutStatus =
+  | 'planning'
+  | 'blocked'
+  | 'awaiting-approval'
+  | 'rejected'
+  | 'waiting-for-window'
+  | 'waiting-for-slot'
+  | 'applying'
+  | 'succeeded'
+  | 'failed';
+
+export type HostStatus = 'pending' | 'applying' | 'succeeded' | 'failed' | 'skipped';
+
+export interface PatchRolloutView {
+  rolloutId: string;
+  unitId: string;
+  scope: string;
+  status: PatchRolloutStatus;
+  plan?: PatchPlan;
+  approvers: string[];
+  decision?: { by: string; via?: string; at: string; comment?: string; approved: boolean };
+  window: string;
+  /** ISO time the window next opens, while waiting for it. */
+  windowOpensAt?: string;
+  hosts: { host: string; status: HostStatus; canary: boolean; rebootRequired?: boolean; jobId?: string }[];
+  failure?: string;
+  /** Times the unanswered approval request was escalated. */
+  approvalEscalations?: number;
+}
+
+export interface PatchRolloutResult {
+  status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
+  summary: string;
+  /** ISO time the last host finished: verification counts scans after it. */
+  finishedAt?: string;
+  hosts: HostApplyOutcome[];
+  rescans: RescanTicket[];
+  escalated: boolean;
+}
+
+export interface PatchApproval {
+  actor: Actor;
+  comment?: string;
+}
+
+export const approvePatchUpdate = defineUpdate<PatchRolloutView, [PatchApproval]>('approvePatch');
+export const rejectPatchUpdate = defineUpdate<PatchRolloutView, [PatchApproval]>('rejectPatch');
+export const patchRolloutQuery = defineQuery<PatchRolloutView>('patchRollout');
