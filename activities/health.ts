@@ -1,6 +1,6 @@
-import type { ActivityDeps } from './deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 
-export function createHealthActivities({ pool, workerName }: ActivityDeps) {
+export function createHealthActivities({ pool, workerName }: Deps) {
   return {
     /** Idempotent: a retried attempt rewrites the same row. */
     async recordHeartbeat(probeId: string): Promise<{ worker: string; at: string }> {

@@ -1,4 +1,4 @@
-import type { ActivityDeps } from './deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import { createFeedActivities } from './intel.ts';
 import { createHealthActivities } from './health.ts';
 import { createIngestActivities } from './ingest.ts';
@@ -7,7 +7,7 @@ import { createLifecycleActivities } from './lifecycle.ts';
 import { createPatchingActivities } from './patching.ts';
 
 /** Every activity the worker registers, built from one set of dependencies. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: Deps) {
   return {
     ...createFeedActivities(deps),
     ...createHealthActivities(deps),

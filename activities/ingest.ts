@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { InputError } from '../domain/finding.ts';
-import type { ActivityDeps } from './deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import { ingestFile } from '../ingest/file.ts';
 import type { IngestSummary } from '../ingest/ingest.ts';
 import { retireAcrossScopes, type RetiredAsset } from '../ingest/retire.ts';
@@ -19,7 +19,7 @@ export interface IngestReportInput {
   cycle?: boolean;
 }
 
-export function createIngestActivities(deps: ActivityDeps) {
+export function createIngestActivities(deps: Deps) {
   return {
     /** Ingest one report file; heartbeats with the findings staged so far. */
     async ingestScanReport(input: IngestReportInput): Promise<IngestSummary> {

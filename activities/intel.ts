@@ -1,7 +1,7 @@
 // Feed activities for the worker (e.g. a scheduled feed-sync workflow). Results are compact: the
 // newly listed KEV CVEs are capped so a payload stays small; re-scoring hands exposures on in batches
 // from rescoreExposures, not through one activity result.
-import type { ActivityDeps } from './deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import { FeedInputError, type FeedName, type FeedRunResult } from '../intel/runs.ts';
 import { feedsConfig, loadFeed, syncFeeds, type LoadFeedOptions } from '../intel/sources.ts';
 import { resolveSecret } from '../runtime/config.ts';
@@ -25,7 +25,7 @@ async function nonRetryableOnBadInput<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createFeedActivities({ pool, config, baseDir }: ActivityDeps) {
+export function createFeedActivities({ pool, config, baseDir }: Deps) {
   return {
     /** The NVD API key never travels in a payload: it is read from ctem.yaml's feeds.nvd.apiKey here. */
     async loadFeed(

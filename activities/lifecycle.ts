@@ -1,7 +1,7 @@
 // The lifecycle's activities: recording, notifying, remediating, verifying, dispatching scan
 // changes to exposure workflows, and the scheduled jobs' slots.
 import { Context } from '@temporalio/activity';
-import type { ActivityDeps } from './deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import type {
   LifecycleRecord,
   MoveToOwnerRequest,
@@ -32,7 +32,7 @@ import {
 } from '../lifecycle/remediate.ts';
 import { runScheduledJob, type ScheduledJob } from '../lifecycle/jobs.ts';
 
-export function createLifecycleActivities(deps: ActivityDeps) {
+export function createLifecycleActivities(deps: Deps) {
   const recorder = createLifecycleRecorder(deps.pool);
   const dispatchOptions = () => {
     const ctx = Context.current();

@@ -5,10 +5,9 @@
 // registry (scopes[].patch.executor), the same object the lifecycle would use.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ActivityDeps } from './deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import type { PatchExecutor, PatchPlan, PatchResult } from '../domain/ports.ts';
 import { appendEvent } from '../lifecycle/events.ts';
-import { scopeIntegrations } from '../app/integrations.ts';
 import {
   patchRolloutPolicy as readPolicy,
   PatchConfigError,
@@ -32,10 +31,10 @@ function configFailure(err: unknown): never {
   throw err;
 }
 
-function executorFor(deps: ActivityDeps, scope: string): PatchExecutor {
+function executorFor(deps: Deps, scope: string): PatchExecutor {
   let patch: PatchExecutor | undefined;
   try {
-    patch = scopeIntegrations(deps.config, scope, deps).patch;
+    patch = deps.integrations.forScope(scope).patch;
   } catch (err) {
     configFailure(err);
   }
@@ -66,7 +65,7 @@ interface RolloutRow {
   status: string;
 }
 
-async function readRollout(deps: ActivityDeps, rolloutId: string): Promise<RolloutRow> {
+async function readRollout(deps: Deps, rolloutId: string): Promise<RolloutRow> {
   const { rows } = await deps.pool.query<RolloutRow>(
     'select unit_id, scope, executor, exposure_ids, plan, status from patch_rollouts where id = $1',
     [rolloutId],
@@ -78,7 +77,7 @@ async function readRollout(deps: ActivityDeps, rolloutId: string): Promise<Rollo
 
 /** One audit event per exposure of the unit, each exactly once. */
 async function auditEach(
-  deps: ActivityDeps,
+  deps: Deps,
   rolloutId: string,
   exposureIds: string[],
   type: string,
@@ -101,7 +100,7 @@ function tail(text: string, max = 2_000): string {
   return text.length > max ? `…${text.slice(-max)}` : text;
 }
 
-export function createPatchingActivities(deps: ActivityDeps) {
+export function createPatchingActivities(deps: Deps) {
   const { pool } = deps;
   const failPatchHost = async (f: HostFailureRecord): Promise<void> => {
     await pool.query(

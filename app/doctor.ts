@@ -8,6 +8,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ConfigError, type Config } from '../domain/config.ts';
+import type { DoctorCheck, DoctorOptions } from '../cli/services.ts';
 import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.ts';
 import { createPool } from '../db/pool.ts';
 import { connectClient } from '../worker/connection.ts';
@@ -19,28 +20,6 @@ import { slackConfigOf } from '../chat/slack/config.ts';
 import { teamsConfigOf } from '../chat/teams/config.ts';
 import { BotTokenProvider } from '../chat/teams/token.ts';
 import { validateLifecycleSettings } from '../lifecycle/settings.ts';
-
-export type CheckStatus = 'ok' | 'fail' | 'skip';
-
-export interface DoctorCheck {
-  /** "config", "postgresql", "temporal", "jira", "ssh:web-01"… */
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  /** What to do about a failure. */
-  advice?: string;
-}
-
-export interface DoctorOptions {
-  configFile?: string;
-  env?: NodeJS.ProcessEnv;
-  /** The database of a running `ctem up` when ctem.yaml names none. */
-  databaseUrl?: string;
-  /** The Temporal address of a running `ctem up` when ctem.yaml names none. */
-  temporalAddress?: string;
-  /** Per check. */
-  timeoutMs?: number;
-}
 
 export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const env = opts.env ?? process.env;

@@ -1,6 +1,5 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Worker } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
@@ -21,7 +20,8 @@ import { registerTicketWebhooks } from '../bots/webhooks/index.ts';
 import { startTicketPollers } from '../tickets/pollers.ts';
 import { CtemMetrics } from '../runtime/metrics.ts';
 import { STACK_FILE, type StackInfo } from '../runtime/stackInfo.ts';
-import { systemClock } from '../runtime/clock.ts';
+import { compose } from './compose.ts';
+import type { Deps } from '../runtime/deps.ts';
 
 export interface Stack {
   info: StackInfo;
@@ -30,6 +30,8 @@ export interface Stack {
   http: HttpServer;
   /** A Temporal client on the stack's namespace (commands such as `ctem demo` drive workflows with it). */
   client: Client;
+  /** The dependencies the stack's worker runs with (its integrations, clock…). */
+  deps: Deps;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,8 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       address = temporal.address;
     }
 
+    const composition = compose({ pool, config, baseDir, log, env });
+    stops.push(async () => composition.stop());
     const metrics = new CtemMetrics(pool);
     progress('starting the worker');
     installWorkerRuntime(log);
@@ -103,14 +107,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      deps: {
-        pool,
-        config,
-        baseDir,
-        log: log.child({ part: 'worker' }),
-        workerName: `${os.hostname()}:${process.pid}`,
-        clock: systemClock,
-      },
+      deps: composition.deps,
       extra: { interceptors: { activity: [metrics.activityInterceptor()] } },
     });
     const running = worker.run();
@@ -149,7 +146,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     });
     registerTicketWebhooks(http, config, { pool, client, log: log.child({ part: 'tickets' }), baseDir });
     // Slack and Teams (when configured) register their endpoints on the same server.
-    const chat = await startChatBots({ http, config, pool, client, log, baseDir, env });
+    const chat = await startChatBots({ http, config, chat: composition.chat, client, log, baseDir, env });
     if (chat) stops.push(() => chat.stop());
     // The dashboard (when dashboard: configures accounts or tokens) decides through the same API.
     mountDashboard({
@@ -182,7 +179,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     await writeFile(stackFile, JSON.stringify(info, null, 2));
     stops.push(() => rm(stackFile, { force: true }));
     // Stop order: HTTP, worker (drains activities), Temporal, pool, PostgreSQL.
-    return { info, pool, databaseUrl, http, client, stop: stopAll };
+    return { info, pool, databaseUrl, http, client, deps: composition.deps, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -37,6 +37,8 @@ import { slackSignature } from '../bots/slack/verify.ts';
 import { dispatchChanges } from '../lifecycle/dispatch.ts';
 import { applyDecision } from '../lifecycle/decide.ts';
 import { FakeSlackApi } from '../test/fakes/slack-api.ts';
+import { compose } from '../app/compose.ts';
+import { pino } from 'pino';
 
 const { values } = parseArgs({
   options: {
@@ -223,8 +225,10 @@ scopes:
     [clicks, JSON.stringify([{ version: '3.1', vector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }])],
   );
   const seeded = Date.now();
+  const composition = compose({ pool, config, baseDir: process.cwd(), log: pino({ level: 'silent' }) });
+  stops.push(async () => composition.stop());
   await dispatchChanges(
-    { pool, config, baseDir: process.cwd() },
+    composition.deps,
     client,
     ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId, at })),
     { taskQueue },

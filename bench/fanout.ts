@@ -27,9 +27,9 @@ import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { dispatchScan } from '../lifecycle/dispatch.ts';
-import { integrations } from '../app/integrations.ts';
+import { compose } from '../app/compose.ts';
+import type { Notifier } from '../domain/ports.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
-import { systemClock } from '../runtime/clock.ts';
 
 const { values } = parseArgs({
   options: {
@@ -122,13 +122,13 @@ scopes:
 `);
   // A notifier that counts what it is asked to send (one per remediation unit is the goal).
   let notified = 0;
-  integrations.notifiers.benchcount = () => ({
+  const benchcount: Notifier = {
     name: 'benchcount',
     async notify(n) {
       notified++;
       return { delivered: [{ via: 'benchcount', ref: n.key }] };
     },
-  });
+  };
 
   say('seeding one scan with its new exposures');
   const seedStart = performance.now();
@@ -175,18 +175,21 @@ scopes:
   if (connection) stops.push(() => connection.close());
   const client = new Client({ connection: connection ?? nativeConnection, namespace: 'default' });
   const taskQueue = 'bench-fanout';
+  const { deps } = compose({
+    pool,
+    config,
+    baseDir: process.cwd(),
+    log,
+    registry: (builtIn) => ({
+      ...builtIn,
+      notifiers: { ...builtIn.notifiers, benchcount: () => benchcount },
+    }),
+  });
   const worker = await createWorker({
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: {
-      pool,
-      config,
-      baseDir: process.cwd(),
-      log,
-      workerName: `${os.hostname()}:${process.pid}`,
-      clock: systemClock,
-    },
+    deps,
     extra: { maxCachedWorkflows: Math.max(1000, Math.min(total, 20_000)) },
   });
   const running = worker.run();
@@ -197,7 +200,7 @@ scopes:
 
   say('dispatching');
   const t0 = Date.now();
-  const dispatched = await dispatchScan({ pool, config, baseDir: process.cwd(), log }, client, scanId, {
+  const dispatched = await dispatchScan(deps, client, scanId, {
     taskQueue,
     concurrency,
   });

@@ -41,6 +41,8 @@ import { ingestFile } from '../ingest/file.ts';
 import { dispatchScan } from '../lifecycle/dispatch.ts';
 import { FakeSlackApi } from '../test/fakes/slack-api.ts';
 import { writeTrivyReport } from './synth/trivy.ts';
+import { compose } from '../app/compose.ts';
+import { pino } from 'pino';
 
 const { values } = parseArgs({
   options: {
@@ -198,6 +200,9 @@ scopes:
   const connection = await Connection.connect({ address: temporal.address });
   stops.push(() => connection.close());
   const client = new Client({ connection, namespace: 'default' });
+  const composition = compose({ pool, config, baseDir: workDir, log: pino({ level: 'silent' }) });
+  stops.push(async () => composition.stop());
+  const dispatchDeps = composition.deps;
   const taskQueue = `bench-soak-${randomBytes(3).toString('hex')}`;
   const childEnv = {
     ...process.env,
@@ -261,7 +266,7 @@ scopes:
       const started = performance.now();
       try {
         const summary = await ingestFile(pool, file, { scopes: config.scopes, scanTime: new Date() });
-        await dispatchScan({ pool, config, baseDir: workDir }, client, summary.scanId, { taskQueue });
+        await dispatchScan({ ...dispatchDeps, baseDir: workDir }, client, summary.scanId, { taskQueue });
         ingestMs.push(performance.now() - started);
         findings += summary.findings;
         exposuresNew += summary.exposures.new;

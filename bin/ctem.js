@@ -7,6 +7,6 @@ import { onSupportedNode } from '../scripts/node.mjs';
 
 if (onSupportedNode(fileURLToPath(import.meta.url))) {
   const { compiled, compiledUrl } = await import('../scripts/build.mjs');
-  const { main } = await import(compiledUrl(await compiled(), 'cli/main.ts'));
+  const { main } = await import(compiledUrl(await compiled(), 'app/main.ts'));
   process.exitCode = await main(process.argv);
 }

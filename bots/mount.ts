@@ -3,10 +3,9 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
-import type { Pool } from '../db/pool.ts';
 import { DecisionApi } from '../lifecycle/decisionApi.ts';
 import type { HttpServer } from './http.ts';
-import { chatRuntimeFor, type ChatRuntime } from '../chat/runtime.ts';
+import type { ChatRuntime } from '../chat/runtime.ts';
 import { SlackBot } from './slack/app.ts';
 import { TeamsBot } from './teams/app.ts';
 import { ScopeAlerts } from '../chat/alerts.ts';
@@ -24,7 +23,8 @@ export interface ChatBots {
 export interface ChatBotsDeps {
   http: HttpServer;
   config: Config;
-  pool: Pool;
+  /** The process's chat runtime (app/compose.ts); no bot runs without one. */
+  chat: ChatRuntime | undefined;
   /** Temporal client the decisions are sent with. */
   client: Client;
   log: Logger;
@@ -37,16 +37,9 @@ export interface ChatBotsDeps {
 
 /** Undefined when neither Slack nor Teams is configured. */
 export async function startChatBots(deps: ChatBotsDeps): Promise<ChatBots | undefined> {
-  const { config } = deps;
-  if (config.integrations.slack === undefined && config.integrations.teams === undefined) return undefined;
+  const { config, chat: runtime } = deps;
+  if (!runtime) return undefined;
   const log = deps.log.child({ part: 'chat' });
-  const runtime = chatRuntimeFor({
-    config,
-    pool: deps.pool,
-    log,
-    baseDir: deps.baseDir,
-    ...(deps.env ? { env: deps.env } : {}),
-  });
   const decisions = new DecisionApi({
     client: deps.client,
     pool: runtime.pool,
@@ -112,10 +105,10 @@ export async function startChatBots(deps: ChatBotsDeps): Promise<ChatBots | unde
     ...(slack ? { slack } : {}),
     ...(teams ? { teams } : {}),
     ...(alerts ? { alerts } : {}),
+    // The chat runtime is the process's (its composition stops it): the bots only stop their own parts.
     stop: async () => {
       alerts?.stop();
       await slack?.stop();
-      runtime.stop();
     },
   };
 }

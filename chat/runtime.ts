@@ -1,7 +1,8 @@
 // The chat side of one process: the outbox with a transport per configured platform, and the
-// stored message models. Built once per database pool and shared by the notifiers (called from
-// lifecycle activities) and the bots (on the HTTP server), so one process paces all its sends
-// through one queue. Tokens are resolved from secret references here and nowhere else.
+// stored message models. Built once per process by the composition root (app/compose.ts) and
+// shared by the notifiers (called from lifecycle activities) and the bots (on the HTTP server), so
+// one process paces all its sends through one queue. Tokens are resolved from secret references
+// here and nowhere else.
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import { createPool, type Pool } from '../db/pool.ts';
@@ -116,18 +117,4 @@ export class ChatRuntime {
     this.outbox.stop();
     if (this.ownPool) this.pool.end().catch(() => undefined);
   }
-}
-
-const runtimes = new WeakMap<Pool, ChatRuntime>();
-
-/** The process's chat runtime for this pool (built on first use, its sweeper started). */
-export function chatRuntimeFor(deps: ChatRuntimeDeps): ChatRuntime {
-  let rt = runtimes.get(deps.pool);
-  if (!rt || rt.isStopped || rt.deps.config !== deps.config) {
-    rt?.stop();
-    rt = new ChatRuntime(deps);
-    rt.start();
-    runtimes.set(deps.pool, rt);
-  }
-  return rt;
 }

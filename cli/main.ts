@@ -6,12 +6,13 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { projectRoot } from '../runtime/paths.ts';
 import { reportError } from './errors.ts';
+import type { CliServices } from './services.ts';
 
 interface CommandEntry {
   name: string;
   summary: string;
   /** Adds the command's arguments, options, subcommands and action to the command main created. */
-  define: () => Promise<(cmd: Command) => void>;
+  define: () => Promise<(cmd: Command, services: CliServices) => void>;
 }
 
 /** One line per command, in the order `ctem --help` lists them. */
@@ -106,7 +107,11 @@ export function ctemVersion(): string {
 }
 
 /** The program with every command listed and the one the arguments name (or `only`) fully defined. */
-export async function buildProgram(argv: string[] = process.argv, only?: string): Promise<Command> {
+export async function buildProgram(
+  services: CliServices,
+  argv: string[] = process.argv,
+  only?: string,
+): Promise<Command> {
   const program = new Command('ctem')
     .description('Continuous Threat Exposure Management: from scanner findings to verified fixes')
     .option('-c, --config <file>', 'configuration file (default: $CTEM_CONFIG or ./ctem.yaml)')
@@ -116,14 +121,15 @@ export async function buildProgram(argv: string[] = process.argv, only?: string)
   const wanted = only ?? commandNamed(argv);
   for (const entry of commands) {
     const cmd = program.command(entry.name).description(entry.summary);
-    if (entry.name === wanted) (await entry.define())(cmd);
+    if (entry.name === wanted) (await entry.define())(cmd, services);
   }
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** The command line, with the composition root's services (app/main.ts). */
+export async function main(argv: string[], services: CliServices): Promise<number> {
   try {
-    const program = await buildProgram(argv);
+    const program = await buildProgram(services, argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

@@ -1,7 +1,8 @@
 // The interfaces the exposure lifecycle drives. Each integration family implements one of them in
-// its folder (tickets/*, patching/*, bots/*, scanners/connectors/*);
-// the lifecycle's activities call them through these shapes only. Every call is idempotent, keyed
-// by the ids given, because activities run at least once.
+// its folder (tickets/, patching/, chat/, scanners/connectors/); the composition root (app/) builds
+// them from ctem.yaml into one Integrations object, and the lifecycle calls them through these
+// shapes only. Every call is idempotent, keyed by the ids given, because activities run at least once.
+import type { Scope } from './config.ts';
 import type { ExposureState } from './exposure.ts';
 
 /** What one remediation unit is about, enough to write a ticket or a chat message. */
@@ -148,4 +149,60 @@ export interface NotificationReceipt {
 export interface Notifier {
   readonly name: string;
   notify(n: OwnerNotification): Promise<NotificationReceipt>;
+}
+
+// ---- chat posting ----------------------------------------------------------------------------
+
+/** A ready-made message posted to a chat conversation (the weekly digest), through the chat bots' transports. */
+export interface ChatPosting {
+  slack?: { post(channel: string, message: unknown): Promise<string> };
+  teams?: { post(conversation: string, activity: unknown): Promise<string> };
+}
+
+// ---- the integrations of one process ------------------------------------------------------------
+
+/** What a scheduled job did, in one sentence, and the scans it imported (their changes are dispatched). */
+export interface JobOutcome {
+  detail: string;
+  scanIds?: number[];
+  /** Exposures whose priority or deadline changed (a feed sync's re-score): their workflows are told. */
+  rescoredExposureIds?: string[];
+}
+
+/** What one scope uses, as ctem.yaml configures it (undefined where it configures nothing). */
+export interface ScopeIntegrations {
+  scope?: Scope;
+  tickets?: TicketSystem;
+  patch?: PatchExecutor;
+  scanner?: ScanConnector;
+}
+
+/**
+ * Every integration of one process, built from the configuration by the composition root (app/)
+ * and handed down in the dependencies: the code that uses one never looks it up anywhere else.
+ */
+export interface Integrations {
+  /** Throws UnknownIntegrationError when the scope names an implementation nobody registered. */
+  forScope(scope: string): ScopeIntegrations;
+  /** Every notifier whose integration section is present in ctem.yaml. */
+  notifiers(): Notifier[];
+  /** The work behind the Temporal Schedules (lifecycle/schedules.ts). */
+  jobs: {
+    /** A scope's full scan cycle: launch its scan, ingest the report (as a cycle scan). */
+    scanCycle?: (scope: Scope) => Promise<JobOutcome>;
+    /** Load every configured feed and re-score. */
+    feedSync?: () => Promise<JobOutcome>;
+    /** Render and send the weekly digest. */
+    digest?: () => Promise<JobOutcome>;
+  };
+  /** Posting to chat conversations, when a chat bot is configured. */
+  chat?: ChatPosting;
+}
+
+/** Thrown when ctem.yaml names an implementation nobody registered: a configuration error, not retryable. */
+export class UnknownIntegrationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnknownIntegrationError';
+  }
 }

@@ -6,7 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import type { IntegrationContext, JobOutcome } from '../app/integrations.ts';
+import type { IntegrationContext } from '../runtime/deps.ts';
+import type { JobOutcome } from '../domain/ports.ts';
 import { rescoreAndHandOff } from '../lifecycle/rescored.ts';
 import { FeedInputError, type FeedRunResult } from './runs.ts';
 import { FEED_NAMES, feedsConfig, syncFeeds } from './sources.ts';

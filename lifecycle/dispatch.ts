@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { authorizationContext } from '../domain/authorization.ts';
 import type { Config } from '../domain/config.ts';
 import type { Clock } from '../domain/clock.ts';
+import type { Integrations } from '../domain/ports.ts';
 import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
 import { pino } from 'pino';
 import type { Pool, PoolClient } from '../db/pool.ts';
@@ -36,6 +37,8 @@ export interface DispatchDeps {
   pool: Pool;
   config: Config;
   baseDir: string;
+  /** The notifiers the owners are asked through. */
+  integrations: Integrations;
   log?: Logger;
   /** What time it is for the triage's deadlines (default: the system clock). */
   clock?: Clock;

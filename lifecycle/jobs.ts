@@ -1,12 +1,12 @@
 // The work behind the Temporal Schedules: a scope's scan cycle, the daily feed sync, the weekly
-// digest. Each runs the job its family registered (lifecycle/integrations.ts → jobs),
+// digest. Each runs the job its family registered (app/integrations.ts → jobs),
 // then hands what changed to the exposure workflows. When nothing is installed for a job, the run
 // is recorded as skipped, with the reason.
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { ActivityDeps } from '../activities/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import { dispatchScan } from './dispatch.ts';
-import { integrations, scopeIntegrations, type JobOutcome } from '../app/integrations.ts';
+import type { JobOutcome } from '../domain/ports.ts';
 import { dispatchRescored } from './rescored.ts';
 
 export type ScheduledJob = { kind: 'scanCycle'; scope: string } | { kind: 'feedSync' } | { kind: 'digest' };
@@ -16,7 +16,7 @@ export interface ScheduledJobResult extends JobOutcome {
   dispatched: { scans: number; started: number; signalled: number; rescored: number };
 }
 
-async function runJob(deps: ActivityDeps, job: ScheduledJob): Promise<JobOutcome | undefined> {
+async function runJob(deps: Deps, job: ScheduledJob): Promise<JobOutcome | undefined> {
   const { config } = deps;
   if (job.kind === 'scanCycle') {
     const scope = config.scopes.find((s) => s.name === job.scope);
@@ -24,8 +24,9 @@ async function runJob(deps: ActivityDeps, job: ScheduledJob): Promise<JobOutcome
       return {
         detail: `scope ${job.scope} is no longer in ctem.yaml; its schedule is removed at the next ctem up`,
       };
-    if (integrations.jobs.scanCycle) return await integrations.jobs.scanCycle({ config, scope, deps });
-    const { scanner } = scopeIntegrations(config, job.scope, deps);
+    const { jobs } = deps.integrations;
+    if (jobs.scanCycle) return await jobs.scanCycle(scope);
+    const { scanner } = deps.integrations.forScope(job.scope);
     if (!scanner) return undefined;
     const { rows } = await deps.pool.query<{ id: number }>(
       'select id from assets where scope = $1 and retired_at is null',
@@ -44,8 +45,8 @@ async function runJob(deps: ActivityDeps, job: ScheduledJob): Promise<JobOutcome
       ...(ticket.scanId ? { scanIds: [ticket.scanId] } : {}),
     };
   }
-  const hook = integrations.jobs[job.kind];
-  return hook ? await hook({ config, deps }) : undefined;
+  const hook = deps.integrations.jobs[job.kind];
+  return hook ? await hook() : undefined;
 }
 
 const notInstalled: Record<ScheduledJob['kind'], string> = {
@@ -55,7 +56,7 @@ const notInstalled: Record<ScheduledJob['kind'], string> = {
 };
 
 export async function runScheduledJob(
-  deps: ActivityDeps,
+  deps: Deps,
   client: Client,
   taskQueue: string,
   job: ScheduledJob,

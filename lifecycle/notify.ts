@@ -4,11 +4,10 @@
 // twice. With no notifier configured, the record says nobody was told.
 import type { Config } from '../domain/config.ts';
 import type { EscalationAudience } from '../domain/sla.ts';
-import type { ActivityDeps } from '../activities/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import type { NotificationReceipt, OwnerNotification, RemediationUnitSummary } from '../domain/ports.ts';
 import type { NotifyOutcome, NotifyRequest } from '../contracts/lifecycle.ts';
 import { appendEvent } from './events.ts';
-import { configuredNotifiers } from '../app/integrations.ts';
 import { unitSummary } from './units.ts';
 
 /** People and channels an audience list reaches in a scope. */
@@ -70,7 +69,7 @@ export interface SendRequest {
  * or a sibling exposure of the unit finds it sent and sends nothing again.
  */
 export async function sendNotification(
-  deps: ActivityDeps,
+  deps: Deps,
   req: SendRequest,
 ): Promise<NotifyOutcome & { channels?: { slack?: string; teams?: string } }> {
   const { pool, config } = deps;
@@ -99,7 +98,7 @@ export async function sendNotification(
         priority: 'Track',
         exposures: [],
       };
-      const notifiers = configuredNotifiers(config, deps);
+      const notifiers = deps.integrations.notifiers();
       let receipt: NotificationReceipt;
       if (recipients.people.length === 0 && !recipients.channels)
         receipt = {
@@ -163,7 +162,7 @@ export function notificationEvent(
       };
 }
 
-export async function notifyAudience(deps: ActivityDeps, req: NotifyRequest): Promise<NotifyOutcome> {
+export async function notifyAudience(deps: Deps, req: NotifyRequest): Promise<NotifyOutcome> {
   const sent = await sendNotification(deps, req);
   const { channels: _channels, ...outcome } = sent;
   const e = notificationEvent(req.kind, sent);

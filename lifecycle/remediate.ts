@@ -3,7 +3,7 @@
 // or that nothing is configured to do it, in the exposure's audit trail.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ActivityDeps } from '../activities/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import type { PatchTarget } from '../domain/ports.ts';
 import type {
   MoveToOwnerRequest,
@@ -21,12 +21,12 @@ import type {
 } from '../contracts/lifecycle.ts';
 import { dispatchScan } from './dispatch.ts';
 import { appendEvent } from './events.ts';
-import { scopeIntegrations, UnknownIntegrationError } from '../app/integrations.ts';
+import { UnknownIntegrationError } from '../domain/ports.ts';
 import { assignUnits, readUnit, unitSummary } from './units.ts';
 
-function integrationsFor(deps: ActivityDeps, scope: string) {
+function integrationsFor(deps: Deps, scope: string) {
   try {
-    return scopeIntegrations(deps.config, scope, deps);
+    return deps.integrations.forScope(scope);
   } catch (err) {
     // A misconfigured scope does not fix itself on retry.
     if (err instanceof UnknownIntegrationError)
@@ -35,7 +35,7 @@ function integrationsFor(deps: ActivityDeps, scope: string) {
   }
 }
 
-async function ensureUnit(deps: ActivityDeps, req: RemediationRequest): Promise<string> {
+async function ensureUnit(deps: Deps, req: RemediationRequest): Promise<string> {
   if (req.unitId) return req.unitId;
   const assigned = await assignUnits(deps.pool, deps.config, [req.exposureId]);
   const unitId = assigned.get(req.exposureId)?.unitId;
@@ -48,14 +48,14 @@ async function ensureUnit(deps: ActivityDeps, req: RemediationRequest): Promise<
 }
 
 /** Record that the scope has no ticket system, so no ticket is opened; returns the reason. */
-async function ticketSkipped(deps: ActivityDeps, exposureId: string, scope: string, key: string) {
+async function ticketSkipped(deps: Deps, exposureId: string, scope: string, key: string) {
   const reason = `no ticket system configured for scope ${scope} (scopes[].tickets.system)`;
   await appendEvent(deps.pool, { key, exposureId, type: 'ticket-skipped', reason });
   return reason;
 }
 
 /** Record that the scope has no patch executor, so nothing is patched; returns the reason. */
-async function patchSkipped(deps: ActivityDeps, exposureId: string, scope: string, key: string) {
+async function patchSkipped(deps: Deps, exposureId: string, scope: string, key: string) {
   const reason = `no patch executor configured for scope ${scope} (scopes[].patch.executor): waiting for the owner's fix (ticket) or a scan showing it gone`;
   await appendEvent(deps.pool, { key, exposureId, type: 'patch-skipped', reason });
   return reason;
@@ -66,17 +66,14 @@ async function patchSkipped(deps: ActivityDeps, exposureId: string, scope: strin
  * executor). Runs as a local activity, in the workflow task of the approval: a step that is not
  * configured is recorded as skipped here, so the workflow schedules no activity for it.
  */
-export async function remediationRoute(
-  deps: ActivityDeps,
-  req: RemediationRouteRequest,
-): Promise<RemediationRoute> {
+export async function remediationRoute(deps: Deps, req: RemediationRouteRequest): Promise<RemediationRoute> {
   const { tickets, patch } = integrationsFor(deps, req.scope);
   if (!tickets) await ticketSkipped(deps, req.exposureId, req.scope, req.ticketEventKey);
   if (!patch) await patchSkipped(deps, req.exposureId, req.scope, req.patchEventKey);
   return { tickets: tickets !== undefined, patch: patch !== undefined };
 }
 
-export async function openTicket(deps: ActivityDeps, req: RemediationRequest): Promise<TicketOutcome> {
+export async function openTicket(deps: Deps, req: RemediationRequest): Promise<TicketOutcome> {
   const { tickets } = integrationsFor(deps, req.scope);
   if (!tickets) {
     const skipped = await ticketSkipped(deps, req.exposureId, req.scope, req.eventKey);
@@ -115,11 +112,7 @@ const ADVISORY = /\b(KB\d{6,8}|RH[SBE]A-\d{4}:\d{4,5})\b/g;
  * The patch targets of a unit: its asset, the packages its exposures need upgraded, the advisories
  * (KBs, errata) the scanners named for them, and the CVEs.
  */
-export async function patchTargets(
-  deps: ActivityDeps,
-  unitId: string,
-  executor: string,
-): Promise<PatchTarget[]> {
+export async function patchTargets(deps: Deps, unitId: string, executor: string): Promise<PatchTarget[]> {
   const unit = await readUnit(deps.pool, unitId);
   const summary = await unitSummary(deps.pool, unitId);
   if (!unit || !summary) return [];
@@ -152,7 +145,7 @@ export async function patchTargets(
   ];
 }
 
-export async function applyPatch(deps: ActivityDeps, req: RemediationRequest): Promise<PatchOutcome> {
+export async function applyPatch(deps: Deps, req: RemediationRequest): Promise<PatchOutcome> {
   const { patch } = integrationsFor(deps, req.scope);
   if (!patch) {
     const skipped = await patchSkipped(deps, req.exposureId, req.scope, req.eventKey);
@@ -219,10 +212,7 @@ function rolloutIdOf(unitId: string, attempt: number): string {
  * one that ended before this approval). The id is computed from the rows, so two exposures of the
  * unit asking at once get the same id and only one of them starts it.
  */
-export async function joinPatchRollout(
-  deps: ActivityDeps,
-  req: PatchRolloutJoinRequest,
-): Promise<PatchRolloutJoin> {
+export async function joinPatchRollout(deps: Deps, req: PatchRolloutJoinRequest): Promise<PatchRolloutJoin> {
   const { patch } = integrationsFor(deps, req.scope);
   if (!patch) {
     const skipped = await patchSkipped(deps, req.exposureId, req.scope, req.eventKey);
@@ -291,10 +281,7 @@ export async function joinPatchRollout(
   };
 }
 
-export async function updateTicket(
-  deps: ActivityDeps,
-  req: TicketUpdateRequest,
-): Promise<TicketUpdateOutcome> {
+export async function updateTicket(deps: Deps, req: TicketUpdateRequest): Promise<TicketUpdateOutcome> {
   const unit = req.unitId ? await readUnit(deps.pool, req.unitId) : undefined;
   const { tickets } = integrationsFor(deps, req.scope);
   const skip = async (skipped: string): Promise<TicketUpdateOutcome> => {
@@ -351,7 +338,7 @@ export async function updateTicket(
   return { done: true };
 }
 
-export async function requestRescan(deps: ActivityDeps, req: RescanRequestInput): Promise<RescanOutcome> {
+export async function requestRescan(deps: Deps, req: RescanRequestInput): Promise<RescanOutcome> {
   // One request per id, whoever asks: the exposures of a unit share the id, and may ask together.
   const client = await deps.pool.connect();
   let ticket: RescanOutcome;
@@ -409,7 +396,7 @@ export async function requestRescan(deps: ActivityDeps, req: RescanRequestInput)
   return ticket;
 }
 
-export async function moveToOwner(deps: ActivityDeps, req: MoveToOwnerRequest): Promise<{ unitId: string }> {
+export async function moveToOwner(deps: Deps, req: MoveToOwnerRequest): Promise<{ unitId: string }> {
   const assigned = await assignUnits(deps.pool, deps.config, [req.exposureId], req.owner);
   const unitId = assigned.get(req.exposureId)?.unitId;
   if (!unitId)

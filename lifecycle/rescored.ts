@@ -7,12 +7,15 @@ import { rescoredSignal } from '../contracts/exposure.ts';
 import { PolicyCatalog } from '../intel/policyFiles.ts';
 import { rescoreExposures } from '../intel/rescore.ts';
 import type { DispatchDeps } from './dispatch.ts';
+
+/** What a re-score needs: it signals workflows and notifies nobody, so no integrations. */
+export type RescoreDeps = Omit<DispatchDeps, 'integrations'>;
 import { slaOverrideFor } from './settings.ts';
 import { Triage } from './triage.ts';
 import { systemClock } from '../runtime/clock.ts';
 
 export async function dispatchRescored(
-  deps: DispatchDeps,
+  deps: RescoreDeps,
   client: Client,
   exposureIds: string[],
   opts: { concurrency?: number; batchSize?: number } = {},
@@ -80,7 +83,7 @@ export interface RescoreHandOff {
  * (a workflow ignores a re-score that changes nothing it holds).
  */
 export async function rescoreAndHandOff(
-  deps: DispatchDeps,
+  deps: RescoreDeps,
   client: Client | undefined,
   opts: { now?: Date; batchSize?: number; concurrency?: number; onProgress?: (told: number) => void } = {},
 ): Promise<RescoreHandOff> {

@@ -15,7 +15,7 @@ import {
   type MaintenanceWindow,
 } from '../domain/maintenance.ts';
 import { PatchInputError } from '../domain/packages.ts';
-import type { ActivityDeps } from '../activities/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
 import {
   PatchConfigError,
@@ -33,7 +33,7 @@ import { WsusPatchExecutor } from './wsus.ts';
 export interface PatchExecutorContext {
   config: Config;
   scope?: { name: string; maintenanceWindow?: MaintenanceWindow };
-  deps: Pick<ActivityDeps, 'baseDir' | 'clock'>;
+  deps: Pick<Deps, 'baseDir' | 'clock'>;
 }
 
 /** The scope's window is closed: retried when it opens. */

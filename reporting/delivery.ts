@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import type { Config } from '../domain/config.ts';
 import { resolveSecret } from '../runtime/config.ts';
-import { chatRuntimeFor } from '../chat/runtime.ts';
+import type { ChatPosting } from '../domain/ports.ts';
 import { digestSlackMessage, digestTeamsCard } from './chat.ts';
 import { digestSettings, type DigestSettings } from './config.ts';
 import { digestView, renderDigestEmail } from './render.ts';
@@ -30,6 +30,8 @@ export interface DeliveryDeps {
   baseDir: string;
   log: Logger;
   env?: NodeJS.ProcessEnv;
+  /** The chat bots' transports (digest.slack.channel, digest.teams.conversation need them). */
+  chat?: ChatPosting;
 }
 
 export function configuredChannels(settings: DigestSettings): DigestChannel[] {
@@ -81,16 +83,6 @@ async function postWebhook(url: string, body: unknown, what: string): Promise<st
   return `posted to the ${what} webhook (${res.status})`;
 }
 
-function chatRuntime(deps: DeliveryDeps) {
-  return chatRuntimeFor({
-    config: deps.config,
-    pool: deps.pool,
-    log: deps.log,
-    baseDir: deps.baseDir,
-    ...(deps.env ? { env: deps.env } : {}),
-  });
-}
-
 async function sendOne(
   channel: DigestChannel,
   settings: DigestSettings,
@@ -105,12 +97,12 @@ async function sendOne(
       const message = digestSlackMessage(digestView(report));
       const target = settings.slack!;
       if ('webhook' in target) return await postWebhook(secret(target.webhook), message, 'Slack');
-      const slack = chatRuntime(deps).slack;
+      const slack = deps.chat?.slack;
       if (!slack)
         throw new Error(
           'digest.slack.channel needs the Slack bot configured under integrations.slack (or use digest.slack.webhook)',
         );
-      const ref = await slack.transport.post(target.channel, message);
+      const ref = await slack.post(target.channel, message);
       return `posted to Slack channel ${target.channel} (${ref})`;
     }
     case 'teams': {
@@ -124,12 +116,12 @@ async function sendOne(
       };
       const target = settings.teams!;
       if ('webhook' in target) return await postWebhook(secret(target.webhook), activity, 'Teams');
-      const teams = chatRuntime(deps).teams;
+      const teams = deps.chat?.teams;
       if (!teams)
         throw new Error(
           'digest.teams.conversation needs the Teams bot configured under integrations.teams (or use digest.teams.webhook)',
         );
-      const id = await teams.transport.post(target.conversation, activity);
+      const id = await teams.post(target.conversation, activity);
       return `posted to Teams conversation ${target.conversation} (activity ${id})`;
     }
   }

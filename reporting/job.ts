@@ -3,7 +3,8 @@
 // integrations.jobs.digest). It reports the last complete week in the digest's time zone and sends
 // it through every configured channel, each channel once per week whatever the retries.
 import { ApplicationFailure } from '@temporalio/common';
-import type { IntegrationContext, JobOutcome } from '../app/integrations.ts';
+import type { IntegrationContext } from '../runtime/deps.ts';
+import type { JobOutcome } from '../domain/ports.ts';
 import { DigestConfigError, digestSettings, type DigestSettings } from './config.ts';
 import { configuredChannels, deliverDigest, type ChannelOutcome } from './delivery.ts';
 import { buildDigest } from './report.ts';
@@ -45,7 +46,13 @@ export async function runDigestJob(
     ...(settings.dashboardUrl ? { dashboardUrl: settings.dashboardUrl } : {}),
   });
   const outcomes = await deliverDigest(
-    { pool: deps.pool, config, baseDir: deps.baseDir, log: deps.log },
+    {
+      pool: deps.pool,
+      config,
+      baseDir: deps.baseDir,
+      log: deps.log,
+      ...(deps.integrations.chat ? { chat: deps.integrations.chat } : {}),
+    },
     report,
   );
   if (outcomes.some((o) => o.status === 'failed')) throw new DigestDeliveryError(outcomes);

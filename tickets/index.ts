@@ -2,7 +2,7 @@
 // ledger, and the activities that drive them and read remote changes for the pollers.
 import { ApplicationFailure } from '@temporalio/activity';
 import { resolveSecret } from '../runtime/config.ts';
-import type { ActivityDeps } from '../activities/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import type {
   RemediationUnitSummary,
   TicketRef,
@@ -27,7 +27,7 @@ import { acknowledgeTicketChanges, pendingTicketChanges, type PendingTicketChang
 import { JiraTicketSystem, type TicketSystemDeps } from './jira.ts';
 import { ServiceNowTicketSystem } from './servicenow.ts';
 
-type FactoryDeps = Pick<ActivityDeps, 'pool' | 'log' | 'baseDir' | 'config'>;
+type FactoryDeps = Pick<Deps, 'pool' | 'log' | 'baseDir' | 'config'>;
 
 function secretsFrom(deps: FactoryDeps): TicketSystemDeps {
   return { readSecret: (ref) => resolveSecret(ref, process.env, deps.baseDir), baseDir: deps.baseDir };
@@ -101,7 +101,7 @@ export function ticketSystemFor(name: TicketSystemName, deps: FactoryDeps): Exac
 
 /** Systems read by polling, with their interval (GLPI always; ServiceNow when it has a pollInterval). */
 export function polledTicketSystems(
-  config: ActivityDeps['config'],
+  config: Deps['config'],
 ): { system: TicketSystemName; interval: string }[] {
   const cfg = parseTicketIntegrations(config);
   return [
@@ -118,7 +118,7 @@ export interface TicketChangesRead {
   position: string;
 }
 
-export function createItsmActivities(deps: ActivityDeps) {
+export function createItsmActivities(deps: Deps) {
   // Built on first use, one system at a time: a worker without ticket systems never parses their
   // config, and a mistake in one system's section does not stop the others.
   const systems = new Map<string, ExactlyOnceTicketSystem>();

@@ -9,7 +9,7 @@ import {
 } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
-import type { ActivityDeps } from '../activities/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
 import { correlationInterceptor } from '../runtime/logContext.ts';
 import { projectRoot } from '../runtime/paths.ts';
 
@@ -17,7 +17,7 @@ export interface CreateWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  deps: ActivityDeps;
+  deps: Deps;
   /** A prebuilt workflow bundle (tests bundle once per run); otherwise workflows/ is bundled now. */
   workflowBundle?: { codePath: string } | { code: string };
   extra?: Partial<WorkerOptions>;

@@ -9,7 +9,7 @@ import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { startChatBots } from '../../bots/mount.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { compose } from '../../app/compose.ts';
 
 export type Role = 'worker' | 'bot';
 
@@ -66,14 +66,13 @@ export async function runBenchWorker(opts: { name: string; poolSize: number; max
     connection,
     namespace: 'default',
     taskQueue: env.BENCH_TASK_QUEUE ?? '',
-    deps: {
+    deps: compose({
       pool,
       config,
       baseDir: process.cwd(),
       log: workerLog,
       workerName: `${opts.name}:${process.pid}`,
-      clock: systemClock,
-    },
+    }).deps,
     ...(opts.maxCachedWorkflows === undefined
       ? {}
       : { extra: { maxCachedWorkflows: opts.maxCachedWorkflows } }),
@@ -98,10 +97,11 @@ export async function runBenchBot(opts: { poolSize: number }): Promise<void> {
   const connection = await Connection.connect({ address: env.BENCH_TEMPORAL ?? '' });
   const client = new Client({ connection, namespace: 'default' });
   const http = new HttpServer(botLog);
+  const composition = compose({ pool, config, baseDir: process.cwd(), log: botLog, env });
   const bots = await startChatBots({
     http,
     config,
-    pool,
+    chat: composition.chat,
     client,
     log: botLog,
     baseDir: process.cwd(),
@@ -115,6 +115,7 @@ export async function runBenchBot(opts: { poolSize: number }): Promise<void> {
   await stopped;
   await http.close();
   await bots.stop();
+  composition.stop();
   await connection.close();
   await pool.end();
 }

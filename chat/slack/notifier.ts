@@ -3,9 +3,7 @@
 // the first time and updated in place when the same key comes again (a retried activity, a
 // re-sent escalation), through the rate-limited outbox.
 import type { Notifier, NotificationReceipt, OwnerNotification } from '../../domain/ports.ts';
-import type { IntegrationContext } from '../../app/integrations.ts';
 import type { ChatRuntime } from '../runtime.ts';
-import { chatRuntimeFor } from '../runtime.ts';
 import { publishAll } from '../publish.ts';
 
 export function createSlackNotifier(runtime: ChatRuntime, opts: { waitMs?: number } = {}): Notifier {
@@ -23,11 +21,4 @@ export function createSlackNotifier(runtime: ChatRuntime, opts: { waitMs?: numbe
       return await publishAll(runtime, 'slack', [...new Set(targets)], n, missing, opts.waitMs);
     },
   };
-}
-
-/** The registry entry (lifecycle/integrations.ts): the process's runtime for the worker's pool. */
-export function slackNotifierFor(ctx: IntegrationContext): Notifier {
-  return createSlackNotifier(
-    chatRuntimeFor({ config: ctx.config, pool: ctx.deps.pool, log: ctx.deps.log, baseDir: ctx.deps.baseDir }),
-  );
 }

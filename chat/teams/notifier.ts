@@ -4,9 +4,8 @@
 // Someone the bot has never heard from gets a personal chat opened for them (POST /v3/conversations),
 // which works once the app is installed for them; otherwise the receipt says why they were skipped.
 import type { Notifier, NotificationReceipt, OwnerNotification } from '../../domain/ports.ts';
-import type { IntegrationContext } from '../../app/integrations.ts';
 import { publishAll } from '../publish.ts';
-import { chatRuntimeFor, type ChatRuntime } from '../runtime.ts';
+import type { ChatRuntime } from '../runtime.ts';
 
 export function createTeamsNotifier(runtime: ChatRuntime, opts: { waitMs?: number } = {}): Notifier {
   return {
@@ -46,10 +45,4 @@ export function createTeamsNotifier(runtime: ChatRuntime, opts: { waitMs?: numbe
       return await publishAll(runtime, 'teams', [...new Set(targets)], n, missing, opts.waitMs);
     },
   };
-}
-
-export function teamsNotifierFor(ctx: IntegrationContext): Notifier {
-  return createTeamsNotifier(
-    chatRuntimeFor({ config: ctx.config, pool: ctx.deps.pool, log: ctx.deps.log, baseDir: ctx.deps.baseDir }),
-  );
 }

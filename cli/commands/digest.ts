@@ -13,6 +13,7 @@ import { buildDigest } from '../../reporting/report.ts';
 import { parseWeek, previousWeek, weekContaining } from '../../reporting/week.ts';
 import { commandClock, load, openDatabase, type GlobalOptions } from '../context.ts';
 import { UserError } from '../errors.ts';
+import type { CliServices } from '../services.ts';
 
 const formats = ['html', 'email', 'text', 'json'] as const;
 type Format = (typeof formats)[number];
@@ -24,7 +25,7 @@ interface DigestOptions {
   send?: boolean;
 }
 
-export function defineDigest(cmd: Command): void {
+export function defineDigest(cmd: Command, services: CliServices): void {
   cmd
     .option('--week <YYYY-Www>', 'the ISO week to report, e.g. 2026-W47 ("current" for the week so far)')
     .option('--out <file>', 'write to this file instead of standard output')
@@ -41,7 +42,8 @@ export function defineDigest(cmd: Command): void {
         if (err instanceof DigestConfigError) throw new UserError(err.message, 2);
         throw err;
       }
-      const now = new Date(commandClock()());
+      const clock = commandClock();
+      const now = new Date(clock());
       const week =
         opts.week === undefined
           ? previousWeek(now, settings.timezone)
@@ -83,15 +85,31 @@ export function defineDigest(cmd: Command): void {
               'nothing to send: configure digest.email, digest.slack or digest.teams in ctem.yaml',
               2,
             );
-          const outcomes = await deliverDigest(
-            {
-              pool: db.pool,
-              config: loaded.config,
-              baseDir: loaded.baseDir,
-              log: createLogger('ctem-digest', process.env.CTEM_LOG_LEVEL ?? 'warn'),
-            },
-            report,
-          );
+          const log = createLogger('ctem-digest', process.env.CTEM_LOG_LEVEL ?? 'warn');
+          // The chat bots' transports, for digest.slack.channel and digest.teams.conversation.
+          const composed = await services.compose({
+            pool: db.pool,
+            config: loaded.config,
+            baseDir: loaded.baseDir,
+            log,
+            clock,
+          });
+          let outcomes;
+          try {
+            const { chat } = composed.deps.integrations;
+            outcomes = await deliverDigest(
+              {
+                pool: db.pool,
+                config: loaded.config,
+                baseDir: loaded.baseDir,
+                log,
+                ...(chat ? { chat } : {}),
+              },
+              report,
+            );
+          } finally {
+            composed.stop();
+          }
           for (const o of outcomes) process.stderr.write(`ctem: ${o.channel}: ${o.status}: ${o.detail}\n`);
           if (outcomes.some((o) => o.status === 'failed')) process.exitCode = 1;
         }

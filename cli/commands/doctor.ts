@@ -2,10 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { runningStack, type GlobalOptions } from '../context.ts';
-import { runDoctor, type DoctorCheck } from '../../app/doctor.ts';
+import type { CliServices, DoctorCheck } from '../services.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 
-export function defineDoctor(cmd: Command): void {
+export function defineDoctor(cmd: Command, services: CliServices): void {
   cmd
     .option('--json', 'machine-readable output')
     .option('--timeout <seconds>', 'per check', '5')
@@ -20,7 +20,7 @@ export function defineDoctor(cmd: Command): void {
         const c = JSON.parse(readFileSync(credFile, 'utf8')) as { user: string; password: string };
         databaseUrl = `postgres://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@127.0.0.1:${stack.databaseUrl.port}/ctem`;
       }
-      const checks = await runDoctor({
+      const checks = await services.runDoctor({
         ...(global.config ? { configFile: global.config } : {}),
         ...(databaseUrl ? { databaseUrl } : {}),
         ...(stack ? { temporalAddress: stack.temporal.address } : {}),

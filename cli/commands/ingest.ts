@@ -21,6 +21,8 @@ import {
   runningStack,
   type GlobalOptions,
 } from '../context.ts';
+import type { CliServices, ComposedDeps } from '../services.ts';
+import { createLogger } from '../../runtime/log.ts';
 
 export interface IngestCommandOptions {
   scope?: string;
@@ -55,6 +57,7 @@ export async function runIngest(
   opts: IngestCommandOptions,
   global: GlobalOptions,
   io: IngestStreams,
+  services: CliServices,
 ): Promise<number> {
   const loaded = load(global);
   const clock = commandClock();
@@ -66,6 +69,8 @@ export async function runIngest(
   const address = lifecycleAddress(loaded);
   let temporal: Awaited<ReturnType<typeof openTemporalClient>> | undefined;
   let temporalDown: string | undefined = address === undefined ? NO_TEMPORAL : undefined;
+  // The owners are asked through the configured notifiers: built once, on the first hand-off.
+  let composed: ComposedDeps | undefined;
   const handOff = async (summary: IngestSummary): Promise<LifecycleHandoff> => {
     if (temporal === undefined && temporalDown === undefined) {
       try {
@@ -76,12 +81,16 @@ export async function runIngest(
     }
     if (temporal === undefined) return { status: 'not-started', reason: temporalDown ?? NO_TEMPORAL };
     try {
-      const r = await dispatchScan(
-        { pool: db.pool, config: loaded.config, baseDir: loaded.baseDir, clock },
-        temporal.client,
-        summary.scanId,
-        { taskQueue: temporal.taskQueue },
-      );
+      composed ??= await services.compose({
+        pool: db.pool,
+        config: loaded.config,
+        baseDir: loaded.baseDir,
+        log: createLogger('ctem-ingest', process.env.CTEM_LOG_LEVEL ?? 'warn'),
+        clock,
+      });
+      const r = await dispatchScan(composed.deps, temporal.client, summary.scanId, {
+        taskQueue: temporal.taskQueue,
+      });
       return {
         status: 'dispatched',
         changes: r.changes,
@@ -125,6 +134,7 @@ export async function runIngest(
       }
     }
   } finally {
+    composed?.stop();
     await temporal?.close().catch(() => undefined);
     await db.close();
   }
@@ -222,7 +232,7 @@ class ProgressLine {
   }
 }
 
-export function defineIngest(cmd: Command): void {
+export function defineIngest(cmd: Command, services: CliServices): void {
   cmd
     .argument('<files...>', 'scanner report files; gzip is read transparently')
     .option('-s, --scope <scope>', 'put every asset of the reports in this ctem.yaml scope')
@@ -233,9 +243,12 @@ export function defineIngest(cmd: Command): void {
     )
     .option('--json', 'print a JSON summary on stdout')
     .action(async (files: string[], opts: IngestCommandOptions, command: Command) => {
-      process.exitCode = await runIngest(files, opts, command.optsWithGlobals<GlobalOptions>(), {
-        stdout: process.stdout,
-        stderr: process.stderr,
-      });
+      process.exitCode = await runIngest(
+        files,
+        opts,
+        command.optsWithGlobals<GlobalOptions>(),
+        { stdout: process.stdout, stderr: process.stderr },
+        services,
+      );
     });
 }

@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
 import { load, refuseFixedClock, type GlobalOptions } from '../context.ts';
-import { startStack } from '../../app/stack.ts';
+import type { CliServices } from '../services.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 import { createLogger } from '../../runtime/log.ts';
 
-export function defineUp(cmd: Command): void {
+export function defineUp(cmd: Command, services: CliServices): void {
   cmd.action(async (_opts: unknown, cmd: Command) => {
     refuseFixedClock('ctem up');
     const loaded = load(cmd.optsWithGlobals<GlobalOptions>());
     const log = createLogger('ctem', process.env.CTEM_LOG_LEVEL ?? 'warn');
     const started = Date.now();
     const say = (line: string) => process.stderr.write(`ctem: ${line}\n`);
-    const stack = await startStack({
+    const stack = await services.startStack({
       config: loaded.config,
       baseDir: loaded.baseDir,
       home: ctemHome(),

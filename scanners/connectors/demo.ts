@@ -3,11 +3,11 @@
 // as if the scanner had just produced it for the requested assets. It really ingests; only the
 // scanner is canned.
 import path from 'node:path';
-import type { ActivityDeps } from '../../activities/deps.ts';
+import type { Deps } from '../../runtime/deps.ts';
 import type { RescanRequest, RescanTicket, ScanConnector } from '../../domain/ports.ts';
 import { ingestReport } from '../../ingest/ingest.ts';
 import { parseReport } from '../registry.ts';
-import type { IntegrationContext } from '../../app/integrations.ts';
+import type { IntegrationContext } from '../../runtime/deps.ts';
 
 export function createDemoScanConnector(ctx: IntegrationContext): ScanConnector {
   const report = ctx.scope?.scan?.report;
@@ -20,7 +20,7 @@ export function createDemoScanConnector(ctx: IntegrationContext): ScanConnector 
           status: 'unavailable',
           detail: `scopes[].scan.report is not set for scope ${req.scope}: the demo connector has no report to import`,
         };
-      const deps: ActivityDeps = ctx.deps;
+      const deps: Deps = ctx.deps;
       const file = path.resolve(deps.baseDir, report);
       // Each re-scan is a new scan, although the bundled file is the same: no file hash, so ingest
       // does not take it for the same report imported twice.

@@ -1,9 +1,8 @@
-// The scanner connectors, as the lifecycle's integration registry builds them, and the scan cycle
+// The scanner connectors, as the integration registry (app/integrations.ts) builds them, and the scan cycle
 // runner behind each scope's Temporal Schedule.
 import type { Scope } from '../../domain/config.ts';
-import type { ScanConnector } from '../../domain/ports.ts';
-import type { IntegrationContext, JobOutcome } from '../../app/integrations.ts';
-import { scopeIntegrations } from '../../app/integrations.ts';
+import type { JobOutcome, ScanConnector } from '../../domain/ports.ts';
+import type { IntegrationContext } from '../../runtime/deps.ts';
 import { ConnectorConfigError, connectorNames, scopeScanSettings } from './config.ts';
 import { createGvmConnector } from './gvm.ts';
 import type { ScopeScanner } from './ingestRun.ts';
@@ -29,7 +28,7 @@ export async function runScanCycle(ctx: IntegrationContext & { scope: Scope }): 
   // Validate the scan section of the connectors defined here; others (demo…) have their own fields.
   if (typeof named === 'string' && (connectorNames as readonly string[]).includes(named))
     scopeScanSettings(config, scope);
-  const { scanner } = scopeIntegrations(config, scope.name, deps);
+  const { scanner } = deps.integrations.forScope(scope.name);
   if (!scanner)
     throw new ConnectorConfigError(
       `ctem.yaml scopes[${config.scopes.indexOf(scope)}].scan.connector: scope ${scope.name} has no scan connector; set one of nmap, nessus, gvm, ssh-package`,

@@ -3,7 +3,7 @@
 // the scanner can vouch for, and clean up.
 import { rm } from 'node:fs/promises';
 import type { Config, Scope } from '../../domain/config.ts';
-import type { ActivityDeps } from '../../activities/deps.ts';
+import type { Deps } from '../../runtime/deps.ts';
 import type { RescanRequest, RescanTicket } from '../../domain/ports.ts';
 import { ingestFile } from '../../ingest/file.ts';
 import type { IngestSummary } from '../../ingest/ingest.ts';
@@ -13,7 +13,7 @@ import { assetTargets, type AssetTarget } from './targets.ts';
 export interface ConnectorContext {
   config: Config;
   scope?: Scope;
-  deps: ActivityDeps;
+  deps: Deps;
 }
 
 /** A scanner's finished report and what it covered. */

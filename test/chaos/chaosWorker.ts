@@ -2,15 +2,14 @@
 // worker with every real activity, configured by env. Its patch executor is the demo one behind a
 // shim that records each apply() in PostgreSQL (chaos_patch_applies), so the driver can count how
 // many times a host was really changed across all the processes it killed.
-import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { parseConfig } from '../../domain/config.ts';
 import { createPool } from '../../db/pool.ts';
-import { integrations } from '../../app/integrations.ts';
+import { compose } from '../../app/compose.ts';
+import type { PatchExecutor } from '../../domain/ports.ts';
 import { createDemoPatchExecutor } from '../../patching/demo.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
-import { systemClock } from '../../runtime/clock.ts';
 
 const need = (name: string): string => {
   const value = process.env[name];
@@ -19,7 +18,7 @@ const need = (name: string): string => {
 };
 
 const pool = createPool(need('CHAOS_DATABASE_URL'), 8);
-integrations.patch.chaos = () => {
+const chaosExecutor = (): PatchExecutor => {
   const demo = createDemoPatchExecutor();
   return {
     name: 'chaos',
@@ -61,14 +60,13 @@ const worker = await createWorker({
   connection,
   namespace: 'default',
   taskQueue: need('CHAOS_TASK_QUEUE'),
-  deps: {
+  deps: compose({
     pool,
     config: parseConfig(need('CHAOS_CONFIG'), 'chaos config'),
     baseDir: need('CHAOS_BASE_DIR'),
     log,
-    workerName: `${os.hostname()}:${process.pid}`,
-    clock: systemClock,
-  },
+    registry: (builtIn) => ({ ...builtIn, patch: { ...builtIn.patch, chaos: chaosExecutor } }),
+  }).deps,
   workflowBundle: { codePath: need('CHAOS_BUNDLE') },
   // After a kill, the workflows' next tasks leave the dead worker's sticky queue quickly.
   extra: { stickyQueueScheduleToStartTimeout: '1s' },

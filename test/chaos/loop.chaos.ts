@@ -29,7 +29,9 @@ import { dispatchScan } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { FakeJira } from '../fakes/jira.ts';
 import { FakeSlackApi } from '../fakes/slack-api.ts';
-import { demoDir } from '../../cli/commands/demo.ts';
+import { demoDir } from '../../app/demo.ts';
+import { compose } from '../../app/compose.ts';
+import { pino } from 'pino';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const num = (name: string, fallback: number): number => {
@@ -172,6 +174,10 @@ scopes:${scopes}
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: 'default' });
+    // The dispatcher runs in this process, as `ctem ingest` does, with its own composition.
+    const composition = compose({ pool, config, baseDir: dir, log: pino({ level: 'silent' }) });
+    cleanups.push(async () => composition.stop());
+    const dispatchDeps = composition.deps;
 
     // ---- the worker process and its killer -------------------------------------------------------
     const childEnv = {
@@ -221,7 +227,7 @@ scopes:${scopes}
         ingestFile(pool, path.join(dir, `before-${i}.json`), { scopes: config.scopes, scanTime: new Date() }),
       );
       await persist(`dispatch scan ${summary.scanId}`, () =>
-        dispatchScan({ pool, config, baseDir: dir }, client, summary.scanId, { taskQueue }),
+        dispatchScan(dispatchDeps, client, summary.scanId, { taskQueue }),
       );
       ingested.add(i);
     };

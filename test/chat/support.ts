@@ -16,6 +16,7 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeSlackApi } from '../fakes/slack-api.ts';
 import { FakeBotConnector } from '../fakes/bot-connector.ts';
 import { seedExposures, untilState } from '../lifecycle/support.ts';
+import { testComposition } from '../support/deps.ts';
 
 export const APP_ID = '00000000-0000-4000-8000-00000000c7e3';
 export const TENANT = '11111111-2222-4333-8444-555555555555';
@@ -121,14 +122,16 @@ ${opts.extraScopeYaml ?? ''}
 ${opts.extraScopesYaml ?? ''}
 `);
   const taskQueue = temporal.taskQueue('chat');
-  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  // One composition, as in `ctem up`: the worker's notifiers and the bots share its chat runtime.
+  const composition = testComposition({ pool: db.pool, config, env });
+  const worker = await temporal.worker({ taskQueue, pool: db.pool, deps: composition.deps });
   const running = worker.run();
   const log = pino({ level: process.env.CTEM_TEST_LOG ?? 'silent' });
   const http = new HttpServer(log);
   const bots = await startChatBots({
     http,
     config,
-    pool: db.pool,
+    chat: composition.chat,
     client: temporal.client,
     log,
     baseDir: process.cwd(),
@@ -167,7 +170,7 @@ ${opts.extraScopesYaml ?? ''}
         ...(host ? { host } : {}),
       });
       await dispatchChanges(
-        { pool: db.pool, config, baseDir: process.cwd() },
+        composition.deps,
         temporal.client,
         s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
         { taskQueue },

@@ -18,13 +18,14 @@ import { runFeedsLoad, runFeedsRescore } from '../../cli/commands/feeds.ts';
 import {
   eventually,
   newPortLog,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from '../lifecycle/support.ts';
+import { testDeps } from '../support/deps.ts';
 
-registerRecordingPorts(newPortLog());
+const ports = recordingPorts(newPortLog());
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -90,7 +91,7 @@ async function writeKev(name: string, version: string, entries: { cve: string; a
 async function liveExposures(config: Config, taskQueue: string, weaknesses: string[]): Promise<string[]> {
   const s = await seedExposures(db.pool, { scope: 'edge', weaknesses });
   await dispatchChanges(
-    { pool: db.pool, config, baseDir: dir },
+    testDeps({ pool: db.pool, config, registry: ports, baseDir: dir }),
     temporal.client,
     s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
     { taskQueue },
@@ -131,7 +132,7 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
   it('ctem feeds load kev: a CVE newly in KEV escalates its exposure at once; the others get no signal', async () => {
     const { file, config } = await writeConfig('ctem.yaml', yaml({ temporal: temporal.address }));
     const taskQueue = temporal.taskQueue('rescore-cli');
-    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
       const ids = await liveExposures(config, taskQueue, ['CVE-2099-7001', 'CVE-2099-7002', 'CVE-2099-7003']);
       const [kevd, other, snoozed] = ids as [string, string, string];
@@ -238,7 +239,7 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
     const { file: good, config } = await writeConfig('ctem-2.yaml', yaml({ temporal: temporal.address }));
     const { file: down } = await writeConfig('ctem-down.yaml', yaml({ temporal: '127.0.0.1:1' }));
     const taskQueue = temporal.taskQueue('rescore-down');
-    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
       const ids = await liveExposures(config, taskQueue, ['CVE-2099-7101', 'CVE-2099-7102']);
       const kev = await writeKev('kev-2.json', '2026.11.24', [
@@ -290,7 +291,7 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
       yaml({ temporal: temporal.address, feeds: `feeds:\n  kev: { path: ${kev} }\n` }),
     );
     const taskQueue = temporal.taskQueue('rescore-sync');
-    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
       const ids = await liveExposures(config, taskQueue, ['CVE-2099-7201', 'CVE-2099-7202']);
       const result = await temporal.client.workflow.execute('scheduledFeedSync', {

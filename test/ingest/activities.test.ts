@@ -3,12 +3,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
 import { createIngestActivities } from '../../activities/ingest.ts';
 import { configSchema } from '../../domain/config.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { testDeps } from '../support/deps.ts';
 
 describe('ingest activities', () => {
   it('ingests a report file relative to the config folder, and fails a broken one as non-retryable', async () => {
@@ -23,14 +22,7 @@ describe('ingest activities', () => {
       version: 1,
       scopes: [{ name: 'edge', match: { cidrs: ['192.0.2.0/24'] } }],
     });
-    const activities = createIngestActivities({
-      pool: db.pool,
-      config,
-      baseDir: dir,
-      log: pino({ level: 'silent' }),
-      workerName: 'test',
-      clock: systemClock,
-    });
+    const activities = createIngestActivities(testDeps({ pool: db.pool, config, baseDir: dir }));
     const summary = await activities.ingestScanReport({ path: 'scan.xml', scope: 'edge', cycle: true });
     expect(summary).toMatchObject({ status: 'ingested', format: 'nmap', findings: 1, exposures: { new: 1 } });
     const err = await activities.ingestScanReport({ path: 'broken.xml' }).catch((e: unknown) => e);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
+import { testDeps } from '../support/deps.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeJira } from '../fakes/jira.ts';
 import { FakeServiceNow } from '../fakes/servicenow.ts';
@@ -235,7 +236,7 @@ describe('a worker killed between the remote create and the local record', () =>
       let worker: Awaited<ReturnType<typeof startTicketWorker>> | undefined;
       try {
         await dispatchChanges(
-          { pool: db.pool, config, baseDir: process.cwd() },
+          testDeps({ pool: db.pool, config }),
           temporal.client,
           [{ exposureId: id, change: 'new', scanId: seeded.scanId, at: seeded.at }],
           // Short, so the activity of the killed worker is retried soon on the next one.

@@ -1,12 +1,11 @@
 // A worker in its own process, for the crash tests: they SIGKILL it between a ticket system's create
 // and the local record. Run with `node --import tsx test/itsm/crashWorker.ts`; configured by env.
-import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { configSchema } from '../../domain/config.ts';
 import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { compose } from '../../app/compose.ts';
 
 const env = process.env;
 const need = (name: string): string => {
@@ -23,14 +22,12 @@ const worker = await createWorker({
   connection,
   namespace: 'default',
   taskQueue: need('CTEM_TEST_TASK_QUEUE'),
-  deps: {
+  deps: compose({
     pool,
     config: configSchema.parse(JSON.parse(need('CTEM_TEST_CONFIG'))),
     baseDir: process.cwd(),
     log,
-    workerName: `${os.hostname()}:${process.pid}`,
-    clock: systemClock,
-  },
+  }).deps,
   workflowBundle: { codePath: need('CTEM_TEST_BUNDLE') },
   // After the kill, the workflow's next task leaves this worker's sticky queue quickly.
   extra: { stickyQueueScheduleToStartTimeout: '1s' },

@@ -15,7 +15,7 @@ import { registerTicketWebhooks } from '../../bots/webhooks/index.ts';
 import type { RemediationUnitSummary } from '../../domain/ports.ts';
 import type { Pool } from '../../db/pool.ts';
 import type { TestTemporal } from '../support/temporal.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { testDeps } from '../support/deps.ts';
 
 export const silentLog = pino({ level: process.env.CTEM_TEST_LOG ?? 'silent' });
 
@@ -62,14 +62,12 @@ export async function startTicketWorker(opts: {
     connection: opts.temporal.nativeConnection,
     namespace: 'default',
     taskQueue: opts.taskQueue,
-    deps: {
+    deps: testDeps({
       pool: opts.pool,
       config: opts.config,
-      baseDir: process.cwd(),
       log: silentLog,
       workerName: `test:${process.pid}`,
-      clock: systemClock,
-    },
+    }),
     workflowBundle: { codePath: opts.bundlePath },
   });
   const running = worker.run();

@@ -28,12 +28,13 @@ import {
   eventually,
   newPortLog,
   newScan,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from '../lifecycle/support.ts';
 import { envSecret, startWebhooks } from './harness.ts';
+import { testDeps } from '../support/deps.ts';
 
 /** Generous: the machine may be loaded; nothing here measures speed. */
 const WAIT = 240_000;
@@ -189,7 +190,7 @@ describe('the exposure workflow with each ticket system', () => {
   let db: TestDatabase;
   let temporal: TestTemporal;
   // Re-scans and notifications go to recording ports; tickets go to the ticket system.
-  registerRecordingPorts(newPortLog());
+  const ports = recordingPorts(newPortLog());
 
   beforeAll(async () => {
     [db, temporal] = await Promise.all([
@@ -229,9 +230,9 @@ scopes:
         - { at: 100%, notify: [owner] }
 `);
         const taskQueue = temporal.taskQueue(`itsm-e2e-${c.system}`);
-        const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+        const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
         const hooks = await startWebhooks({ temporal, pool: db.pool, config });
-        const deps = { pool: db.pool, config, baseDir: process.cwd() };
+        const deps = testDeps({ pool: db.pool, config, registry: ports });
         const dispatch = async (ids: string[], change: ChangeKind, scan: { scanId: number; at: string }) =>
           await dispatchChanges(
             deps,

@@ -6,8 +6,8 @@
 // to the test's fake Katello server, which counts the remote-execution jobs it was asked for.
 import { parseConfig, type Config } from '../../domain/config.ts';
 import type { Pool } from '../../db/pool.ts';
-import { integrations } from '../../app/integrations.ts';
-import type { TicketRef } from '../../domain/ports.ts';
+import type { IntegrationRegistry } from '../../app/integrations.ts';
+import type { Notifier, TicketRef, TicketSystem } from '../../domain/ports.ts';
 
 /**
  * The crash scope patches through Red Hat Satellite (the fake Katello server the test runs, at
@@ -35,7 +35,11 @@ scopes:
 `);
 }
 
-export function registerCrashPorts(pool: Pool, opts: { slowTicket?: boolean } = {}): void {
+/** The crash test's registry: the built-in one with the recording "crashrec" notifier and ticket system. */
+export function crashPorts(
+  pool: Pool,
+  opts: { slowTicket?: boolean } = {},
+): (builtIn: IntegrationRegistry) => IntegrationRegistry {
   const call = async (kind: string, key: string) => {
     await pool.query('insert into crash_calls (kind, key, pid) values ($1, $2, $3)', [
       kind,
@@ -43,14 +47,14 @@ export function registerCrashPorts(pool: Pool, opts: { slowTicket?: boolean } = 
       process.pid,
     ]);
   };
-  integrations.notifiers.crashrec = () => ({
+  const notifier: Notifier = {
     name: 'crashrec',
     async notify(n) {
       await call('notify', n.key);
       return { delivered: [{ via: 'crashrec', ref: n.key }] };
     },
-  });
-  integrations.tickets.crashrec = () => ({
+  };
+  const tickets: TicketSystem = {
     name: 'crashrec',
     async upsert(unit) {
       const found = await pool.query<{ key: string }>('select key from crash_tickets where unit_id = $1', [
@@ -74,5 +78,10 @@ export function registerCrashPorts(pool: Pool, opts: { slowTicket?: boolean } = 
     async status() {
       return 'open';
     },
+  };
+  return (builtIn) => ({
+    ...builtIn,
+    notifiers: { ...builtIn.notifiers, crashrec: () => notifier },
+    tickets: { ...builtIn.tickets, crashrec: () => tickets },
   });
 }

@@ -2,13 +2,12 @@
 // activities, plus integrations that record every call they receive in PostgreSQL, so the test can
 // count calls across processes. With SLOW_TICKET=1 the ticket system pauses after creating the
 // remote ticket and before answering — the moment the test kills this process with SIGKILL.
-import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { createPool } from '../../db/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
-import { crashConfig, registerCrashPorts } from './crashConfig.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { crashConfig, crashPorts } from './crashConfig.ts';
+import { compose } from '../../app/compose.ts';
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -17,7 +16,6 @@ const env = (name: string): string => {
 };
 
 const pool = createPool(env('DATABASE_URL'), 5);
-registerCrashPorts(pool, { slowTicket: !!process.env.SLOW_TICKET });
 
 const log = pino({ level: 'warn' });
 installWorkerRuntime(log, 'ERROR');
@@ -26,14 +24,13 @@ const worker = await createWorker({
   connection,
   namespace: 'default',
   taskQueue: env('TASK_QUEUE'),
-  deps: {
+  deps: compose({
     pool,
     config: crashConfig(),
     baseDir: process.cwd(),
     log,
-    workerName: `${os.hostname()}:${process.pid}`,
-    clock: systemClock,
-  },
+    registry: crashPorts(pool, { slowTicket: !!process.env.SLOW_TICKET }),
+  }).deps,
   workflowBundle: { codePath: env('WORKFLOW_BUNDLE') },
 });
 process.stdout.write('ready\n');

@@ -14,14 +14,15 @@ import {
   keepHistory,
   lifecycleConfig,
   newPortLog,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
 const log = newPortLog();
-registerRecordingPorts(log);
+const ports = recordingPorts(log);
 const config = lifecycleConfig();
 
 let db: TestDatabase;
@@ -37,7 +38,7 @@ const by = (personId: string) => ({ personId, via: 'slack' as const });
 
 async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = temporal.taskQueue('decisions');
-  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
   return await worker.runUntil(fn(taskQueue));
 }
 
@@ -49,7 +50,7 @@ async function oneExposure(
 ): Promise<string> {
   const s = await seedExposures(db.pool, { scope, weaknesses: [weakness], exploited });
   await dispatchChanges(
-    { pool: db.pool, config, baseDir: process.cwd() },
+    testDeps({ pool: db.pool, config, registry: ports }),
     temporal.client,
     [{ exposureId: s.ids[0]!, change: 'new', scanId: s.scanId, at: s.at }],
     { taskQueue },

@@ -13,7 +13,7 @@ import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { absentSignal, rescoredSignal } from '../../contracts/exposure.ts';
-import { crashConfig, registerCrashPorts } from './crashConfig.ts';
+import { crashConfig, crashPorts } from './crashConfig.ts';
 import { startFakeSatellite, type FakeSatellite, type FakeSatelliteOptions } from '../fakes/satellite.ts';
 import { approvePatchUpdate, patchRolloutQuery } from '../../contracts/patch.ts';
 import {
@@ -23,15 +23,17 @@ import {
   lifecycleConfig,
   newPortLog,
   newScan,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
 let db: TestDatabase;
 let temporal: TestTemporal;
 let satellite: FakeSatellite;
+let crashRegistry: ReturnType<typeof crashPorts>;
 // The job stays running until the test says so (after the second kill).
 const satelliteOptions: FakeSatelliteOptions = {
   username: 'ctem',
@@ -66,7 +68,7 @@ beforeAll(async () => {
   );
   await db.pool.query(`create table crash_tickets (unit_id text primary key, key text not null)`);
   // The dispatcher runs in this process (as it would in `ctem ingest`): the same integrations here.
-  registerCrashPorts(db.pool);
+  crashRegistry = crashPorts(db.pool);
 });
 
 afterAll(async () => {
@@ -142,7 +144,7 @@ describe('durability', () => {
     });
     const id = s.ids[0]!;
     await dispatchChanges(
-      { pool: db.pool, config, baseDir: process.cwd() },
+      testDeps({ pool: db.pool, config, registry: crashRegistry }),
       temporal.client,
       [{ exposureId: id, change: 'new', scanId: s.scanId, at: s.at }],
       {
@@ -250,15 +252,15 @@ describe('durability', () => {
 
   it('continues as new before the history grows large, carrying its state, and keeps working', async () => {
     const log = newPortLog();
-    registerRecordingPorts(log);
+    const ports = recordingPorts(log);
     const config = lifecycleConfig();
     const taskQueue = temporal.taskQueue('can');
-    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
       const s = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-4002'] });
       const id = s.ids[0]!;
       await dispatchChanges(
-        { pool: db.pool, config, baseDir: process.cwd() },
+        testDeps({ pool: db.pool, config, registry: ports }),
         temporal.client,
         [{ exposureId: id, change: 'new', scanId: s.scanId, at: s.at }],
         {

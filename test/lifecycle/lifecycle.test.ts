@@ -16,14 +16,15 @@ import {
   lifecycleConfig,
   newPortLog,
   newScan,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
 const log = newPortLog();
-registerRecordingPorts(log);
+const ports = recordingPorts(log);
 const config = lifecycleConfig();
 
 let db: TestDatabase;
@@ -37,7 +38,7 @@ const actor = (personId: string) => ({ personId, via: 'api' as const });
 
 async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = temporal.taskQueue('lifecycle');
-  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
   return await worker.runUntil(fn(taskQueue));
 }
 
@@ -48,7 +49,7 @@ async function dispatchNew(
   seeded: { ids: string[]; scanId: number; at: string },
 ) {
   return await dispatchChanges(
-    { pool: db.pool, config, baseDir: process.cwd() },
+    testDeps({ pool: db.pool, config, registry: ports }),
     client,
     seeded.ids.map((id) => ({
       exposureId: id,

@@ -32,11 +32,12 @@ import {
   eventually,
   newPortLog,
   newScan,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
 const hhmm = (d: Date) => d.toISOString().slice(11, 16);
 const allDays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -46,7 +47,7 @@ const fixed = '3.0.11-1~deb12u2';
 const openssl = { name: 'openssl', fixedVersion: fixed };
 
 const log = newPortLog();
-registerRecordingPorts(log);
+const ports = recordingPorts(log);
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -171,7 +172,7 @@ beforeAll(async () => {
     },
   });
   taskQueue = temporal.taskQueue('lifecycle-patch');
-  worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
   running = worker.run();
 });
 
@@ -198,7 +199,7 @@ async function newExposure(
   });
   const id = s.ids[0]!;
   await dispatchChanges(
-    { pool: db.pool, config, baseDir: process.cwd() },
+    testDeps({ pool: db.pool, config, registry: ports }),
     temporal.client,
     [{ exposureId: id, change: 'new', scanId: s.scanId, at: s.at }],
     { taskQueue },
@@ -238,7 +239,7 @@ async function laterExposure(
     [id, assetId, weakness, at, scanId, pkg.name, pkg.fixedVersion],
   );
   await dispatchChanges(
-    { pool: db.pool, config, baseDir: process.cwd() },
+    testDeps({ pool: db.pool, config, registry: ports }),
     temporal.client,
     [{ exposureId: id, change: 'new', scanId, at }],
     { taskQueue },

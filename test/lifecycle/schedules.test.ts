@@ -10,10 +10,10 @@ import {
   FEED_SYNC_SCHEDULE,
   SCAN_CYCLE_PREFIX,
 } from '../../lifecycle/schedules.ts';
-import { eventually, lifecycleConfig, newPortLog, registerRecordingPorts, seedExposures } from './support.ts';
+import { eventually, lifecycleConfig, newPortLog, recordingPorts, seedExposures } from './support.ts';
 
 const log = newPortLog();
-registerRecordingPorts(log);
+const ports = recordingPorts(log);
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -72,7 +72,7 @@ describe('schedules', () => {
   it('runs a scope scan cycle through its scan connector, and records a job with nothing installed as skipped', async () => {
     const config = lifecycleConfig();
     const taskQueue = temporal.taskQueue('sched-run');
-    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
       const { assetId } = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-5001'] });
       await ensureSchedules(temporal.client, config, taskQueue);

@@ -12,13 +12,14 @@ import {
   eventually,
   lifecycleConfig,
   newPortLog,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
-registerRecordingPorts(newPortLog());
+const ports = recordingPorts(newPortLog());
 const config = lifecycleConfig();
 
 let db: TestDatabase;
@@ -54,10 +55,10 @@ describe('contextual CVSS and KEV on the exposure row', () => {
     const s = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-7001', 'CVE-2099-7002'] });
     const [inKev, notInKev] = s.ids as [string, string];
     const taskQueue = temporal.taskQueue('scores');
-    const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
       await dispatchChanges(
-        { pool: db.pool, config, baseDir: process.cwd() },
+        testDeps({ pool: db.pool, config, registry: ports }),
         temporal.client,
         s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
         { taskQueue },

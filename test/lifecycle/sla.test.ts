@@ -13,14 +13,15 @@ import {
   keepHistory,
   lifecycleConfig,
   newPortLog,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
 const log = newPortLog();
-registerRecordingPorts(log);
+const ports = recordingPorts(log);
 const config = lifecycleConfig({
   actWindow: '8s',
   ladder: `      ladder:
@@ -38,14 +39,14 @@ beforeAll(async () => {
 
 async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = temporal.taskQueue('sla');
-  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
   return await worker.runUntil(fn(taskQueue));
 }
 
 async function oneExposure(taskQueue: string, weakness: string) {
   const s = await seedExposures(db.pool, { scope: 'prod', weaknesses: [weakness] });
   await dispatchChanges(
-    { pool: db.pool, config, baseDir: process.cwd() },
+    testDeps({ pool: db.pool, config, registry: ports }),
     temporal.client,
     [{ exposureId: s.ids[0]!, change: 'new', scanId: s.scanId, at: s.at }],
     { taskQueue },

@@ -16,7 +16,7 @@ import type {
   TicketRef,
   TicketSystem,
 } from '../../domain/ports.ts';
-import { integrations } from '../../app/integrations.ts';
+import type { IntegrationRegistry } from '../../app/integrations.ts';
 import { exposureStateQuery, type ExposureView } from '../../contracts/exposure.ts';
 
 /** Everything the recording ports were asked to do, in order. */
@@ -36,7 +36,14 @@ export function newPortLog(): PortLog {
  * Register recording implementations under the names "recording" (notifier, ticket system, patch
  * executor, scan connector). The ticket system keeps one ticket per unit, as the real ones must.
  */
-export function registerRecordingPorts(log: PortLog, opts: { patchOk?: boolean } = {}): void {
+/**
+ * The registry of a test's workers and dispatches: the built-in one with "recording" ports that
+ * write what they were asked to do into `log`. Pass it as `registry` to temporal.worker and testDeps.
+ */
+export function recordingPorts(
+  log: PortLog,
+  opts: { patchOk?: boolean } = {},
+): (builtIn: IntegrationRegistry) => IntegrationRegistry {
   const tickets = new Map<string, TicketRef>();
   const notifier: Notifier = {
     name: 'recording',
@@ -92,10 +99,13 @@ export function registerRecordingPorts(log: PortLog, opts: { patchOk?: boolean }
       return { requestId: req.requestId, status: 'queued' };
     },
   };
-  integrations.notifiers.recording = () => notifier;
-  integrations.tickets.recording = () => ticketSystem;
-  integrations.patch.recording = () => patch;
-  integrations.scanners.recording = () => scanner;
+  return (builtIn) => ({
+    ...builtIn,
+    notifiers: { ...builtIn.notifiers, recording: () => notifier },
+    tickets: { ...builtIn.tickets, recording: () => ticketSystem },
+    patch: { ...builtIn.patch, recording: () => patch },
+    scanners: { ...builtIn.scanners, recording: () => scanner },
+  });
 }
 
 /**

@@ -16,14 +16,15 @@ import {
   lifecycleConfig,
   newPortLog,
   newScan,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from './support.ts';
+import { testDeps } from '../support/deps.ts';
 
 const log = newPortLog();
-registerRecordingPorts(log);
+const ports = recordingPorts(log);
 const config = lifecycleConfig({
   extra: `  - name: manual
     roles: { owner: [olivia], approver: [adam], securityLead: [lena], ciso: [cyrus] }
@@ -39,12 +40,12 @@ beforeAll(async () => {
   temporal = await testTemporal();
 });
 
-const dispatchDeps = () => ({ pool: db.pool, config, baseDir: process.cwd() });
+const dispatchDeps = () => testDeps({ pool: db.pool, config, registry: ports });
 const olivia = { personId: 'olivia', via: 'api' as const };
 
 async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = temporal.taskQueue('verify');
-  const worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
   return await worker.runUntil(fn(taskQueue));
 }
 

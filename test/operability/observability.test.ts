@@ -23,11 +23,11 @@ import {
   eventually,
   lifecycleConfig,
   newPortLog,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
 } from '../lifecycle/support.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { testDeps } from '../support/deps.ts';
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -46,13 +46,14 @@ const sink = new Writable({
 });
 const log = createLogger('ctem-test', 'debug', sink);
 const config = lifecycleConfig();
+const ports = recordingPorts(newPortLog());
 
 async function startWorker(taskQueue: string, pool = db.pool) {
   const worker = await createWorker({
     connection: temporal.nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { pool, config, baseDir: process.cwd(), log, workerName: 'observability-test', clock: systemClock },
+    deps: testDeps({ pool, config, log, workerName: 'observability-test', registry: ports }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     extra: { interceptors: { activity: [metrics.activityInterceptor()] } },
   });
@@ -82,7 +83,6 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 beforeAll(async () => {
   db = await testDatabase();
   temporal = await testTemporal();
-  registerRecordingPorts(newPortLog());
   metrics = new CtemMetrics(db.pool).useTemporal(temporal.client);
   http = new HttpServer(log);
   // The route as runtime/stack.ts mounts it.
@@ -108,7 +108,7 @@ describe('/metrics', () => {
     await startWorker(taskQueue);
     const s = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-7001', 'CVE-2099-7002'] });
     await dispatchChanges(
-      { pool: db.pool, config, baseDir: process.cwd() },
+      testDeps({ pool: db.pool, config, registry: ports }),
       temporal.client,
       s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
       { taskQueue },

@@ -10,7 +10,7 @@ import {
   sshIntegration,
 } from '../../patching/config.ts';
 import { createSshPatchExecutor, createWsusPatchExecutor } from '../../patching/executors.ts';
-import { integrations } from '../../app/integrations.ts';
+import { builtInRegistry } from '../../app/integrations.ts';
 import { systemClock } from '../../runtime/clock.ts';
 
 const people = [
@@ -97,7 +97,9 @@ describe('patching configuration', () => {
   });
 
   it('is what the lifecycle registry builds for ssh, satellite and wsus', () => {
-    expect(Object.keys(integrations.patch)).toEqual(expect.arrayContaining(['ssh', 'satellite', 'wsus']));
+    expect(Object.keys(builtInRegistry().patch)).toEqual(
+      expect.arrayContaining(['ssh', 'satellite', 'wsus']),
+    );
   });
 });
 

@@ -6,12 +6,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../domain/config.ts';
 import { createPatchingActivities } from '../../activities/patching.ts';
 import type { PatchTarget, RescanRequest } from '../../domain/ports.ts';
-import { integrations } from '../../app/integrations.ts';
+import type { IntegrationRegistry } from '../../app/integrations.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,
@@ -27,13 +26,14 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { startFakeSatellite, type FakeSatellite } from '../fakes/satellite.ts';
 import { becomeHost, hostState, type FakeHostState } from './fakeHost.ts';
 import { powershellShim, setWsusState, wsusState } from './fakeWsus.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { testDeps } from '../support/deps.ts';
 
 const hhmm = (d: Date) => d.toISOString().slice(11, 16);
 const allDays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
 let db: TestDatabase;
 let temporal: TestTemporal;
+let registry: (builtIn: IntegrationRegistry) => IntegrationRegistry;
 let hostA: Sshd; // web-01, the canary
 let hostB: Sshd; // web-02 and web-03
 let wsus: Sshd;
@@ -84,11 +84,17 @@ beforeAll(async () => {
   });
   process.env.CTEM_TEST_SATELLITE_TOKEN = 'pat-rollout-token';
   // The scanner connectors are another family's; this one records what the ScanConnector port is asked.
-  integrations.scanners['patch-test-rescans'] = () => ({
-    name: 'patch-test-rescans',
-    rescan: async (req: RescanRequest) => {
-      rescanRequests.push(req);
-      return { requestId: req.requestId, status: 'queued' };
+  registry = (builtIn) => ({
+    ...builtIn,
+    scanners: {
+      ...builtIn.scanners,
+      'patch-test-rescans': () => ({
+        name: 'patch-test-rescans',
+        rescan: async (req: RescanRequest) => {
+          rescanRequests.push(req);
+          return { requestId: req.requestId, status: 'queued' };
+        },
+      }),
     },
   });
   const knownHosts = path.join(hostA.dir, 'known_hosts.all'); // removed with hostA's sandbox
@@ -163,7 +169,7 @@ beforeAll(async () => {
     },
   });
   taskQueue = temporal.taskQueue('patch');
-  worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  worker = await temporal.worker({ taskQueue, pool: db.pool, config, registry });
   running = worker.run();
 });
 
@@ -612,14 +618,7 @@ describe('patch rollout workflow', () => {
 
 describe('per-scope concurrency across rollouts', () => {
   it('grants at most the limit of applying hosts per scope, and frees a slot when a job ends or its lease runs out', async () => {
-    const acts = createPatchingActivities({
-      pool: db.pool,
-      config,
-      baseDir: process.cwd(),
-      log: pino({ level: 'silent' }),
-      workerName: 'test',
-      clock: systemClock,
-    });
+    const acts = createPatchingActivities(testDeps({ pool: db.pool, config, registry }));
     const plan = {
       executor: 'ssh',
       unitId: 'u',
@@ -650,14 +649,7 @@ describe('per-scope concurrency across rollouts', () => {
   });
 
   it('refuses a slot to a rollout nobody approved', async () => {
-    const acts = createPatchingActivities({
-      pool: db.pool,
-      config,
-      baseDir: process.cwd(),
-      log: pino({ level: 'silent' }),
-      workerName: 'test',
-      clock: systemClock,
-    });
+    const acts = createPatchingActivities(testDeps({ pool: db.pool, config, registry }));
     await db.pool.query(
       `insert into patch_rollouts (id, unit_id, scope, executor, plan, summary, status) values ('unapproved', 'u', 'slots2', 'ssh', '{"targets":[],"steps":[]}', '', 'awaiting-approval')`,
     );

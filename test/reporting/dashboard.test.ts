@@ -17,13 +17,14 @@ import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import {
   lifecycleConfig,
   newPortLog,
-  registerRecordingPorts,
+  recordingPorts,
   seedExposures,
   untilState,
   view,
 } from '../lifecycle/support.ts';
 import { nowAfter, seedEstate } from './seed.ts';
 import { previousWeek } from '../../reporting/week.ts';
+import { testDeps } from '../support/deps.ts';
 
 const SHOTS = path.resolve('test-results', 'screenshots');
 // The live exposures below run on Temporal's real clock, so the seeded estate is written for the last
@@ -33,7 +34,7 @@ const NOW = nowAfter(WEEK);
 const PASSWORDS = { cyrus: 'correct horse battery staple', olivia: 'olivia-pass-123', pat: 'pat-pass-123' };
 const TOKEN = 'dashboard-token-0123456789';
 
-registerRecordingPorts(newPortLog());
+const ports = recordingPorts(newPortLog());
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -66,7 +67,7 @@ beforeAll(async () => {
 `,
   });
   const taskQueue = temporal.taskQueue('dash');
-  worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
   running = worker.run();
   estate = await seedEstate(db.pool, WEEK);
   const act = await seedExposures(db.pool, {
@@ -84,7 +85,7 @@ beforeAll(async () => {
   });
   for (const s of [act, attend])
     await dispatchChanges(
-      { pool: db.pool, config, baseDir: process.cwd() },
+      testDeps({ pool: db.pool, config, registry: ports }),
       temporal.client,
       s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
       { taskQueue },

@@ -11,7 +11,8 @@ import { digestSpec } from '../../lifecycle/schedules.ts';
 import { deliverDigest } from '../../reporting/delivery.ts';
 import { buildDigest } from '../../reporting/report.ts';
 import { parseWeek, previousWeek } from '../../reporting/week.ts';
-import { chatRuntimeFor } from '../../chat/runtime.ts';
+import { testComposition } from '../support/deps.ts';
+import type { Composition } from '../../app/compose.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeSlackApi } from '../fakes/slack-api.ts';
@@ -31,6 +32,7 @@ let smtp: FakeSmtpServer;
 let slack: FakeSlackApi;
 let connector: FakeBotConnector;
 let config: Config;
+let composition: Composition;
 let worker: Worker;
 let running: Promise<void>;
 const scheduleId = `digest-test-${suffix}`;
@@ -89,7 +91,8 @@ digest:
   teams: { conversation: '19:ciso@thread.tacv2' }
 `);
   const taskQueue = temporal.taskQueue('digest');
-  worker = await temporal.worker({ taskQueue, pool: db.pool, config });
+  composition = testComposition({ pool: db.pool, config });
+  worker = await temporal.worker({ taskQueue, pool: db.pool, deps: composition.deps });
   running = worker.run();
   await temporal.client.schedule.create({
     scheduleId,
@@ -105,7 +108,6 @@ afterAll(async () => {
     .catch(() => undefined);
   worker.shutdown();
   await running;
-  chatRuntimeFor({ config, pool: db.pool, log: pino({ level: 'silent' }), baseDir: process.cwd() }).stop();
   await smtp.stop();
   await slack.stop();
   await connector.stop();
@@ -208,7 +210,13 @@ describe('weekly digest schedule', () => {
   it('keeps sending the other channels when one fails, and sends only the failed one on retry', async () => {
     const week = parseWeek('2026-W46')!;
     const report = await buildDigest(db.pool, config, week, { now: new Date('2026-11-23T12:00:00Z') });
-    const deps = { pool: db.pool, config, baseDir: process.cwd(), log: pino({ level: 'silent' }) };
+    const deps = {
+      pool: db.pool,
+      config,
+      baseDir: process.cwd(),
+      log: pino({ level: 'silent' }),
+      chat: composition.deps.integrations.chat!,
+    };
     slack.failNext('chat.postMessage', { error: 'channel_not_found' });
     const first = await deliverDigest(deps, report);
     expect(first.map((o) => [o.channel, o.status])).toEqual([

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker, type WorkerOptions } from '@temporalio/worker';
 import { afterAll, inject } from 'vitest';
 import { pino } from 'pino';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { defaultConfig, type Config } from '../../domain/config.ts';
-import type { ActivityDeps } from '../../activities/deps.ts';
+import type { Deps } from '../../runtime/deps.ts';
+import type { ComposeOptions } from '../../app/compose.ts';
+import { testDeps } from './deps.ts';
 import type { Pool } from '../../db/pool.ts';
-import { systemClock } from '../../runtime/clock.ts';
 
 export interface TestTemporal {
   address: string;
@@ -17,11 +17,16 @@ export interface TestTemporal {
   nativeConnection: NativeConnection;
   /** A task queue name unique to this call. */
   taskQueue(prefix?: string): string;
-  /** A worker on the shared server with the prebuilt workflow bundle and real activities. */
+  /**
+   * A worker on the shared server with the prebuilt workflow bundle and real activities, built with
+   * `deps`, or else composed from pool, config and the test's registry.
+   */
   worker(opts: {
     taskQueue: string;
     pool: Pool;
     config?: Config;
+    registry?: ComposeOptions['registry'];
+    deps?: Deps;
     extra?: Partial<WorkerOptions>;
   }): Promise<Worker>;
 }
@@ -43,15 +48,10 @@ export async function testTemporal(): Promise<TestTemporal> {
     connection,
     nativeConnection,
     taskQueue: (prefix = 'test') => `${prefix}-${randomBytes(5).toString('hex')}`,
-    worker: async ({ taskQueue, pool, config, extra }) => {
-      const deps: ActivityDeps = {
-        pool,
-        config: config ?? defaultConfig(),
-        baseDir: process.cwd(),
-        log: pino({ level: process.env.CTEM_TEST_LOG ?? 'silent' }),
-        workerName: `${os.hostname()}:${process.pid}`,
-        clock: systemClock,
-      };
+    worker: async ({ taskQueue, pool, config, registry, extra, ...given }) => {
+      const deps =
+        given.deps ??
+        testDeps({ pool, config: config ?? defaultConfig(), ...(registry ? { registry } : {}) });
       return await createWorker({
         connection: nativeConnection,
         namespace: 'default',
