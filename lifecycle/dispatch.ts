@@ -12,6 +12,12 @@ import { authorizationContext } from '../domain/authorization.ts';
 import type { Config } from '../domain/config.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Integrations } from '../domain/ports.ts';
+import {
+  awaitingDecisionReason,
+  decisionRequestKey,
+  decisionWhy,
+  validatedReason,
+} from '../domain/exposureAdmission.ts';
 import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
 import { pino } from 'pino';
 import type { Pool, PoolClient } from '../db/pool.ts';
@@ -401,7 +407,7 @@ export async function dispatchChanges(
         outcomes.set(
           unitId,
           await sendNotification(activityDeps, {
-            key: `${unitId}:decision-request:scan:${first.scanId}`,
+            key: decisionRequestKey(unitId, first.scanId),
             kind: 'decision-request',
             scope: first.scope,
             ...(unit?.owner ? { owner: unit.owner } : {}),
@@ -448,13 +454,12 @@ export async function dispatchChanges(
           const { channels: _channels, ...receipt } = outcome;
           const notice = notificationEvent('decision-request', outcome);
           for (const j of members) {
-            const evidence = j.reasons.filter((r) => /^(Exploitation|Exposure)\b/.test(r));
             events.push(
               triagedEvent(j),
               {
                 exposureId: j.exposureId,
                 type: 'validated',
-                reason: `observed by scan ${j.scanId}${evidence.length ? `; ${evidence.join(' ')}` : ''}`,
+                reason: validatedReason(j.scanId, j.reasons),
                 data: {
                   from: 'triaged',
                   to: 'validated',
@@ -468,7 +473,7 @@ export async function dispatchChanges(
                 type: notice.type,
                 reason: notice.reason,
                 data: {
-                  notificationKey: `${unitId}:decision-request:scan:${j.scanId}`,
+                  notificationKey: decisionRequestKey(unitId, j.scanId),
                   kind: 'decision-request',
                   audiences: ['owner'],
                   receipt,
@@ -478,7 +483,7 @@ export async function dispatchChanges(
               {
                 exposureId: j.exposureId,
                 type: 'awaiting-decision',
-                reason: 'owner asked to decide (new exposure)',
+                reason: awaitingDecisionReason(decisionWhy()),
                 data: {
                   from: 'validated',
                   to: 'awaiting-decision',

@@ -40,6 +40,12 @@ import type { ExposureRow, LifecycleRecord, NotifyOutcome, PatchOutcome } from '
 import type { Decision, ExposureState } from '../../domain/exposure.ts';
 import { terminalStates } from '../../domain/exposure.ts';
 import {
+  awaitingDecisionReason,
+  decisionWhy,
+  reopenedReason,
+  validatedReason,
+} from '../../domain/exposureAdmission.ts';
+import {
   cappedDeadline,
   dueEscalation,
   effectiveDue,
@@ -303,7 +309,7 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
       `a decision is needed (${why})`,
     );
     if (v.state !== from) return; // a decision arrived meanwhile
-    await transition('awaiting-decision', `owner asked to decide (${why})`, {
+    await transition('awaiting-decision', awaitingDecisionReason(why), {
       evidence: { notification: outcome },
     });
   };
@@ -873,27 +879,15 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
         inputs: input.triage,
       });
     if (input.reopenedFrom) {
-      await transition(
-        'reopened',
-        `scan ${input.triage.scanId} sees ${v.weaknessKey} again after it was ${input.reopenedFrom}`,
-        {
-          evidence: { scanId: input.triage.scanId, at: input.triage.observedAt },
-        },
-      );
+      await transition('reopened', reopenedReason(input.triage.scanId, v.weaknessKey, input.reopenedFrom), {
+        evidence: { scanId: input.triage.scanId, at: input.triage.observedAt },
+      });
     }
     // Validation evidence: the scan that saw it, the exploitation and reachability the triage found.
-    const evidence = input.triage.reasons.filter((r) => /^(Exploitation|Exposure)\b/.test(r));
-    await transition(
-      'validated',
-      `observed by scan ${input.triage.scanId}${evidence.length ? `; ${evidence.join(' ')}` : ''}`,
-      {
-        evidence: { scanId: input.triage.scanId, at: input.triage.observedAt, reasons: input.triage.reasons },
-      },
-    );
-    await requestDecision(
-      input.reopenedFrom ? `back after ${input.reopenedFrom}` : 'new exposure',
-      `scan:${input.triage.scanId}`,
-    );
+    await transition('validated', validatedReason(input.triage.scanId, input.triage.reasons), {
+      evidence: { scanId: input.triage.scanId, at: input.triage.observedAt, reasons: input.triage.reasons },
+    });
+    await requestDecision(decisionWhy(input.reopenedFrom), `scan:${input.triage.scanId}`);
   }
   if (!input.carried && rules.autoApprove && v.state === 'awaiting-decision') {
     await apply({
