@@ -2,7 +2,7 @@ import type { Deps } from '../runtime/deps.ts';
 import { createFeedActivities } from './intel.ts';
 import { createHealthActivities } from './health.ts';
 import { createIngestActivities } from './ingest.ts';
-import { createItsmActivities } from '../tickets/index.ts';
+import { createItsmActivities } from './tickets.ts';
 import { createLifecycleActivities } from './lifecycle.ts';
 import { createPatchingActivities } from './patching.ts';
 

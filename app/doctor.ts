@@ -3,17 +3,16 @@
 // harmless (Slack auth.test, an authenticated GET on Jira/ServiceNow/Satellite/Nessus, GLPI
 // initSession, the Teams token request, an SSH or SMTP greeting), and one sentence of advice per
 // failure. Secrets are resolved to make the calls and never appear in a result.
-import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
+import { connectOnly, greeting, httpJson, ProbeFailure, trimUrl } from '../runtime/probe.ts';
 import { ConfigError, type Config } from '../domain/config.ts';
 import type { DoctorCheck, DoctorOptions } from '../cli/services.ts';
 import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.ts';
 import { createPool } from '../db/pool.ts';
 import { connectClient } from '../worker/connection.ts';
-import { parseTicketIntegrations } from '../tickets/config.ts';
-import { satelliteIntegration, sshIntegration, wsusIntegration } from '../patching/config.ts';
+import { configuredTicketSystems, ticketSystems } from '../tickets/systems.ts';
+import { patchExecutors } from '../patching/registry.ts';
 import { gvmSchema, integrationSection, nessusSchema } from '../scanners/connectors/config.ts';
 import { digestSettings } from '../reporting/config.ts';
 import { slackConfigOf } from '../chat/slack/config.ts';
@@ -46,12 +45,11 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   // Every section parsed the way its integration parses it, so the problems show up now, not at 3 am.
   const sections: [string, () => unknown][] = [
     ['lifecycle', () => validateLifecycleSettings(config)],
-    ['tickets', () => parseTicketIntegrations(config)],
+    ['tickets', () => configuredTicketSystems(config)],
     ['slack', () => slackConfigOf(config.integrations, loaded.file)],
     ['teams', () => teamsConfigOf(config.integrations, loaded.file)],
-    ['ssh', () => config.integrations.ssh !== undefined && sshIntegration(config)],
-    ['satellite', () => config.integrations.satellite !== undefined && satelliteIntegration(config)],
-    ['wsus', () => config.integrations.wsus !== undefined && wsusIntegration(config)],
+    // A patch executor's doctor parses its section as it builds its checks.
+    ...patchExecutors.map((m): [string, () => unknown] => [m.name, () => m.doctor?.(config, secret)]),
     [
       'nessus',
       () => config.integrations.nessus !== undefined && integrationSection(config, 'nessus', nessusSchema),
@@ -142,50 +140,9 @@ type Run = (name: string, fn: () => Promise<Omit<DoctorCheck, 'name'>>) => Promi
 
 async function integrationChecks(config: Config, baseDir: string, secret: (ref: string) => string, run: Run) {
   const ok = (detail: string) => ({ status: 'ok' as const, detail });
-  const tickets = safe(() => parseTicketIntegrations(config));
-
-  if (tickets?.jira) {
-    const j = tickets.jira;
-    await run('jira', async () => {
-      const auth =
-        'accessToken' in j.auth
-          ? `Bearer ${secret(j.auth.accessToken)}`
-          : basic(j.auth.email, secret(j.auth.apiToken));
-      // The search the ticket system itself runs: it proves the URL, the credentials and the project.
-      await httpJson(
-        `${trim(j.url)}/rest/api/3/search/jql?jql=${encodeURIComponent(`project = ${j.project}`)}&maxResults=1&fields=summary`,
-        { authorization: auth },
-      );
-      return ok(`${j.url}, project ${j.project} searchable`);
-    });
-  }
-  if (tickets?.servicenow) {
-    const s = tickets.servicenow;
-    await run('servicenow', async () => {
-      const auth =
-        'token' in s.auth
-          ? `Bearer ${secret(s.auth.token)}`
-          : basic(s.auth.username, secret(s.auth.password));
-      await httpJson(`${trim(s.url)}/api/now/table/${s.table}?sysparm_limit=1&sysparm_fields=sys_id`, {
-        authorization: auth,
-      });
-      return ok(`${s.url}, table ${s.table} readable`);
-    });
-  }
-  if (tickets?.glpi) {
-    const g = tickets.glpi;
-    await run('glpi', async () => {
-      const headers: Record<string, string> = { authorization: `user_token ${secret(g.userToken)}` };
-      if (g.appToken) headers['app-token'] = secret(g.appToken);
-      const session = (await httpJson(`${trim(g.url)}/initSession`, headers)) as { session_token?: string };
-      if (session.session_token)
-        await httpJson(`${trim(g.url)}/killSession`, {
-          'session-token': session.session_token,
-          ...(headers['app-token'] ? { 'app-token': headers['app-token'] } : {}),
-        }).catch(() => undefined);
-      return ok(`${g.url}, session opened`);
-    });
-  }
+  // Each configured ticket system's own check (tickets/<name>/index.ts).
+  for (const { module, cfg } of safe(() => configuredTicketSystems(config)) ?? [])
+    await run(module.name, async () => ok(await module.doctor(cfg, secret)));
 
   const slack = safe(() => slackConfigOf(config.integrations));
   if (slack)
@@ -202,7 +159,7 @@ async function integrationChecks(config: Config, baseDir: string, secret: (ref: 
         user?: string;
       };
       if (!res.ok)
-        throw new DoctorFailure(
+        throw new ProbeFailure(
           `auth.test answered ${res.error ?? 'not ok'}`,
           'check integrations.slack.botToken (a bot token, xoxb-…, of an installed app)',
         );
@@ -217,37 +174,17 @@ async function integrationChecks(config: Config, baseDir: string, secret: (ref: 
       return ok(`bot token issued by ${provider.tokenUrl.replace(/\/oauth2.*$/, '')}`);
     });
 
-  const ssh = config.integrations.ssh !== undefined ? safe(() => sshIntegration(config)) : undefined;
-  if (ssh)
-    for (const [name, h] of Object.entries(ssh.hosts))
-      await run(`ssh:${name}`, async () => {
-        const banner = await greeting(h.address ?? name, h.port ?? ssh.port, /^SSH-2\.0-/);
-        return ok(`${h.address ?? name}:${h.port ?? ssh.port} ${banner}`);
-      });
-  const wsus = config.integrations.wsus !== undefined ? safe(() => wsusIntegration(config)) : undefined;
-  if (wsus)
-    await run('wsus', async () => {
-      const banner = await greeting(wsus.server, wsus.ssh.port, /^SSH-2\.0-/);
-      return ok(`${wsus.server}:${wsus.ssh.port} ${banner}`);
-    });
-
-  const satellite =
-    config.integrations.satellite !== undefined ? safe(() => satelliteIntegration(config)) : undefined;
-  if (satellite)
-    await run('satellite', async () => {
-      await httpJson(`${trim(satellite.url)}/api/v2/hosts?per_page=1`, {
-        authorization: basic(satellite.username, secret(satellite.password)),
-      });
-      return ok(`${satellite.url}, hosts readable`);
-    });
-
+  // Each patch executor's own checks (patching/<name>/index.ts).
+  for (const executor of patchExecutors)
+    for (const c of safe(() => executor.doctor?.(config, secret)) ?? [])
+      await run(c.name, async () => ok(await c.check()));
   const nessus =
     config.integrations.nessus !== undefined
       ? safe(() => integrationSection(config, 'nessus', nessusSchema))
       : undefined;
   if (nessus)
     await run('nessus', async () => {
-      await httpJson(`${trim(nessus.url)}/scans${nessus.scanId ? `/${nessus.scanId}` : ''}`, {
+      await httpJson(`${trimUrl(nessus.url)}/scans${nessus.scanId ? `/${nessus.scanId}` : ''}`, {
         'x-apikeys': `accessKey=${secret(nessus.accessKey)}; secretKey=${secret(nessus.secretKey)}`,
       });
       return ok(`${nessus.url}, API keys accepted`);
@@ -279,26 +216,14 @@ async function integrationChecks(config: Config, baseDir: string, secret: (ref: 
   void baseDir;
 }
 
-/** A failure with its own advice. */
-class DoctorFailure extends Error {
-  constructor(
-    message: string,
-    readonly advice: string,
-  ) {
-    super(message);
-  }
-}
-
 function adviceFor(name: string, err: unknown): string {
-  if (err instanceof DoctorFailure) return err.advice;
+  if (err instanceof ProbeFailure) return err.advice;
   const code = errorCode(err);
   const base = name.split(':')[0]!;
   const setting: Record<string, string> = {
     postgresql: 'database.url (or DATABASE_URL)',
     temporal: 'temporal.address',
-    jira: 'integrations.jira.url',
-    servicenow: 'integrations.servicenow.url',
-    glpi: 'integrations.glpi.url',
+    ...Object.fromEntries(ticketSystems.map((m) => [m.name, `integrations.${m.name}.url`])),
     slack: 'integrations.slack.apiUrl',
     teams: 'integrations.teams.endpoints.login',
     ssh: `integrations.ssh.hosts.${name.split(':')[1] ?? ''}`,
@@ -354,88 +279,6 @@ function safe<T>(fn: () => T): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-const trim = (url: string) => url.replace(/\/+$/, '');
-const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-
-/**
- * One request on its own connection (no keep-alive pool), so a one-shot command exits as soon as it
- * is done whatever keep-alive the server offers.
- */
-async function httpJson(url: string, headers: Record<string, string>, method = 'GET'): Promise<unknown> {
-  const shown = `${method} ${url.replace(/\?.*$/, '')}`;
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const u = new URL(url);
-    const req = (u.protocol === 'https:' ? https : http).request(
-      u,
-      { method, agent: false, headers: { accept: 'application/json', connection: 'close', ...headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= 1024 * 1024) chunks.push(c);
-        });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-  if (status < 200 || status >= 300)
-    throw Object.assign(new Error(`${shown} answered ${status}`), { code: `HTTP${status}` });
-  try {
-    return text ? (JSON.parse(text) as unknown) : {};
-  } catch {
-    throw Object.assign(new Error(`${shown} did not answer JSON`), { code: 'HTTP404' });
-  }
-}
-
-/** Connect, read the first line the server sends, and check it looks like the expected protocol. */
-async function greeting(host: string, port: number, expect: RegExp, useTls = false): Promise<string> {
-  return await new Promise<string>((resolve, reject) => {
-    const socket = useTls
-      ? tls.connect({ host, port, rejectUnauthorized: false })
-      : net.connect({ host, port });
-    let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0 || buf.length > 512) {
-        socket.destroy();
-        const line = buf.slice(0, nl >= 0 ? nl : 512).trim();
-        if (expect.test(line)) resolve(`greeted: ${line.slice(0, 80)}`);
-        else
-          reject(
-            new DoctorFailure(
-              `${host}:${port} answered "${line.slice(0, 80)}", not the expected protocol`,
-              `check the port: something else listens on ${host}:${port}`,
-            ),
-          );
-      }
-    });
-    socket.on('error', reject);
-    socket.on('end', () => reject(new Error(`${host}:${port} closed the connection without a greeting`)));
-  });
-}
-
-async function connectOnly(
-  open: () => net.Socket,
-  event: 'connect' | 'secureConnect' = 'connect',
-): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const s = open();
-    s.once(event, () => {
-      s.destroy();
-      resolve();
-    });
-    s.once('error', reject);
-  });
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -1,5 +1,6 @@
-// Where integrations plug in. Each family registers a factory by name, one line per implementation;
-// a scope picks one in ctem.yaml:
+// Where integrations plug in. Each family registers a factory by name, one line per implementation
+// (ticket systems in tickets/systems.ts, patch executors in patching/registry.ts, the rest below); a
+// scope picks one in ctem.yaml:
 //
 //   scopes[].tickets.system: jira | servicenow | glpi        → registry.tickets[system]
 //   scopes[].patch.executor: ssh | satellite | wsus | demo   → registry.patch[executor]
@@ -26,12 +27,7 @@ import type { ChatRuntime } from '../chat/runtime.ts';
 import { createConsoleNotifier } from '../chat/console.ts';
 import { createSlackNotifier } from '../chat/slack/notifier.ts';
 import { createTeamsNotifier } from '../chat/teams/notifier.ts';
-import { createDemoPatchExecutor } from '../patching/demo.ts';
-import {
-  createSatellitePatchExecutor,
-  createSshPatchExecutor,
-  createWsusPatchExecutor,
-} from '../patching/executors.ts';
+import { patchExecutors } from '../patching/registry.ts';
 import { createDemoScanConnector } from '../scanners/connectors/demo.ts';
 import {
   createGvmConnector,
@@ -40,7 +36,7 @@ import {
   createSshPackageConnector,
   runScanCycle,
 } from '../scanners/connectors/index.ts';
-import { ticketSystemFor } from '../tickets/index.ts';
+import { ticketSystemFor, ticketSystems } from '../tickets/systems.ts';
 import { runDigestJob } from '../reporting/job.ts';
 import { runFeedSyncJob } from '../intel/syncJob.ts';
 
@@ -72,17 +68,17 @@ export function builtInRegistry(chat?: ChatRuntime): IntegrationRegistry {
       return make(chat);
     };
   return {
-    tickets: {
-      jira: (ctx) => ticketSystemFor('jira', { ...ctx.deps, config: ctx.config }),
-      servicenow: (ctx) => ticketSystemFor('servicenow', { ...ctx.deps, config: ctx.config }),
-      glpi: (ctx) => ticketSystemFor('glpi', { ...ctx.deps, config: ctx.config }),
-    },
-    patch: {
-      demo: () => createDemoPatchExecutor(),
-      ssh: (ctx) => createSshPatchExecutor(ctx),
-      satellite: (ctx) => createSatellitePatchExecutor(ctx),
-      wsus: (ctx) => createWsusPatchExecutor(ctx),
-    },
+    // Ticket systems and patch executors register themselves in their own family's list
+    // (tickets/systems.ts, patching/registry.ts).
+    tickets: Object.fromEntries(
+      ticketSystems.map((m): [string, Factory<TicketSystem>] => [
+        m.name,
+        (ctx) => ticketSystemFor(m.name, { ...ctx.deps, config: ctx.config }),
+      ]),
+    ),
+    patch: Object.fromEntries(
+      patchExecutors.map((m): [string, Factory<PatchExecutor>] => [m.name, (ctx) => m.create(ctx)]),
+    ),
     scanners: {
       demo: (ctx) => createDemoScanConnector(ctx),
       nmap: (ctx) => createNmapConnector(ctx),

@@ -87,6 +87,11 @@ export interface PatchResult {
 
 export interface PatchExecutor {
   readonly name: string;
+  /**
+   * The advisories this executor applies by id that a scanner names in its text (aliases, solution):
+   * Microsoft KBs for WSUS, Red Hat errata for Satellite. None when it upgrades packages instead.
+   */
+  advisoriesIn?(text: string): string[];
   plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan>;
   apply(plan: PatchPlan): Promise<PatchResult>;
 }

@@ -4,7 +4,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../runtime/deps.ts';
-import type { PatchTarget } from '../domain/ports.ts';
+import type { PatchExecutor, PatchTarget } from '../domain/ports.ts';
 import type {
   MoveToOwnerRequest,
   PatchOutcome,
@@ -104,15 +104,15 @@ interface PatchRecord {
   result?: { ok: boolean; finishedAt: string; hosts: { host: string; ok: boolean; output: string }[] };
 }
 
-// Advisory ids a scanner names for a weakness (aliases, its solution text): Microsoft KBs for WSUS,
-// Red Hat errata for Satellite. The executors validate them again before any use.
-const ADVISORY = /\b(KB\d{6,8}|RH[SBE]A-\d{4}:\d{4,5})\b/g;
-
 /**
  * The patch targets of a unit: its asset, the packages its exposures need upgraded, the advisories
- * (KBs, errata) the scanners named for them, and the CVEs.
+ * the scanners named for them that the executor applies (KBs, errata), and the CVEs.
  */
-export async function patchTargets(deps: Deps, unitId: string, executor: string): Promise<PatchTarget[]> {
+export async function patchTargets(
+  deps: Deps,
+  unitId: string,
+  executor: PatchExecutor,
+): Promise<PatchTarget[]> {
   const unit = await readUnit(deps.pool, unitId);
   const summary = await unitSummary(deps.pool, unitId);
   if (!unit || !summary) return [];
@@ -129,11 +129,10 @@ export async function patchTargets(deps: Deps, unitId: string, executor: string)
       where e.remediation_unit_id = $1`,
     [unitId],
   );
-  // Each executor takes its own kind only (a KB means nothing to Satellite, and the reverse).
-  const kind = executor === 'wsus' ? /^KB/ : executor === 'satellite' ? /^RH/ : undefined;
-  const advisories = kind
-    ? [...new Set(rows.flatMap((r) => r.text?.match(ADVISORY) ?? []))].filter((a) => kind.test(a)).sort()
-    : [];
+  // Each executor recognises its own kind only (a KB means nothing to Satellite, and the reverse).
+  const advisories = [
+    ...new Set(rows.flatMap((r) => (r.text && executor.advisoriesIn ? executor.advisoriesIn(r.text) : []))),
+  ].sort();
   return [
     {
       assetId: unit.assetId,
@@ -177,7 +176,7 @@ export async function applyPatch(deps: Deps, req: RemediationRequest): Promise<P
   if (!record.result) {
     // An interrupted apply is run again: package upgrades are idempotent in effect, and the
     // executor's own contract keys the job by unit id.
-    const plan = await patch.plan(unitId, await patchTargets(deps, unitId, patch.name));
+    const plan = await patch.plan(unitId, await patchTargets(deps, unitId, patch));
     const result = await patch.apply(plan);
     record = { claimedBy: me, plan, result };
     await deps.pool.query('update remediation_units set patch = $2, updated_at = now() where id = $1', [
@@ -257,7 +256,7 @@ export async function joinPatchRollout(deps: Deps, req: PatchRolloutJoinRequest)
         where id = $1 and finished_at is null and not ($2 = any(exposure_ids))`,
       [rolloutId, req.exposureId],
     );
-  const targets = await patchTargets(deps, unitId, patch.name);
+  const targets = await patchTargets(deps, unitId, patch);
   const { rows: members } = await deps.pool.query<{ id: string; asset_id: number; vuln_key: string }>(
     `select id, asset_id, vuln_key from exposures
       where (remediation_unit_id = $1 and state <> all($2::text[])) or id = $3 order by id`,

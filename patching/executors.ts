@@ -1,6 +1,5 @@
-// The three PatchExecutors as the lifecycle's integration registry builds them (one factory each,
-// registered in lifecycle/integrations.ts under integrations.patch), from ctem.yaml and
-// the worker's dependencies. Whoever calls them from an activity:
+// What every PatchExecutor is wrapped in when its module builds it (patching/<name>/index.ts), so
+// that whoever calls one from an activity finds:
 //   - errors that no retry can cure (bad scanner data, a host key that does not match, a
 //     configuration mistake, a 4xx from Satellite) leave as Temporal non-retryable failures;
 //   - apply refuses to run outside the scope's maintenance window, with a retry delayed until the
@@ -17,17 +16,9 @@ import {
 import { PatchInputError } from '../domain/packages.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
-import {
-  PatchConfigError,
-  satelliteIntegration,
-  scopePatchSettings,
-  sshIntegration,
-  wsusIntegration,
-} from './config.ts';
-import { SatelliteApiError, SatellitePatchExecutor } from './satellite.ts';
+import { PatchConfigError } from './config.ts';
+import { SatelliteApiError } from './satellite/executor.ts';
 import { HostKeyRejectedError } from './sshSession.ts';
-import { SshPatchExecutor } from './ssh.ts';
-import { WsusPatchExecutor } from './wsus.ts';
 
 /** What a factory is given: the registry's IntegrationContext, structurally. */
 export interface PatchExecutorContext {
@@ -72,6 +63,7 @@ function guarded(executor: PatchExecutor, ctx: PatchExecutorContext): PatchExecu
   const scope = ctx.scope;
   return {
     name: executor.name,
+    ...(executor.advisoriesIn ? { advisoriesIn: (text: string) => executor.advisoriesIn!(text) } : {}),
     plan: async (unitId: string, targets: PatchTarget[]): Promise<PatchPlan> => {
       try {
         return await executor.plan(unitId, targets);
@@ -93,7 +85,8 @@ function guarded(executor: PatchExecutor, ctx: PatchExecutorContext): PatchExecu
   };
 }
 
-function building(ctx: PatchExecutorContext, build: () => PatchExecutor): PatchExecutor {
+/** Build an executor guarded as above; a configuration mistake found while building is non-retryable. */
+export function building(ctx: PatchExecutorContext, build: () => PatchExecutor): PatchExecutor {
   try {
     return guarded(build(), ctx);
   } catch (err) {
@@ -102,7 +95,7 @@ function building(ctx: PatchExecutorContext, build: () => PatchExecutor): PatchE
 }
 
 /** A heartbeat when running inside an activity (long Satellite jobs), nothing otherwise. */
-function heartbeat(detail: unknown): void {
+export function heartbeat(detail: unknown): void {
   let ctx: Context | undefined;
   try {
     ctx = Context.current();
@@ -111,36 +104,3 @@ function heartbeat(detail: unknown): void {
   }
   ctx?.heartbeat(detail);
 }
-
-export function createSshPatchExecutor(ctx: PatchExecutorContext): PatchExecutor {
-  return building(ctx, () => {
-    const settings = sshIntegration(ctx.config);
-    return new SshPatchExecutor(settings, { settings, baseDir: ctx.deps.baseDir });
-  });
-}
-
-export function createSatellitePatchExecutor(ctx: PatchExecutorContext): PatchExecutor {
-  return building(
-    ctx,
-    () =>
-      new SatellitePatchExecutor(satelliteIntegration(ctx.config), {
-        baseDir: ctx.deps.baseDir,
-        onProgress: (d) => heartbeat(d),
-      }),
-  );
-}
-
-export function createWsusPatchExecutor(ctx: PatchExecutorContext): PatchExecutor {
-  return building(ctx, () => {
-    if (!ctx.scope) throw new PatchConfigError('the wsus executor needs a scope (its patch.targetGroup)');
-    const group = scopePatchSettings(ctx.config, ctx.scope.name).targetGroup!;
-    return new WsusPatchExecutor(wsusIntegration(ctx.config), group, { baseDir: ctx.deps.baseDir });
-  });
-}
-
-/** The registry lines: integrations.patch[name] = factory. */
-export const patchExecutorFactories = {
-  ssh: createSshPatchExecutor,
-  satellite: createSatellitePatchExecutor,
-  wsus: createWsusPatchExecutor,
-} as const;

@@ -112,10 +112,9 @@ function loadTemplate(file: string, escapeHtml: boolean): Handlebars.TemplateDel
   return template;
 }
 
-export type TemplateKind = 'jira.adf' | 'servicenow.txt' | 'glpi.html';
-
 export interface TemplateChoice {
-  kind: TemplateKind;
+  /** The bundled template, templates/tickets/<kind>.hbs: "<system>.<format>" (adf, txt or html). */
+  kind: string;
   /** Override from ctem.yaml, relative to its folder. */
   file?: string;
   baseDir: string;
@@ -129,7 +128,7 @@ function templateFile(choice: TemplateChoice): string {
 
 /** Plain text or HTML body. HTML templates escape values; text templates do not. */
 export function renderText(choice: TemplateChoice, view: TicketView): string {
-  const template = loadTemplate(templateFile(choice), choice.kind === 'glpi.html');
+  const template = loadTemplate(templateFile(choice), choice.kind.endsWith('.html'));
   return template(view)
     .replace(/\n{3,}/g, '\n\n')
     .trim();

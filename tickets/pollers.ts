@@ -2,7 +2,7 @@
 // the process that runs the stack; starting twice is harmless (conflict policy USE_EXISTING).
 import type { Client } from '@temporalio/client';
 import { durationMs, type Config } from '../domain/config.ts';
-import { polledTicketSystems } from './index.ts';
+import { polledTicketSystems } from './systems.ts';
 import {
   ticketPollWorkflowId,
   ticketStatusPollWorkflowType,

@@ -3,7 +3,7 @@
 // of each changed ticket, then records the change. A crash between the two repeats the signal, never
 // loses it; the exposure workflow treats a repeated status as no news.
 import { continueAsNew, getExternalWorkflowHandle, log, proxyActivities, sleep } from '@temporalio/workflow';
-import type { createItsmActivities } from '../tickets/index.ts';
+import type { createItsmActivities } from '../activities/tickets.ts';
 import { ticketChangedSignal } from '../contracts/exposure.ts';
 import type { TicketStatusPollInput } from '../contracts/tickets.ts';
 

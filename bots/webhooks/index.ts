@@ -4,7 +4,9 @@
 import type { Config } from '../../domain/config.ts';
 import { resolveSecret } from '../../runtime/config.ts';
 import type { HttpServer } from '../http.ts';
-import { parseTicketIntegrations } from '../../tickets/config.ts';
+import { configuredTicketSystems } from '../../tickets/systems.ts';
+import type { JiraConfig } from '../../tickets/jira/config.ts';
+import type { ServiceNowConfig } from '../../tickets/servicenow/config.ts';
 import type { TicketWebhookDeps } from './deps.ts';
 import { jiraWebhookHandler } from './jira.ts';
 import { serviceNowWebhookHandler } from './servicenow.ts';
@@ -18,7 +20,12 @@ export function registerTicketWebhooks(
     ...deps,
     readSecret: deps.readSecret ?? ((ref) => resolveSecret(ref, process.env, deps.baseDir)),
   };
-  const cfg = parseTicketIntegrations(config);
+  // Every configured system's section is validated here, at start, whichever have webhooks.
+  const sections = new Map(configuredTicketSystems(config).map(({ module, cfg }) => [module.name, cfg]));
+  const cfg = {
+    jira: sections.get('jira') as JiraConfig | undefined,
+    servicenow: sections.get('servicenow') as ServiceNowConfig | undefined,
+  };
   const routes: string[] = [];
   if (cfg.jira?.webhookSecret) {
     http.route('POST', '/webhooks/jira', jiraWebhookHandler(cfg.jira, full));

@@ -12,7 +12,7 @@ import { parsePackageName, PatchInputError, type PackageFamily } from '../../dom
 import type { RescanRequest, RescanTicket, ScanConnector } from '../../domain/ports.ts';
 import { ingestReport, type IngestSummary } from '../../ingest/ingest.ts';
 import { sshIntegration } from '../../patching/config.ts';
-import { sshEndpointFor } from '../../patching/ssh.ts';
+import { sshEndpointFor } from '../../patching/ssh/executor.ts';
 import { openSshSession, type SshSession } from '../../patching/sshSession.ts';
 import { heartbeat } from './heartbeat.ts';
 import { scanForRequest, type ConnectorContext } from './ingestRun.ts';

@@ -8,7 +8,7 @@ import { parseConfig } from '../../domain/config.ts';
 import { createPool } from '../../db/pool.ts';
 import { compose } from '../../app/compose.ts';
 import type { PatchExecutor } from '../../domain/ports.ts';
-import { createDemoPatchExecutor } from '../../patching/demo.ts';
+import { createDemoPatchExecutor } from '../../patching/demo/executor.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 
 const need = (name: string): string => {

@@ -11,24 +11,19 @@ import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { FakeJira } from '../fakes/jira.ts';
 import { FakeServiceNow } from '../fakes/servicenow.ts';
 import { FakeGlpi } from '../fakes/glpi.ts';
-import {
-  createGlpiTicketSystem,
-  createJiraTicketSystem,
-  createServiceNowTicketSystem,
-} from '../../tickets/index.ts';
-import {
-  glpiSchema,
-  jiraSchema,
-  parseTicketIntegrations,
-  scopeTickets,
-  serviceNowSchema,
-} from '../../tickets/config.ts';
-import { encodedQuery, ServiceNowTicketSystem } from '../../tickets/servicenow.ts';
+import { configuredTicketSystems, createTicketSystem, scopeTickets } from '../../tickets/systems.ts';
+import { jira as jiraSystem } from '../../tickets/jira/index.ts';
+import { servicenow as serviceNowSystem } from '../../tickets/servicenow/index.ts';
+import { glpi as glpiSystem } from '../../tickets/glpi/index.ts';
+import { jiraSchema } from '../../tickets/jira/config.ts';
+import { serviceNowSchema } from '../../tickets/servicenow/config.ts';
+import { glpiSchema } from '../../tickets/glpi/config.ts';
+import { encodedQuery, ServiceNowTicketSystem } from '../../tickets/servicenow/client.ts';
 import { parseRetryAfter } from '../../tickets/transport.ts';
 import { pendingTicketChanges, type InboundTicketChange } from '../../tickets/inbound.ts';
 import { commentMarker } from '../../tickets/content.ts';
-import { GlpiTicketSystem } from '../../tickets/glpi.ts';
-import { JiraTicketSystem } from '../../tickets/jira.ts';
+import { GlpiTicketSystem } from '../../tickets/glpi/client.ts';
+import { JiraTicketSystem } from '../../tickets/jira/client.ts';
 import { verifyHubSignature } from '../../bots/webhooks/jira.ts';
 import { sameSecret } from '../../bots/webhooks/servicenow.ts';
 import { configWith, envSecret, sampleUnit, silentLog } from './harness.ts';
@@ -86,7 +81,8 @@ describe('ticket clients under failure', () => {
     });
 
   it('turns a Jira validation error into a non-retryable failure with the server message', async () => {
-    const system = createJiraTicketSystem(
+    const system = createTicketSystem(
+      jiraSystem,
       jiraCfg({ priorities: { Act: 'Urgentissimo' } }),
       deps(configWith({})),
     );
@@ -105,7 +101,7 @@ describe('ticket clients under failure', () => {
   });
 
   it('turns a ServiceNow data-policy refusal into a non-retryable failure with its detail', async () => {
-    const system = createServiceNowTicketSystem(snCfg({ closeCode: '' }), deps(configWith({})));
+    const system = createTicketSystem(serviceNowSystem, snCfg({ closeCode: '' }), deps(configWith({})));
     const ref = await system.upsert(sampleUnit());
     const failure = await failureOf(system.close(ref, 'Verified fixed.'));
     expect(failure.nonRetryable).toBe(true);
@@ -120,7 +116,8 @@ describe('ticket clients under failure', () => {
   });
 
   it('retries 5xx and timeouts, and hands a long Retry-After to Temporal as the next retry delay', async () => {
-    const system = createServiceNowTicketSystem(
+    const system = createTicketSystem(
+      serviceNowSystem,
       snCfg({ timeout: '1s', maxRetryAfter: '5s' }),
       deps(configWith({})),
     );
@@ -152,11 +149,12 @@ describe('ticket clients under failure', () => {
   it('maps remote statuses by the configured category: Jira status category, ServiceNow state, GLPI status', async () => {
     const config = configWith({});
     // Jira: this site counts "In Progress" (category indeterminate) as done for ctem.
-    const custom = createJiraTicketSystem(
+    const custom = createTicketSystem(
+      jiraSystem,
       jiraCfg({ statusCategories: { indeterminate: 'done' } }),
       deps(config),
     );
-    const plain = createJiraTicketSystem(jiraCfg(), deps(config));
+    const plain = createTicketSystem(jiraSystem, jiraCfg(), deps(config));
     const jRef = await custom.upsert(sampleUnit());
     expect(await custom.status(jRef)).toBe('open');
     await jira.humanTransition(jRef.key, 'In Progress');
@@ -174,11 +172,13 @@ describe('ticket clients under failure', () => {
 
     // ServiceNow: state 3 (On Hold) counted as open instead of in progress.
     const snStates = { '1': 'open', '2': 'in-progress', '3': 'open', '6': 'done', '7': 'done' };
-    const sCustom = createServiceNowTicketSystem(snCfg({ states: snStates }), deps(config));
+    const sCustom = createTicketSystem(serviceNowSystem, snCfg({ states: snStates }), deps(config));
     const sRef = await sCustom.upsert(sampleUnit());
     sn.records.get(sRef.key)!.state = '3';
     expect(await sCustom.status(sRef)).toBe('open');
-    expect(await createServiceNowTicketSystem(snCfg(), deps(config)).status(sRef)).toBe('in-progress');
+    expect(await createTicketSystem(serviceNowSystem, snCfg(), deps(config)).status(sRef)).toBe(
+      'in-progress',
+    );
 
     // GLPI: status 4 (pending) counted as done.
     const glpiStatuses = {
@@ -189,15 +189,15 @@ describe('ticket clients under failure', () => {
       '5': 'done',
       '6': 'done',
     };
-    const gCustom = createGlpiTicketSystem(glpiCfg({ statuses: glpiStatuses }), deps(config));
+    const gCustom = createTicketSystem(glpiSystem, glpiCfg({ statuses: glpiStatuses }), deps(config));
     const gRef = await gCustom.upsert(sampleUnit());
     glpi.humanSetStatus(Number(gRef.key), 4);
     expect(await gCustom.status(gRef)).toBe('done');
-    expect(await createGlpiTicketSystem(glpiCfg(), deps(config)).status(gRef)).toBe('in-progress');
+    expect(await createTicketSystem(glpiSystem, glpiCfg(), deps(config)).status(gRef)).toBe('in-progress');
   });
 
   it('does not take our own close for a person reopening when a poll read the ticket just before it', async () => {
-    const system = createServiceNowTicketSystem(snCfg(), deps(configWith({})));
+    const system = createTicketSystem(serviceNowSystem, snCfg(), deps(configWith({})));
     const ref = await system.upsert(sampleUnit());
     const clock = async () =>
       (await db.pool.query<{ at: Date }>('select clock_timestamp() as at')).rows[0]!.at;
@@ -226,7 +226,8 @@ describe('ticket clients under failure', () => {
       new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) }),
     );
     const secret = 'wrong-token-3f9a1c';
-    const system = createJiraTicketSystem(
+    const system = createTicketSystem(
+      jiraSystem,
       jiraSchema.parse({
         url: jira.url,
         auth: { email: 'ctem@example.com', apiToken: envSecret(secret) },
@@ -251,7 +252,8 @@ describe('ticket clients under failure', () => {
   });
 
   it('authenticates with OAuth bearer tokens too (Jira access token, ServiceNow token)', async () => {
-    const j = createJiraTicketSystem(
+    const j = createTicketSystem(
+      jiraSystem,
       jiraSchema.parse({
         url: jira.url,
         auth: { accessToken: envSecret('oauth-access-token') },
@@ -262,7 +264,8 @@ describe('ticket clients under failure', () => {
     const ref = await j.upsert(sampleUnit());
     expect(jira.requests.at(-1)!.headers.authorization).toBe('Bearer oauth-access-token');
     expect(await j.status(ref)).toBe('open');
-    const s = createServiceNowTicketSystem(
+    const s = createTicketSystem(
+      serviceNowSystem,
       serviceNowSchema.parse({ url: sn.url, auth: { token: envSecret('sn-bearer') } }),
       deps(configWith({})),
     );
@@ -286,12 +289,14 @@ describe('ticket clients under failure', () => {
       readSecret: (r) => resolveSecret(r),
       baseDir: process.cwd(),
     });
-    const system = createServiceNowTicketSystem(
+    const system = createTicketSystem(
+      serviceNowSystem,
       snCfg({ fields: { assignment_group: 'A^B=C' } }),
       deps(configWith({})),
     );
     const target = await system.upsert(sampleUnit());
-    const plain = createServiceNowTicketSystem(
+    const plain = createTicketSystem(
+      serviceNowSystem,
       snCfg({ fields: { assignment_group: 'A' } }),
       deps(configWith({})),
     );
@@ -317,7 +322,7 @@ describe('ticket clients under failure', () => {
       baseDir: process.cwd(),
     });
     g.pageSize = 2;
-    const gSystem = createGlpiTicketSystem(glpiCfg(), deps(configWith({})));
+    const gSystem = createTicketSystem(glpiSystem, glpiCfg(), deps(configWith({})));
     const gRef = await gSystem.upsert(sampleUnit());
     for (let i = 0; i < 5; i++) await gSystem.comment(gRef, `note ${i}`, `k${i}`);
     const before = glpi.requests.length;
@@ -329,7 +334,7 @@ describe('ticket clients under failure', () => {
     expect(ranges).toEqual(['0-1', '2-3', '4-5']);
     expect(await g.session(() => g.hasComment(gRef, commentMarker('nope')))).toBe(false);
 
-    const jSystem = createJiraTicketSystem(jiraCfg(), deps(configWith({})));
+    const jSystem = createTicketSystem(jiraSystem, jiraCfg(), deps(configWith({})));
     const jRef = await jSystem.upsert(sampleUnit());
     const issue = jira.issues.get(jRef.key)!;
     for (let i = 0; i < 230; i++)
@@ -359,7 +364,7 @@ describe('ticket clients under failure', () => {
   });
 
   it('closes the GLPI session even when a call fails, and reports GLPI errors', async () => {
-    const system = createGlpiTicketSystem(glpiCfg(), deps(configWith({})));
+    const system = createTicketSystem(glpiSystem, glpiCfg(), deps(configWith({})));
     glpi.failOnce((r) => r.method === 'POST' && r.path === '/apirest.php/Ticket', {
       status: 400,
       body: ['ERROR_GLPI_ADD', 'You must fill the category'],
@@ -371,7 +376,8 @@ describe('ticket clients under failure', () => {
     );
     expect(glpi.sessions.size).toBe(0);
 
-    const wrong = createGlpiTicketSystem(
+    const wrong = createTicketSystem(
+      glpiSystem,
       glpiSchema.parse({
         url: `${glpi.url}/apirest.php`,
         appToken: envSecret('app'),
@@ -406,12 +412,7 @@ describe('ticket clients under failure', () => {
       .map((l) => l.slice(5).replace(/\s+# .*$/, ''))
       .join('\n');
     const config = parseConfig(`version: 1\n${yaml}`);
-    const parsed = parseTicketIntegrations(config);
-    expect(Object.keys(parsed).filter((k) => parsed[k as keyof typeof parsed])).toEqual([
-      'jira',
-      'servicenow',
-      'glpi',
-    ]);
+    expect(configuredTicketSystems(config).map((s) => s.module.name)).toEqual(['jira', 'servicenow', 'glpi']);
     expect(scopeTickets(config, 'production')).toEqual({ system: 'jira', groupBy: 'unit' });
   });
 
@@ -420,7 +421,7 @@ describe('ticket clients under failure', () => {
       (integrations: Record<string, unknown>, scopes: unknown[] = []) =>
       () => {
         const config = configWith(integrations, scopes);
-        parseTicketIntegrations(config);
+        configuredTicketSystems(config);
         for (const s of config.scopes) scopeTickets(config, s.name);
       };
     expect(

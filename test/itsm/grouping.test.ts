@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { FakeServiceNow } from '../fakes/servicenow.ts';
-import { createServiceNowTicketSystem } from '../../tickets/index.ts';
-import { serviceNowSchema } from '../../tickets/config.ts';
+import { createTicketSystem } from '../../tickets/systems.ts';
+import { servicenow as serviceNowSystem } from '../../tickets/servicenow/index.ts';
+import { serviceNowSchema } from '../../tickets/servicenow/config.ts';
 import { mergeParts } from '../../tickets/grouping.ts';
 import type { RemediationUnitSummary } from '../../domain/ports.ts';
 import type { ExposureState } from '../../domain/exposure.ts';
@@ -29,7 +30,7 @@ describe('grouping exposures into tickets', () => {
     const config = configWith({ servicenow }, [
       { name: `g-${groupBy}`, tickets: { system: 'servicenow', groupBy } },
     ]);
-    return createServiceNowTicketSystem(serviceNowSchema.parse(servicenow), {
+    return createTicketSystem(serviceNowSystem, serviceNowSchema.parse(servicenow), {
       pool: db.pool,
       log: silentLog,
       baseDir: process.cwd(),

@@ -11,7 +11,7 @@ import {
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
-import type { createItsmActivities } from '../../tickets/index.ts';
+import type { createItsmActivities } from '../../activities/tickets.ts';
 import type { RemediationUnitSummary, TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
 import { ticketChangedSignal, type TicketChangedSignal } from '../../contracts/exposure.ts';
 

@@ -9,7 +9,8 @@ import {
   scopePatchSettings,
   sshIntegration,
 } from '../../patching/config.ts';
-import { createSshPatchExecutor, createWsusPatchExecutor } from '../../patching/executors.ts';
+import { ssh } from '../../patching/ssh/index.ts';
+import { wsus } from '../../patching/wsus/index.ts';
 import { builtInRegistry } from '../../app/integrations.ts';
 import { systemClock } from '../../runtime/clock.ts';
 
@@ -120,7 +121,7 @@ describe('executors built for a scope', () => {
       ],
       integrations: { ssh: { user: 'patcher', privateKey: 'env:NO_SUCH_KEY', knownHosts: 'known_hosts' } },
     });
-    const ex = createSshPatchExecutor({
+    const ex = ssh.create({
       config: cfg,
       scope: cfg.scopes[0]!,
       deps: { baseDir: process.cwd(), clock: () => now },
@@ -152,7 +153,7 @@ describe('executors built for a scope', () => {
     });
     let err: unknown;
     try {
-      createWsusPatchExecutor({
+      wsus.create({
         config: cfg,
         scope: cfg.scopes[0]!,
         deps: { baseDir: process.cwd(), clock: systemClock },

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PatchInputError } from '../../domain/packages.ts';
 import { satelliteIntegrationSchema } from '../../patching/config.ts';
-import { jobTag, SatelliteApiError, SatellitePatchExecutor } from '../../patching/satellite.ts';
+import { jobTag, SatelliteApiError, SatellitePatchExecutor } from '../../patching/satellite/executor.ts';
 import type { PatchTarget } from '../../domain/ports.ts';
 import {
   startFakeSatellite,

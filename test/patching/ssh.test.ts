@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PatchInputError } from '../../domain/packages.ts';
 import { sshIntegrationSchema, type SshIntegration } from '../../patching/config.ts';
-import { SshPatchExecutor } from '../../patching/ssh.ts';
+import { SshPatchExecutor } from '../../patching/ssh/executor.ts';
 import { HostKeyRejectedError } from '../../patching/sshSession.ts';
 import type { PatchTarget } from '../../domain/ports.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';

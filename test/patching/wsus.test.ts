@@ -2,7 +2,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PatchInputError } from '../../domain/packages.ts';
 import { wsusIntegrationSchema, type WsusIntegration } from '../../patching/config.ts';
-import { encodePowerShell, WsusPatchExecutor, wsusScript } from '../../patching/wsus.ts';
+import { encodePowerShell, WsusPatchExecutor, wsusScript } from '../../patching/wsus/executor.ts';
 import type { PatchTarget } from '../../domain/ports.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { powershellShim, receivedScripts, setWsusState, wsusState, type FakeWsusState } from './fakeWsus.ts';

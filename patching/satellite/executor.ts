@@ -10,11 +10,11 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
-import { resolveSecret } from '../runtime/config.ts';
-import { durationMs } from '../domain/config.ts';
-import { parseCveId, parseErratumId, parseHostName, PatchInputError } from '../domain/packages.ts';
-import type { SatelliteIntegration } from './config.ts';
+import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../../domain/ports.ts';
+import { resolveSecret } from '../../runtime/config.ts';
+import { durationMs } from '../../domain/config.ts';
+import { parseCveId, parseErratumId, parseHostName, PatchInputError } from '../../domain/packages.ts';
+import type { SatelliteIntegration } from '../config.ts';
 
 /** The remote-execution template input that holds the errata search query. */
 export const errataSearchInput = 'Errata search query';
@@ -243,6 +243,11 @@ export function jobTag(unitId: string, host: string): string {
 export class SatellitePatchExecutor implements PatchExecutor {
   readonly name = 'satellite';
   private readonly sleep: (ms: number) => Promise<void>;
+
+  /** Satellite applies Red Hat errata: RHSA (security), RHBA (bug fix), RHEA (enhancement). */
+  advisoriesIn(text: string): string[] {
+    return text.match(/\bRH[SBE]A-\d{4}:\d{4,5}\b/g) ?? [];
+  }
 
   constructor(
     private readonly settings: SatelliteIntegration,

@@ -7,9 +7,9 @@
 // evidence.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
-import { resolveSecret } from '../runtime/config.ts';
-import { durationMs } from '../domain/config.ts';
+import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../../domain/ports.ts';
+import { resolveSecret } from '../../runtime/config.ts';
+import { durationMs } from '../../domain/config.ts';
 import {
   packageFamily,
   parseHostName,
@@ -19,9 +19,9 @@ import {
   compareVersions,
   type PackageManager,
   type PackageSpec,
-} from '../domain/packages.ts';
-import type { SshConnectionSettings, SshIntegration } from './config.ts';
-import { openSshSession, type CommandOutcome, type SshEndpoint, type SshSession } from './sshSession.ts';
+} from '../../domain/packages.ts';
+import type { SshConnectionSettings, SshIntegration } from '../config.ts';
+import { openSshSession, type CommandOutcome, type SshEndpoint, type SshSession } from '../sshSession.ts';
 import {
   dryRunCommand,
   dryRunSummaryLine,
@@ -35,9 +35,9 @@ import {
   refreshCommand,
   upgradeCommand,
   type RemoteCommand,
-} from './packageCommands.ts';
-import { displayCommand } from './shellCommand.ts';
-import { EvidenceLog } from './evidence.ts';
+} from '../packageCommands.ts';
+import { displayCommand } from '../shellCommand.ts';
+import { EvidenceLog } from '../evidence.ts';
 
 /** How to reach hosts over SSH, with secrets resolved. */
 export interface SshAccess {

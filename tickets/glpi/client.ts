@@ -3,12 +3,12 @@
 // comments, killSession at the end. externalid carries the unit's external key. GLPI has no
 // outbound webhooks, so changes are read by polling (changedSince).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { RemediationUnitSummary, TicketRef } from '../domain/ports.ts';
+import type { RemediationUnitSummary, TicketRef } from '../../domain/ports.ts';
 import type { GlpiConfig } from './config.ts';
-import { commentMarker, contentHash, renderText, type TicketView } from './content.ts';
-import type { TicketSystemDeps } from './jira.ts';
-import { RemoteTicketSystemBase, withMarker, type RemoteChange, type RemoteStatus } from './remote.ts';
-import { fetchJson, transportPolicy, type TransportPolicy } from './transport.ts';
+import { commentMarker, contentHash, renderText, type TicketView } from '../content.ts';
+import type { TicketSystemDeps } from '../module.ts';
+import { RemoteTicketSystemBase, withMarker, type RemoteChange, type RemoteStatus } from '../remote.ts';
+import { fetchJson, transportPolicy, type TransportPolicy } from '../transport.ts';
 
 /** GLPI errors are ["ERROR_CODE", "message"]. */
 export function glpiErrorMessage(body: unknown, text: string): string {

@@ -2,7 +2,7 @@
 // would run and reports them as applied WITHOUT touching any machine (the demo's hosts are
 // fictional). Its name, plan and output all say so, so the audit log never mistakes it for a fix;
 // the fix is only believed once the re-scan shows the weakness gone.
-import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
+import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../../domain/ports.ts';
 
 export function createDemoPatchExecutor(): PatchExecutor {
   return {

@@ -9,13 +9,13 @@
 // it at its next detection cycle. Installation happens on the clients' schedule; the verifying
 // re-scan is what proves the fix.
 import { z } from 'zod';
-import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../domain/ports.ts';
-import { durationMs } from '../domain/config.ts';
-import { parseHostName, parseKbId, PatchInputError } from '../domain/packages.ts';
-import type { WsusIntegration } from './config.ts';
-import { openSshSession } from './sshSession.ts';
-import { sshEndpointFor } from './ssh.ts';
-import { EvidenceLog } from './evidence.ts';
+import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../../domain/ports.ts';
+import { durationMs } from '../../domain/config.ts';
+import { parseHostName, parseKbId, PatchInputError } from '../../domain/packages.ts';
+import type { WsusIntegration } from '../config.ts';
+import { openSshSession } from '../sshSession.ts';
+import { sshEndpointFor } from '../ssh/executor.ts';
+import { EvidenceLog } from '../evidence.ts';
 
 const groupNamePattern = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,127}$/;
 /** KBs per PowerShell invocation, keeping the encoded command well under cmd.exe's 8191 characters. */
@@ -122,6 +122,11 @@ export type WsusReport = z.infer<typeof wsusReport>;
 
 export class WsusPatchExecutor implements PatchExecutor {
   readonly name = 'wsus';
+
+  /** WSUS approves updates by their Microsoft KB number. */
+  advisoriesIn(text: string): string[] {
+    return text.match(/\bKB\d{6,8}\b/g) ?? [];
+  }
 
   constructor(
     private readonly settings: WsusIntegration,

@@ -1,12 +1,12 @@
 // ServiceNow through the Table API with Node's fetch: incident (or a configured table), basic or
 // OAuth bearer auth, correlation_id as the unit's external key, encoded queries with values escaped,
 // sysparm_limit/sysparm_offset paging and sysparm_display_value where names are wanted.
-import type { RemediationUnitSummary, TicketRef } from '../domain/ports.ts';
+import type { RemediationUnitSummary, TicketRef } from '../../domain/ports.ts';
 import type { ServiceNowConfig } from './config.ts';
-import { commentMarker, contentHash, renderText, type TicketView } from './content.ts';
-import type { TicketSystemDeps } from './jira.ts';
-import { RemoteTicketSystemBase, withMarker, type RemoteChange, type RemoteStatus } from './remote.ts';
-import { basicAuth, fetchJson, transportPolicy, type TransportPolicy } from './transport.ts';
+import { commentMarker, contentHash, renderText, type TicketView } from '../content.ts';
+import type { TicketSystemDeps } from '../module.ts';
+import { RemoteTicketSystemBase, withMarker, type RemoteChange, type RemoteStatus } from '../remote.ts';
+import { basicAuth, fetchJson, transportPolicy, type TransportPolicy } from '../transport.ts';
 
 export type QueryOperator = '=' | '!=' | 'LIKE' | 'STARTSWITH' | '>=' | '>' | '<' | '<=';
 

@@ -4,11 +4,12 @@
 import { createCloudClient, type CloudClient } from 'jira.js';
 import type { Client, SendRequestOptions } from 'jira.js/core';
 import { ApplicationFailure } from '@temporalio/activity';
-import { durationMs, type SecretRef } from '../domain/config.ts';
-import type { TicketRef } from '../domain/ports.ts';
+import { durationMs } from '../../domain/config.ts';
+import type { TicketRef } from '../../domain/ports.ts';
 import type { JiraConfig } from './config.ts';
-import { adfText, commentMarker, contentHash, renderAdf, textToAdf, type TicketView } from './content.ts';
-import { RemoteTicketSystemBase, withMarker, type FindOptions, type RemoteStatus } from './remote.ts';
+import type { TicketSystemDeps } from '../module.ts';
+import { adfText, commentMarker, contentHash, renderAdf, textToAdf, type TicketView } from '../content.ts';
+import { RemoteTicketSystemBase, withMarker, type FindOptions, type RemoteStatus } from '../remote.ts';
 import {
   basicAuth,
   HttpStatusError,
@@ -17,13 +18,7 @@ import {
   transportPolicy,
   withRateLimit,
   type TransportPolicy,
-} from './transport.ts';
-
-export interface TicketSystemDeps {
-  /** Resolves env:/file: references; the value is never logged or stored. */
-  readSecret(ref: SecretRef): string;
-  baseDir: string;
-}
+} from '../transport.ts';
 
 /** The message of a Jira error body: {"errorMessages": [...], "errors": {"field": "msg"}}. */
 export function jiraErrorMessage(data: unknown): string {
