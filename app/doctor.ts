@@ -10,7 +10,7 @@ import { ConfigError, type Config } from '../domain/config.ts';
 import type { DoctorCheck, DoctorOptions } from '../cli/services.ts';
 import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.ts';
 import { createPool } from '../db/pool.ts';
-import { connectClient } from '../worker/connection.ts';
+import { connectClient } from '../runtime/temporalConnection.ts';
 import { configuredTicketSystems, ticketSystems } from '../tickets/systems.ts';
 import { patchExecutors } from '../patching/registry.ts';
 import { gvmSchema, integrationSection, nessusSchema } from '../scanners/connectors/config.ts';

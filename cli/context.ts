@@ -125,7 +125,7 @@ export async function openTemporalClient(
   // Loaded here, not at the top: most commands never talk to Temporal, and its client is slow to load.
   const [{ Client }, { connectClient }] = await Promise.all([
     import('@temporalio/client'),
-    import('../worker/connection.ts'),
+    import('../runtime/temporalConnection.ts'),
   ]);
   const connection = await connectClient(loaded.config, address, loaded.baseDir);
   return {

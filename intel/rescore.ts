@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Pool, PoolClient } from '../db/pool.ts';
-import { compileDecisionTable, cvssBucket } from '../domain/policy/decisionTable.ts';
+import { compileDecisionTable, cvssBucket, type DecisionTable } from '../domain/policy/decisionTable.ts';
 import {
   contextualScoreFor,
   epssEvidence,
@@ -190,219 +190,265 @@ function reported(json: string | null): { vector: string } | null {
   return hit;
 }
 
-export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promise<RescoreResult> {
-  const phasesMs: Record<string, number> = {};
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    // Hash joins throughout: temporary tables' row estimates are poor, and a nested loop over a
-    // million exposures probing a temporary table (local buffers, 8 MB by default) turns seconds
-    // into minutes. work_mem lets the 300k-row intel hash stay in memory.
-    await client.query(`set local enable_nestloop = off`);
-    await client.query(`set local work_mem = '256MB'`);
-    let t = performance.now();
+/**
+ * The policies in use, numbered as the temporary tables key them: by policy index, scope and
+ * exposure profile.
+ */
+interface PolicySet {
+  /** Every scope by name; '' is the row for exposures outside any known scope. */
+  contexts: Map<string, ScopeContext>;
+  /** By policy name. */
+  policies: Map<string, Policy>;
+  /** By profileKey. */
+  profiles: Map<string, ScopeContext>;
+  profileIds: Map<string, number>;
+  policyList: Policy[];
+  /** Policy hash → index in policyList. */
+  policyIndex: Map<string, number>;
+  /** Each policy's decision table, by index in policyList. */
+  tables: DecisionTable[];
+  /** CVSS buckets in a decision key: as many as the policy with the most thresholds needs. */
+  buckets: number;
+}
 
-    // Scopes → policy, exposure profile. '' is the row for exposures outside any known scope.
-    const scopes = await client.query<{ name: string; config: unknown }>('select name, config from scopes');
-    const contexts = new Map<string, ScopeContext>([
-      ['', NO_SCOPE],
-      ...scopes.rows.map((s) => [s.name, scopeContext(s.config)] as const),
-      ...Object.entries(opts.scopes ?? {}).map(([name, c]) => [name, scopeContext(c)] as const),
-    ]);
-    const policies = new Map<string, Policy>();
-    for (const c of contexts.values())
-      if (!policies.has(c.policy)) policies.set(c.policy, opts.policy(c.policy));
-    const profiles = new Map<string, ScopeContext>();
-    for (const c of contexts.values()) profiles.set(profileKey(c), c);
-    const profileIds = new Map([...profiles.keys()].map((k, i) => [k, i]));
+/** Scopes → policy, exposure profile. '' is the row for exposures outside any known scope. */
+async function readPolicySet(client: PoolClient, opts: RescoreOptions): Promise<PolicySet> {
+  const scopes = await client.query<{ name: string; config: unknown }>('select name, config from scopes');
+  const contexts = new Map<string, ScopeContext>([
+    ['', NO_SCOPE],
+    ...scopes.rows.map((s) => [s.name, scopeContext(s.config)] as const),
+    ...Object.entries(opts.scopes ?? {}).map(([name, c]) => [name, scopeContext(c)] as const),
+  ]);
+  const policies = new Map<string, Policy>();
+  for (const c of contexts.values())
+    if (!policies.has(c.policy)) policies.set(c.policy, opts.policy(c.policy));
+  const profiles = new Map<string, ScopeContext>();
+  for (const c of contexts.values()) profiles.set(profileKey(c), c);
+  const profileIds = new Map([...profiles.keys()].map((k, i) => [k, i]));
 
-    // Every decision input becomes a small integer and the decision table is keyed by one int8
-    // composed of them: one cheap hash join for a million exposures, and one the planner can only
-    // make once every table contributing to the key is joined (with the key's parts as separate
-    // equalities it joins the small decision table early on a partial key and multiplies the rows).
-    const policyList = [...policies.values()];
-    const policyIndex = new Map(policyList.map((p, i) => [p.hash, i]));
-    const tables = policyList.map((p) => compileDecisionTable(p));
-    const buckets = Math.max(...tables.map((t) => t.cvssThresholds.length + 2));
-    const decisionKey = (
-      pi: number,
-      code: number,
-      exposure: number,
-      criticality: number,
-      bucket: number,
-    ): number => (((pi * 24 + code) * 3 + exposure) * 4 + criticality) * buckets + bucket + 1;
+  const policyList = [...policies.values()];
+  const policyIndex = new Map(policyList.map((p, i) => [p.hash, i]));
+  const tables = policyList.map((p) => compileDecisionTable(p));
+  const buckets = Math.max(...tables.map((t) => t.cvssThresholds.length + 2));
+  return { contexts, policies, profiles, profileIds, policyList, policyIndex, tables, buckets };
+}
 
-    await client.query(`create temp table rescore_policy (id int primary key, hash text not null, version text not null,
+/**
+ * Every decision input becomes a small integer and the decision table is keyed by one int8
+ * composed of them: one cheap hash join for a million exposures, and one the planner can only
+ * make once every table contributing to the key is joined (with the key's parts as separate
+ * equalities it joins the small decision table early on a partial key and multiplies the rows).
+ * The diff's join (diffDecisions) composes the same key in SQL.
+ */
+function decisionKey(
+  buckets: number,
+  pi: number,
+  code: number,
+  exposure: number,
+  criticality: number,
+  bucket: number,
+): number {
+  return (((pi * 24 + code) * 3 + exposure) * 4 + criticality) * buckets + bucket + 1;
+}
+
+const RESCORE_TABLES = [
+  'rescore_policy',
+  'rescore_scope',
+  'rescore_decision',
+  'rescore_cve',
+  'rescore_cvss',
+] as const;
+
+async function createRescoreTables(client: PoolClient): Promise<void> {
+  await client.query(`create temp table rescore_policy (id int primary key, hash text not null, version text not null,
       default_code int not null) on commit drop`);
-    await client.query(`create temp table rescore_scope (scope text primary key, policy_id int not null, exposure int not null,
+  await client.query(`create temp table rescore_scope (scope text primary key, policy_id int not null, exposure int not null,
       profile int not null, cap_act int8, cap_attend int8, cap_track_star int8, cap_track int8) on commit drop`);
-    await client.query(`create temp table rescore_decision (key int8 primary key, outcome text not null, days_first int not null,
+  await client.query(`create temp table rescore_decision (key int8 primary key, outcome text not null, days_first int not null,
       days_kev int) on commit drop`);
-    await client.query(`create temp table rescore_cve (policy_id int, cve text, code int not null, kev_date date, vector_id int,
+  await client.query(`create temp table rescore_cve (policy_id int, cve text, code int not null, kev_date date, vector_id int,
       primary key (policy_id, cve)) on commit drop`);
-    await client.query(`create temp table rescore_cvss (policy_id int, vector_id int, exploitation int, profile int, bucket int,
+  await client.query(`create temp table rescore_cvss (policy_id int, vector_id int, exploitation int, profile int, bucket int,
       primary key (policy_id, vector_id, exploitation, profile)) on commit drop`);
+}
 
-    const policyRows: CopyValue[][] = [];
-    const decisionRows: CopyValue[][] = [];
-    policyList.forEach((p, pi) => {
-      const none = intelPoints(p, { weakness: '' });
-      policyRows.push([
-        pi,
-        p.hash,
-        p.version,
-        pointsCode(none.exploitation.value, none.automatable.value, none.technicalImpact.value, false),
+/** The policies, their decision tables and the scopes (with their SLA caps) into rescore_*. */
+async function copyPolicyTables(client: PoolClient, set: PolicySet, opts: RescoreOptions): Promise<void> {
+  const { contexts, policies, profileIds, policyList, policyIndex, tables, buckets } = set;
+  const policyRows: CopyValue[][] = [];
+  const decisionRows: CopyValue[][] = [];
+  policyList.forEach((p, pi) => {
+    const none = intelPoints(p, { weakness: '' });
+    policyRows.push([
+      pi,
+      p.hash,
+      p.version,
+      pointsCode(none.exploitation.value, none.automatable.value, none.technicalImpact.value, false),
+    ]);
+    for (const r of tables[pi]!.rows)
+      decisionRows.push([
+        decisionKey(
+          buckets,
+          pi,
+          pointsCode(r.exploitation, r.automatable, r.technicalImpact, r.kev),
+          SYSTEM_EXPOSURE.indexOf(r.exposure),
+          CRITICALITY.indexOf(r.criticality),
+          r.cvssBucket,
+        ),
+        r.outcome,
+        r.daysFromFirstSeen,
+        r.daysFromKev,
       ]);
-      for (const r of tables[pi]!.rows)
-        decisionRows.push([
-          decisionKey(
-            pi,
-            pointsCode(r.exploitation, r.automatable, r.technicalImpact, r.kev),
-            SYSTEM_EXPOSURE.indexOf(r.exposure),
-            CRITICALITY.indexOf(r.criticality),
-            r.cvssBucket,
-          ),
-          r.outcome,
-          r.daysFromFirstSeen,
-          r.daysFromKev,
-        ]);
-    });
-    await copyRows(client, 'rescore_policy', ['id', 'hash', 'version', 'default_code'], policyRows);
-    await copyRows(client, 'rescore_decision', ['key', 'outcome', 'days_first', 'days_kev'], decisionRows);
-    await copyRows(
-      client,
-      'rescore_scope',
-      ['scope', 'policy_id', 'exposure', 'profile', 'cap_act', 'cap_attend', 'cap_track_star', 'cap_track'],
-      [...contexts].map(([name, c]) => {
-        const p = policies.get(c.policy)!;
-        const cap = name === '' ? {} : (opts.slaCap?.(name) ?? {});
-        return [
-          name,
-          policyIndex.get(p.hash)!,
-          SYSTEM_EXPOSURE.indexOf(p.exposure[c.reachability]),
-          profileIds.get(profileKey(c))!,
-          cap.act ?? null,
-          cap.attend ?? null,
-          cap['track*'] ?? null,
-          cap.track ?? null,
-        ];
-      }),
-    );
-    phasesMs.policies = ms(t);
+  });
+  await copyRows(client, 'rescore_policy', ['id', 'hash', 'version', 'default_code'], policyRows);
+  await copyRows(client, 'rescore_decision', ['key', 'outcome', 'days_first', 'days_kev'], decisionRows);
+  await copyRows(
+    client,
+    'rescore_scope',
+    ['scope', 'policy_id', 'exposure', 'profile', 'cap_act', 'cap_attend', 'cap_track_star', 'cap_track'],
+    [...contexts].map(([name, c]) => {
+      const p = policies.get(c.policy)!;
+      const cap = name === '' ? {} : (opts.slaCap?.(name) ?? {});
+      return [
+        name,
+        policyIndex.get(p.hash)!,
+        SYSTEM_EXPOSURE.indexOf(p.exposure[c.reachability]),
+        profileIds.get(profileKey(c))!,
+        cap.act ?? null,
+        cap.attend ?? null,
+        cap['track*'] ?? null,
+        cap.track ?? null,
+      ];
+    }),
+  );
+}
 
-    // Weakness-level points per policy, from current intel.
-    t = performance.now();
-    const intel = await readCveIntel(client);
-    phasesMs.readIntel = ms(t);
-    t = performance.now();
-    const vectorIds = new Map<string, number>();
-    const pairs = new Map<
-      string,
-      { policy: Policy; pi: number; vector: string; vectorId: number; exploitation: Exploitation }
-    >();
-    const pointsMemo = new Map<string, IntelPoints>();
-    function* cveRows(): Generator<CopyValue[]> {
-      for (const [pi, p] of policyList.entries())
-        for (const r of intel) {
-          const facts: Omit<PriorityFacts, 'asset' | 'firstSeen'> = {
-            weakness: r.cve,
-            kev: r.kevDate ? { dateAdded: r.kevDate } : null,
-            epss:
-              r.probability !== null && r.percentile !== null
-                ? { probability: r.probability, percentile: r.percentile }
-                : null,
-            ssvc: {
-              exploitation: r.exploitation as Exploitation | null,
-              automatable: r.automatable as 'yes' | 'no' | null,
-              technicalImpact: r.technicalImpact as 'partial' | 'total' | null,
-            },
-            cvss: r.vector ? { vector: r.vector } : reported(r.reportedCvss),
-            exploitAvailable: r.exploitAvailable,
-          };
-          // intelPoints depends only on these discrete inputs (not on the exact EPSS numbers), so
-          // 300k CVEs collapse into a few thousand evaluations.
-          const memoKey = [
-            pi,
-            r.kevDate ? 'k' : '',
-            epssEvidence(p, facts.epss) ?? '',
-            r.exploitation ?? '',
-            r.automatable ?? '',
-            r.technicalImpact ?? '',
-            r.exploitAvailable ? 'x' : '',
-            facts.cvss?.vector ?? '',
-          ].join('|');
-          let points = pointsMemo.get(memoKey);
-          if (!points) {
-            points = intelPoints(p, facts);
-            pointsMemo.set(memoKey, points);
-          }
-          let vectorId: number | null = null;
-          const vector = facts.cvss?.vector;
-          if (vector && !points.cvssProblem) {
-            vectorId = vectorIds.get(vector) ?? vectorIds.size;
-            vectorIds.set(vector, vectorId);
-            const key = `${pi}|${vectorId}|${points.exploitation.value}`;
-            if (!pairs.has(key))
-              pairs.set(key, { policy: p, pi, vector, vectorId, exploitation: points.exploitation.value });
-          }
-          yield [
-            pi,
-            r.cve,
-            pointsCode(
-              points.exploitation.value,
-              points.automatable.value,
-              points.technicalImpact.value,
-              points.kev,
-            ),
-            r.kevDate,
-            vectorId,
-          ];
+/** A (policy, CVSS vector, exploitation) combination that occurs: its contextual buckets are needed. */
+interface VectorUse {
+  policy: Policy;
+  pi: number;
+  vector: string;
+  vectorId: number;
+  exploitation: Exploitation;
+}
+
+/**
+ * Weakness-level points per policy and CVE into rescore_cve; returns the vector combinations that
+ * occurred, keyed by policy index, vector id and exploitation.
+ */
+async function copyCvePoints(
+  client: PoolClient,
+  policyList: Policy[],
+  intel: CveIntelRow[],
+): Promise<Map<string, VectorUse>> {
+  const vectorIds = new Map<string, number>();
+  const pairs = new Map<string, VectorUse>();
+  const pointsMemo = new Map<string, IntelPoints>();
+  function* cveRows(): Generator<CopyValue[]> {
+    for (const [pi, p] of policyList.entries())
+      for (const r of intel) {
+        const facts: Omit<PriorityFacts, 'asset' | 'firstSeen'> = {
+          weakness: r.cve,
+          kev: r.kevDate ? { dateAdded: r.kevDate } : null,
+          epss:
+            r.probability !== null && r.percentile !== null
+              ? { probability: r.probability, percentile: r.percentile }
+              : null,
+          ssvc: {
+            exploitation: r.exploitation as Exploitation | null,
+            automatable: r.automatable as 'yes' | 'no' | null,
+            technicalImpact: r.technicalImpact as 'partial' | 'total' | null,
+          },
+          cvss: r.vector ? { vector: r.vector } : reported(r.reportedCvss),
+          exploitAvailable: r.exploitAvailable,
+        };
+        // intelPoints depends only on these discrete inputs (not on the exact EPSS numbers), so
+        // 300k CVEs collapse into a few thousand evaluations.
+        const memoKey = [
+          pi,
+          r.kevDate ? 'k' : '',
+          epssEvidence(p, facts.epss) ?? '',
+          r.exploitation ?? '',
+          r.automatable ?? '',
+          r.technicalImpact ?? '',
+          r.exploitAvailable ? 'x' : '',
+          facts.cvss?.vector ?? '',
+        ].join('|');
+        let points = pointsMemo.get(memoKey);
+        if (!points) {
+          points = intelPoints(p, facts);
+          pointsMemo.set(memoKey, points);
         }
-    }
-    await copyRows(client, 'rescore_cve', ['policy_id', 'cve', 'code', 'kev_date', 'vector_id'], cveRows());
-    phasesMs.cvePoints = ms(t);
-
-    // Contextual CVSS buckets, only for the (vector, exploitation) pairs that occur, per profile.
-    t = performance.now();
-    const bucketRows: CopyValue[][] = [];
-    for (const pair of pairs.values()) {
-      const th = tables[pair.pi]!.cvssThresholds;
-      for (const [key, profile] of profiles) {
-        const bucket =
-          th.length === 0
-            ? 0
-            : cvssBucket(th, contextualScoreFor(pair.policy, pair.vector, pair.exploitation, profile).score);
-        bucketRows.push([
-          pair.pi,
-          pair.vectorId,
-          EXPLOITATION.indexOf(pair.exploitation),
-          profileIds.get(key)!,
-          bucket,
-        ]);
+        let vectorId: number | null = null;
+        const vector = facts.cvss?.vector;
+        if (vector && !points.cvssProblem) {
+          vectorId = vectorIds.get(vector) ?? vectorIds.size;
+          vectorIds.set(vector, vectorId);
+          const key = `${pi}|${vectorId}|${points.exploitation.value}`;
+          if (!pairs.has(key))
+            pairs.set(key, { policy: p, pi, vector, vectorId, exploitation: points.exploitation.value });
+        }
+        yield [
+          pi,
+          r.cve,
+          pointsCode(
+            points.exploitation.value,
+            points.automatable.value,
+            points.technicalImpact.value,
+            points.kev,
+          ),
+          r.kevDate,
+          vectorId,
+        ];
       }
-    }
-    await copyRows(
-      client,
-      'rescore_cvss',
-      ['policy_id', 'vector_id', 'exploitation', 'profile', 'bucket'],
-      bucketRows,
-    );
-    for (const table of [
-      'rescore_policy',
-      'rescore_scope',
-      'rescore_decision',
-      'rescore_cve',
-      'rescore_cvss',
-    ])
-      await client.query(`analyze ${table}`);
-    phasesMs.cvssBuckets = ms(t);
+  }
+  await copyRows(client, 'rescore_cve', ['policy_id', 'cve', 'code', 'kev_date', 'vector_id'], cveRows());
+  return pairs;
+}
 
-    // Every open exposure's decision; keep those whose decision, deadline or policy differs.
-    t = performance.now();
-    const examined = await client.query<{ n: number }>(
-      `select count(*)::int as n from exposures where ${OPEN}`,
-    );
-    await client.query(`create temp table rescore_result on commit drop as
+/** Contextual CVSS buckets, only for the (vector, exploitation) pairs that occur, per profile. */
+async function copyCvssBuckets(
+  client: PoolClient,
+  set: PolicySet,
+  pairs: Map<string, VectorUse>,
+): Promise<void> {
+  const bucketRows: CopyValue[][] = [];
+  for (const pair of pairs.values()) {
+    const th = set.tables[pair.pi]!.cvssThresholds;
+    for (const [key, profile] of set.profiles) {
+      const bucket =
+        th.length === 0
+          ? 0
+          : cvssBucket(th, contextualScoreFor(pair.policy, pair.vector, pair.exploitation, profile).score);
+      bucketRows.push([
+        pair.pi,
+        pair.vectorId,
+        EXPLOITATION.indexOf(pair.exploitation),
+        set.profileIds.get(key)!,
+        bucket,
+      ]);
+    }
+  }
+  await copyRows(
+    client,
+    'rescore_cvss',
+    ['policy_id', 'vector_id', 'exploitation', 'profile', 'bucket'],
+    bucketRows,
+  );
+}
+
+/**
+ * Every open exposure's decision into rescore_result, keeping those whose decision, deadline or
+ * policy differs. Returns the open exposures examined and how many of those kept changed.
+ */
+async function diffDecisions(
+  client: PoolClient,
+  buckets: number,
+): Promise<{ examined: number; changed: number; restamped: number }> {
+  const examined = await client.query<{ n: number }>(
+    `select count(*)::int as n from exposures where ${OPEN}`,
+  );
+  await client.query(`create temp table rescore_result on commit drop as
       with decided as (
         select e.id, e.asset_id, e.vuln_key, e.priority as old_outcome,
                -- The deadline last decided, before pauses moved it (see 010_rescore.sql).
@@ -433,86 +479,146 @@ export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promis
              (old_outcome is distinct from outcome or old_due is distinct from due) as changed
         from decided
        where old_outcome is distinct from outcome or old_due is distinct from due or old_hash is distinct from policy_hash`);
-    const counts = await client.query<{ changed: number; restamped: number }>(
-      `select count(*) filter (where changed)::int as changed, count(*) filter (where not changed)::int as restamped from rescore_result`,
-    );
+  const counts = await client.query<{ changed: number; restamped: number }>(
+    `select count(*) filter (where changed)::int as changed, count(*) filter (where not changed)::int as restamped from rescore_result`,
+  );
+  return {
+    examined: examined.rows[0]!.n,
+    changed: counts.rows[0]!.changed,
+    restamped: counts.rows[0]!.restamped,
+  };
+}
+
+/**
+ * "2026-11-08 00:00:00+00" or "2026-11-08 00:00:00.5+00" (UTC, ISO style) → toISOString's form,
+ * by string: a million Date round trips would cost a second.
+ */
+function isoFromCopy(t: string): string {
+  const zone = t.lastIndexOf('+');
+  const fraction = t.slice(19, zone);
+  return `${t.slice(0, 10)}T${t.slice(11, 19)}.${(fraction.slice(1) + '000').slice(0, 3)}Z`;
+}
+
+/** One rescore_result line as the hand-off's COPY writes it. */
+function rescoredFromCopy(line: string): RescoredExposure {
+  const f = line.split('\t').map(unescapeCopy);
+  return {
+    id: f[0]!,
+    assetId: Number(f[1]),
+    vulnKey: f[2]!,
+    previous: {
+      outcome: f[3] ?? null,
+      dueAt: f[4] ? isoFromCopy(f[4]) : null,
+      policyVersion: f[5] ?? null,
+    },
+    next: { outcome: f[6]!, dueAt: isoFromCopy(f[7]!), policyVersion: f[8]!, policyHash: f[9]! },
+  };
+}
+
+/**
+ * The changed exposures, in batches to opts.onBatch; without one, collected and returned.
+ * Streamed out with COPY (text, timestamps in UTC ISO form): for a million changes it is several
+ * times cheaper than a cursor's row-by-row protocol. Each batch is handed on before more is read.
+ */
+async function handOffChanges(client: PoolClient, opts: RescoreOptions): Promise<RescoredExposure[]> {
+  const batchSize = opts.batchSize ?? 10_000;
+  const collected: RescoredExposure[] = [];
+  await client.query(`set local timezone = 'UTC'`);
+  await client.query(`set local datestyle = 'ISO'`);
+  let batch: RescoredExposure[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    if (opts.onBatch) await opts.onBatch(rows);
+    else for (const r of rows) collected.push(r);
+  };
+  let rest = '';
+  const decoder = new TextDecoder();
+  await pipeline(
+    client.query(
+      copyTo(`copy (select id, asset_id, vuln_key, old_outcome, old_due, old_version, outcome, due, version, policy_hash
+                        from rescore_result where changed order by id) to stdout`),
+    ),
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        const text = rest + decoder.decode(chunk, { stream: true });
+        const lines = text.split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) batch.push(rescoredFromCopy(l));
+        if (batch.length >= batchSize) flush().then(() => done(), done);
+        else done();
+      },
+      final(done) {
+        if (rest) batch.push(rescoredFromCopy(rest));
+        flush().then(() => done(), done);
+      },
+    }),
+  );
+  return collected;
+}
+
+/** The new decisions onto the exposures rescore_result holds. */
+async function applyDecisions(client: PoolClient, decidedAt: Date): Promise<void> {
+  // sla_due only where no lifecycle owns the row: a running workflow writes its own deadline
+  // (the decision plus any pause) when it handles the re-score.
+  await client.query(
+    `update exposures e set priority = r.outcome, policy_version = r.version, policy_hash = r.policy_hash,
+            policy_due = r.due,
+            sla_due = case when e.workflow_run is null or e.state = 'open' then r.due else e.sla_due end,
+            decided_at = $1, updated_at = now()
+       from rescore_result r where r.id = e.id`,
+    [decidedAt],
+  );
+}
+
+export async function rescoreExposures(pool: Pool, opts: RescoreOptions): Promise<RescoreResult> {
+  const phasesMs: Record<string, number> = {};
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    // Hash joins throughout: temporary tables' row estimates are poor, and a nested loop over a
+    // million exposures probing a temporary table (local buffers, 8 MB by default) turns seconds
+    // into minutes. work_mem lets the 300k-row intel hash stay in memory.
+    await client.query(`set local enable_nestloop = off`);
+    await client.query(`set local work_mem = '256MB'`);
+    let t = performance.now();
+    const set = await readPolicySet(client, opts);
+    await createRescoreTables(client);
+    await copyPolicyTables(client, set, opts);
+    phasesMs.policies = ms(t);
+
+    // Weakness-level points per policy, from current intel.
+    t = performance.now();
+    const intel = await readCveIntel(client);
+    phasesMs.readIntel = ms(t);
+    t = performance.now();
+    const pairs = await copyCvePoints(client, set.policyList, intel);
+    phasesMs.cvePoints = ms(t);
+
+    t = performance.now();
+    await copyCvssBuckets(client, set, pairs);
+    for (const table of RESCORE_TABLES) await client.query(`analyze ${table}`);
+    phasesMs.cvssBuckets = ms(t);
+
+    t = performance.now();
+    const { examined, changed, restamped } = await diffDecisions(client, set.buckets);
     phasesMs.diff = ms(t);
 
     t = performance.now();
-    const batchSize = opts.batchSize ?? 10_000;
-    const collected: RescoredExposure[] = [];
-    // Streamed out with COPY (text, timestamps in UTC ISO form): for a million changes it is several
-    // times cheaper than a cursor's row-by-row protocol. Each batch is handed on before more is read.
-    await client.query(`set local timezone = 'UTC'`);
-    await client.query(`set local datestyle = 'ISO'`);
-    let batch: RescoredExposure[] = [];
-    // "2026-11-08 00:00:00+00" or "2026-11-08 00:00:00.5+00" (UTC, ISO style) → toISOString's form,
-    // by string: a million Date round trips would cost a second.
-    const iso = (t: string): string => {
-      const zone = t.lastIndexOf('+');
-      const fraction = t.slice(19, zone);
-      return `${t.slice(0, 10)}T${t.slice(11, 19)}.${(fraction.slice(1) + '000').slice(0, 3)}Z`;
-    };
-    const toRow = (line: string): RescoredExposure => {
-      const f = line.split('\t').map(unescapeCopy);
-      return {
-        id: f[0]!,
-        assetId: Number(f[1]),
-        vulnKey: f[2]!,
-        previous: { outcome: f[3] ?? null, dueAt: f[4] ? iso(f[4]) : null, policyVersion: f[5] ?? null },
-        next: { outcome: f[6]!, dueAt: iso(f[7]!), policyVersion: f[8]!, policyHash: f[9]! },
-      };
-    };
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const rows = batch;
-      batch = [];
-      if (opts.onBatch) await opts.onBatch(rows);
-      else for (const r of rows) collected.push(r);
-    };
-    let rest = '';
-    const decoder = new TextDecoder();
-    await pipeline(
-      client.query(
-        copyTo(`copy (select id, asset_id, vuln_key, old_outcome, old_due, old_version, outcome, due, version, policy_hash
-                        from rescore_result where changed order by id) to stdout`),
-      ),
-      new Writable({
-        write(chunk: Buffer, _enc, done) {
-          const text = rest + decoder.decode(chunk, { stream: true });
-          const lines = text.split('\n');
-          rest = lines.pop() ?? '';
-          for (const l of lines) batch.push(toRow(l));
-          if (batch.length >= batchSize) flush().then(() => done(), done);
-          else done();
-        },
-        final(done) {
-          if (rest) batch.push(toRow(rest));
-          flush().then(() => done(), done);
-        },
-      }),
-    );
+    const collected = await handOffChanges(client, opts);
     phasesMs.handOff = ms(t);
 
     if (opts.apply) {
       t = performance.now();
-      // sla_due only where no lifecycle owns the row: a running workflow writes its own deadline
-      // (the decision plus any pause) when it handles the re-score.
-      await client.query(
-        `update exposures e set priority = r.outcome, policy_version = r.version, policy_hash = r.policy_hash,
-                policy_due = r.due,
-                sla_due = case when e.workflow_run is null or e.state = 'open' then r.due else e.sla_due end,
-                decided_at = $1, updated_at = now()
-           from rescore_result r where r.id = e.id`,
-        [opts.now ?? new Date()],
-      );
+      await applyDecisions(client, opts.now ?? new Date());
       phasesMs.apply = ms(t);
     }
     await client.query('commit');
     return {
-      examined: examined.rows[0]!.n,
-      changed: counts.rows[0]!.changed,
-      restamped: counts.rows[0]!.restamped,
+      examined,
+      changed,
+      restamped,
       ...(opts.onBatch ? {} : { rows: collected }),
       phasesMs,
     };

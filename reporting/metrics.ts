@@ -11,7 +11,7 @@ import type { Config } from '../domain/config.ts';
 import { emptyCounts, priorities, type PriorityCounts, type PriorityKey } from '../domain/health.ts';
 import { cadenceSeconds, digestSettings, expiringWithinMs } from './config.ts';
 import type { ReportWeek } from './week.ts';
-import { Instants, medians, segments, type Segment } from './segments.ts';
+import { Instants, medians, segments, type Median, type Segment } from './segments.ts';
 
 export const ageBuckets = ['0–7 days', '8–30 days', '31–90 days', 'over 90 days'] as const;
 export type AgeBucket = (typeof ageBuckets)[number];
@@ -234,6 +234,279 @@ export interface MetricsOptions {
   now?: Date;
 }
 
+/** The instants one digest compares. */
+interface Period {
+  /** The end of the period: the week's end, or now while the week is in progress. */
+  asOf: Date;
+  /** asOf − 7 days: the end of the previous period. */
+  before: Date;
+  weekStart: Date;
+  previousStart: Date;
+  /** How far ahead a risk acceptance's end counts as expiring. */
+  expiringSeconds: number;
+}
+
+/** One side of the week-over-week comparison: the period ending at t. */
+interface Side {
+  side: 'now' | 'prev';
+  t: Date;
+  start: Date;
+  kev: (g: Segment) => boolean;
+}
+
+/** One segment's exposures, with their priority and whether they were open, or overdue, at t. */
+interface SegmentTimes {
+  g: Segment;
+  p: PriorityKey;
+  openAt: (t: Date) => boolean;
+  overdueAt: (t: Date) => boolean;
+}
+
+type TrendCounts = Omit<TrendPoint, 'at'>;
+
+/** Every figure the segments add up to, before MTTR and coverage are filled in. */
+interface Tally {
+  byScope: Map<string, ScopeFigures>;
+  all: ScopeFigures;
+  /** Sums of time to remediate, for the means: [scope|'*'][priority|'*'][side]. */
+  seconds: Map<string, { sum: number; n: number }>;
+  /** Per trend point, newest first. */
+  trendCounts: TrendCounts[];
+}
+
+function figuresOf(byScope: Map<string, ScopeFigures>, scope: string): ScopeFigures {
+  let f = byScope.get(scope);
+  if (!f) byScope.set(scope, (f = { scope, current: emptySnapshot(), previous: emptySnapshot() }));
+  return f;
+}
+
+/** Every instant a figure is tested against: both sides' ends and windows, and the trend's points. */
+function digestInstants(p: Period): Instants {
+  return new Instants([
+    ...[p.asOf, p.before].flatMap((t) => [
+      t,
+      shift(t, 7),
+      shift(t, -7),
+      shift(t, -30),
+      shift(t, -90),
+      new Date(t.getTime() + p.expiringSeconds * 1000),
+    ]),
+    p.weekStart,
+    p.previousStart,
+    ...Array.from({ length: TREND_POINTS + 1 }, (_, i) => shift(p.asOf, -7 * i)),
+  ]);
+}
+
+/** Adds one segment's exposures to one side's snapshot. */
+function addToSnapshot(
+  s: Snapshot,
+  { g, p, openAt, overdueAt }: SegmentTimes,
+  { side, t, start, kev }: Side,
+  instants: Instants,
+  expiringSeconds: number,
+): void {
+  const n = g.count;
+  const open = openAt(t);
+  if (open) s.open[p] += n;
+  if (overdueAt(t)) s.overdue[p] += n;
+  if (instants.within(g.firstSeen, start, t)) s.opened[p] += n;
+  const closed = g.state !== 'retired' && instants.within(g.resolved, start, t);
+  if (closed) s.closed[p] += n;
+  if (closed && g.withinSla) s.closedWithinSla[p] += n;
+  if (instants.within(g.verified, start, t)) s.fixed[p] += n;
+  if (instants.within(g.breached, start, t)) s.breaches[p] += n;
+  if (
+    open &&
+    (g.breached === null || instants.atOrAfter(g.breached, t)) &&
+    instants.within(g.due, t, shift(t, 7))
+  )
+    s.dueNextWeek[p] += n;
+  if (open && kev(g)) s.kevOpen[p] += n;
+  if (
+    instants.within(g.acceptedUntil, t, new Date(t.getTime() + expiringSeconds * 1000)) &&
+    (side === 'prev' || g.state === 'risk-accepted')
+  )
+    s.riskAcceptancesExpiring += n;
+  if (open) {
+    const bucket = instants.atOrAfter(g.firstSeen, shift(t, -7))
+      ? 0
+      : instants.atOrAfter(g.firstSeen, shift(t, -30))
+        ? 1
+        : instants.atOrAfter(g.firstSeen, shift(t, -90))
+          ? 2
+          : 3;
+    s.age[ageBuckets[bucket]!][p] += n;
+  }
+}
+
+/** Adds one segment's exposures to each trend point. */
+function addToTrend(
+  trendCounts: TrendCounts[],
+  { g, p, openAt, overdueAt }: SegmentTimes,
+  asOf: Date,
+  instants: Instants,
+): void {
+  for (let i = 0; i < TREND_POINTS; i++) {
+    const t = shift(asOf, -7 * i);
+    const start = shift(asOf, -7 * (i + 1));
+    const c = trendCounts[i]!;
+    if (openAt(t)) {
+      c.open += g.count;
+      if (p === 'act') c.act += g.count;
+    }
+    if (overdueAt(t)) c.overdue += g.count;
+    if (instants.within(g.verified, start, t)) c.fixed += g.count;
+    if (instants.within(g.breached, start, t)) c.breaches += g.count;
+  }
+}
+
+/** Both sides' snapshots per scope and for all, the MTTR sums and the trend, from the segments. */
+function tallySegments(groups: Segment[], instants: Instants, period: Period): Tally {
+  const tally: Tally = {
+    byScope: new Map(),
+    all: { scope: 'all', current: emptySnapshot(), previous: emptySnapshot() },
+    seconds: new Map(),
+    trendCounts: Array.from({ length: TREND_POINTS }, () => ({
+      open: 0,
+      overdue: 0,
+      act: 0,
+      fixed: 0,
+      breaches: 0,
+    })),
+  };
+  const { all, seconds } = tally;
+  const addSeconds = (key: string, g: Segment) => {
+    const s = seconds.get(key) ?? { sum: 0, n: 0 };
+    s.sum += g.seconds;
+    s.n += g.secondsCount;
+    seconds.set(key, s);
+  };
+  const sides: Side[] = [
+    { side: 'now', t: period.asOf, start: period.weekStart, kev: (g: Segment) => g.kevNow },
+    { side: 'prev', t: period.before, start: period.previousStart, kev: (g: Segment) => g.kevPrev },
+  ];
+  for (const g of groups) {
+    const p = asPriority(g.priority);
+    const f = figuresOf(tally.byScope, g.scope);
+    const openAt = (t: Date) =>
+      instants.before(g.firstSeen, t) && (g.resolved === null || instants.atOrAfter(g.resolved, t));
+    const overdueAt = (t: Date) => openAt(t) && g.state !== 'risk-accepted' && instants.before(g.late, t);
+    const times: SegmentTimes = { g, p, openAt, overdueAt };
+    for (const side of sides) {
+      for (const s of [
+        side.side === 'now' ? f.current : f.previous,
+        side.side === 'now' ? all.current : all.previous,
+      ])
+        addToSnapshot(s, times, side, instants, period.expiringSeconds);
+      if (instants.within(g.verified, side.start, side.t))
+        for (const key of [
+          `${g.scope}|${p}|${side.side}`,
+          `${g.scope}|*|${side.side}`,
+          `*|${p}|${side.side}`,
+          `*|*|${side.side}`,
+        ])
+          addSeconds(key, g);
+    }
+    addToTrend(tally.trendCounts, times, period.asOf, instants);
+  }
+  return tally;
+}
+
+/** Mean and median time to remediate, overall and per priority, into every snapshot so far. */
+function fillMttr({ byScope, all, seconds }: Tally, middles: Median[]): void {
+  const mean = (key: string) => {
+    const s = seconds.get(key);
+    return s && s.n > 0 ? days(s.sum / s.n) : null;
+  };
+  const medianOf = new Map(
+    middles.map((m) => [`${m.scope ?? '*'}|${m.priority ?? '*'}|${m.side}`, days(m.seconds)]),
+  );
+  const fill = (name: string, s: Snapshot, side: 'now' | 'prev') => {
+    s.mttrMeanDays = mean(`${name}|*|${side}`);
+    s.mttrMedianDays = medianOf.get(`${name}|*|${side}`) ?? null;
+    for (const p of priorities)
+      s.mttrByPriority[p] = {
+        meanDays: mean(`${name}|${p}|${side}`),
+        medianDays: medianOf.get(`${name}|${p}|${side}`) ?? null,
+      };
+  };
+  for (const f of byScope.values()) {
+    fill(f.scope, f.current, 'now');
+    fill(f.scope, f.previous, 'prev');
+  }
+  fill('*', all.current, 'now');
+  fill('*', all.previous, 'prev');
+}
+
+interface CoverageRow {
+  scope: string;
+  assets_now: string;
+  covered_now: string;
+  assets_prev: string;
+  covered_prev: string;
+}
+
+/** Assets and assets covered by a recent scan, per scope and for all. */
+function addCoverage({ byScope, all }: Tally, rows: CoverageRow[]): void {
+  for (const c of rows) {
+    const f = figuresOf(byScope, c.scope);
+    f.current.assets = num(c.assets_now);
+    f.current.assetsCovered = num(c.covered_now);
+    f.previous.assets = num(c.assets_prev);
+    f.previous.assetsCovered = num(c.covered_prev);
+    all.current.assets += f.current.assets;
+    all.current.assetsCovered += f.current.assetsCovered;
+    all.previous.assets += f.previous.assets;
+    all.previous.assetsCovered += f.previous.assetsCovered;
+  }
+}
+
+/** Scopes in ctem.yaml first (in its order), then any others the data holds. */
+function orderedScopes(config: Config, byScope: Map<string, ScopeFigures>): ScopeFigures[] {
+  const configured = config.scopes.map((s) => s.name);
+  return [...byScope.values()]
+    .filter(
+      (f) =>
+        configured.includes(f.scope) ||
+        f.current.assets > 0 ||
+        totalOf(f.current.open) > 0 ||
+        totalOf(f.previous.open) > 0,
+    )
+    .sort((a, b) => {
+      const ia = configured.indexOf(a.scope);
+      const ib = configured.indexOf(b.scope);
+      return (ia < 0 ? 1e6 : ia) - (ib < 0 ? 1e6 : ib) || a.scope.localeCompare(b.scope);
+    });
+}
+
+function topAssetsOf(rows: Record<string, string | number | null>[]): TopAsset[] {
+  return rows.map((r) => ({
+    assetId: Number(r.asset_id),
+    name: String(r.name),
+    scope: r.scope === null ? null : String(r.scope),
+    criticality: String(r.criticality),
+    risk: Math.round(num(r.risk_now) * 100) / 100,
+    riskBefore: Math.round(num(r.risk_prev) * 100) / 100,
+    open: num(r.open_now),
+    act: num(r.act_now),
+    kev: num(r.kev_now),
+  }));
+}
+
+function topWeaknessesOf(rows: Record<string, string | number | boolean | null>[]): TopWeakness[] {
+  const bestPriority: PriorityKey[] = ['act', 'attend', 'track*', 'track'];
+  return rows.map((r) => ({
+    key: String(r.vuln_key),
+    title: r.title === null ? null : String(r.title),
+    risk: Math.round(num(r.risk_now) * 100) / 100,
+    riskBefore: Math.round(num(r.risk_prev) * 100) / 100,
+    assets: num(r.assets_now),
+    open: num(r.open_now),
+    kev: r.kev === true,
+    priority: bestPriority[num(r.best)] ?? 'track',
+  }));
+}
+
 export async function computeDigestMetrics(
   pool: Pool,
   config: Config,
@@ -246,31 +519,13 @@ export async function computeDigestMetrics(
   const before = new Date(asOf.getTime() - 7 * DAY_MS);
   const previousStart = new Date(week.start.getTime() - 7 * DAY_MS);
   const expiringSeconds = expiringWithinMs(settings) / 1000;
-
-  const instants = new Instants([
-    ...[asOf, before].flatMap((t) => [
-      t,
-      shift(t, 7),
-      shift(t, -7),
-      shift(t, -30),
-      shift(t, -90),
-      new Date(t.getTime() + expiringSeconds * 1000),
-    ]),
-    week.start,
-    previousStart,
-    ...Array.from({ length: TREND_POINTS + 1 }, (_, i) => shift(asOf, -7 * i)),
-  ]);
+  const period: Period = { asOf, before, weekStart: week.start, previousStart, expiringSeconds };
+  const instants = digestInstants(period);
 
   const [groups, middles, coverage, top, expiring] = await Promise.all([
     segments(pool, instants, asOf, before),
     medians(pool, asOf, before, week.start, previousStart),
-    pool.query<{
-      scope: string;
-      assets_now: string;
-      covered_now: string;
-      assets_prev: string;
-      covered_prev: string;
-    }>(coverageSql, [asOf, before, JSON.stringify(cadenceSeconds(config))]),
+    pool.query<CoverageRow>(coverageSql, [asOf, before, JSON.stringify(cadenceSeconds(config))]),
     pool.query<{
       assets: Record<string, string | number | null>[];
       weaknesses: Record<string, string | number | boolean | null>[];
@@ -285,152 +540,15 @@ export async function computeDigestMetrics(
     }>(expiringSql, [asOf, expiringSeconds, settings.top]),
   ]);
 
-  const byScope = new Map<string, ScopeFigures>();
-  const figuresOf = (scope: string): ScopeFigures => {
-    let f = byScope.get(scope);
-    if (!f) byScope.set(scope, (f = { scope, current: emptySnapshot(), previous: emptySnapshot() }));
-    return f;
-  };
-  const all: ScopeFigures = { scope: 'all', current: emptySnapshot(), previous: emptySnapshot() };
-  // Sums of time to remediate, for the means: [scope|'*'][priority|'*'][side].
-  const seconds = new Map<string, { sum: number; n: number }>();
-  const addSeconds = (key: string, g: Segment) => {
-    const s = seconds.get(key) ?? { sum: 0, n: 0 };
-    s.sum += g.seconds;
-    s.n += g.secondsCount;
-    seconds.set(key, s);
-  };
-  const sides = [
-    { side: 'now' as const, t: asOf, start: week.start, kev: (g: Segment) => g.kevNow },
-    { side: 'prev' as const, t: before, start: previousStart, kev: (g: Segment) => g.kevPrev },
-  ];
-  const trendCounts = Array.from({ length: TREND_POINTS }, () => ({
-    open: 0,
-    overdue: 0,
-    act: 0,
-    fixed: 0,
-    breaches: 0,
-  }));
-  for (const g of groups) {
-    const p = asPriority(g.priority);
-    const f = figuresOf(g.scope);
-    const openAt = (t: Date) =>
-      instants.before(g.firstSeen, t) && (g.resolved === null || instants.atOrAfter(g.resolved, t));
-    const overdueAt = (t: Date) => openAt(t) && g.state !== 'risk-accepted' && instants.before(g.late, t);
-    for (const { side, t, start, kev } of sides) {
-      const n = g.count;
-      for (const s of [
-        side === 'now' ? f.current : f.previous,
-        side === 'now' ? all.current : all.previous,
-      ]) {
-        const open = openAt(t);
-        if (open) s.open[p] += n;
-        if (overdueAt(t)) s.overdue[p] += n;
-        if (instants.within(g.firstSeen, start, t)) s.opened[p] += n;
-        const closed = g.state !== 'retired' && instants.within(g.resolved, start, t);
-        if (closed) s.closed[p] += n;
-        if (closed && g.withinSla) s.closedWithinSla[p] += n;
-        if (instants.within(g.verified, start, t)) s.fixed[p] += n;
-        if (instants.within(g.breached, start, t)) s.breaches[p] += n;
-        if (
-          open &&
-          (g.breached === null || instants.atOrAfter(g.breached, t)) &&
-          instants.within(g.due, t, shift(t, 7))
-        )
-          s.dueNextWeek[p] += n;
-        if (open && kev(g)) s.kevOpen[p] += n;
-        if (
-          instants.within(g.acceptedUntil, t, new Date(t.getTime() + expiringSeconds * 1000)) &&
-          (side === 'prev' || g.state === 'risk-accepted')
-        )
-          s.riskAcceptancesExpiring += n;
-        if (open) {
-          const bucket = instants.atOrAfter(g.firstSeen, shift(t, -7))
-            ? 0
-            : instants.atOrAfter(g.firstSeen, shift(t, -30))
-              ? 1
-              : instants.atOrAfter(g.firstSeen, shift(t, -90))
-                ? 2
-                : 3;
-          s.age[ageBuckets[bucket]!][p] += n;
-        }
-      }
-      if (instants.within(g.verified, start, t))
-        for (const key of [
-          `${g.scope}|${p}|${side}`,
-          `${g.scope}|*|${side}`,
-          `*|${p}|${side}`,
-          `*|*|${side}`,
-        ])
-          addSeconds(key, g);
-    }
-    for (let i = 0; i < TREND_POINTS; i++) {
-      const t = shift(asOf, -7 * i);
-      const start = shift(asOf, -7 * (i + 1));
-      const c = trendCounts[i]!;
-      if (openAt(t)) {
-        c.open += g.count;
-        if (p === 'act') c.act += g.count;
-      }
-      if (overdueAt(t)) c.overdue += g.count;
-      if (instants.within(g.verified, start, t)) c.fixed += g.count;
-      if (instants.within(g.breached, start, t)) c.breaches += g.count;
-    }
-  }
-  const mean = (key: string) => {
-    const s = seconds.get(key);
-    return s && s.n > 0 ? days(s.sum / s.n) : null;
-  };
-  const medianOf = new Map(
-    middles.map((m) => [`${m.scope ?? '*'}|${m.priority ?? '*'}|${m.side}`, days(m.seconds)]),
-  );
-  const fillMttr = (name: string, s: Snapshot, side: 'now' | 'prev') => {
-    s.mttrMeanDays = mean(`${name}|*|${side}`);
-    s.mttrMedianDays = medianOf.get(`${name}|*|${side}`) ?? null;
-    for (const p of priorities)
-      s.mttrByPriority[p] = {
-        meanDays: mean(`${name}|${p}|${side}`),
-        medianDays: medianOf.get(`${name}|${p}|${side}`) ?? null,
-      };
-  };
-  for (const f of byScope.values()) {
-    fillMttr(f.scope, f.current, 'now');
-    fillMttr(f.scope, f.previous, 'prev');
-  }
-  fillMttr('*', all.current, 'now');
-  fillMttr('*', all.previous, 'prev');
-  for (const c of coverage.rows) {
-    const f = figuresOf(c.scope);
-    f.current.assets = num(c.assets_now);
-    f.current.assetsCovered = num(c.covered_now);
-    f.previous.assets = num(c.assets_prev);
-    f.previous.assetsCovered = num(c.covered_prev);
-    all.current.assets += f.current.assets;
-    all.current.assetsCovered += f.current.assetsCovered;
-    all.previous.assets += f.previous.assets;
-    all.previous.assetsCovered += f.previous.assetsCovered;
-  }
-  // Scopes in ctem.yaml first (in its order), then any others the data holds.
-  const configured = config.scopes.map((s) => s.name);
-  const scopes = [...byScope.values()]
-    .filter(
-      (f) =>
-        configured.includes(f.scope) ||
-        f.current.assets > 0 ||
-        totalOf(f.current.open) > 0 ||
-        totalOf(f.previous.open) > 0,
-    )
-    .sort((a, b) => {
-      const ia = configured.indexOf(a.scope);
-      const ib = configured.indexOf(b.scope);
-      return (ia < 0 ? 1e6 : ia) - (ib < 0 ? 1e6 : ib) || a.scope.localeCompare(b.scope);
-    });
+  const tally = tallySegments(groups, instants, period);
+  fillMttr(tally, middles);
+  addCoverage(tally, coverage.rows);
+  const scopes = orderedScopes(config, tally.byScope);
 
   const trendPoints: TrendPoint[] = [];
   for (let i = TREND_POINTS - 1; i >= 0; i--)
-    trendPoints.push({ at: shift(asOf, -7 * i).toISOString(), ...trendCounts[i]! });
+    trendPoints.push({ at: shift(asOf, -7 * i).toISOString(), ...tally.trendCounts[i]! });
 
-  const bestPriority: PriorityKey[] = ['act', 'attend', 'track*', 'track'];
   return {
     week: {
       label: week.label,
@@ -438,29 +556,10 @@ export async function computeDigestMetrics(
       end: week.end.toISOString(),
       asOf: asOf.toISOString(),
     },
-    all,
+    all: tally.all,
     scopes,
-    topAssets: top.rows[0]!.assets.map((r) => ({
-      assetId: Number(r.asset_id),
-      name: String(r.name),
-      scope: r.scope === null ? null : String(r.scope),
-      criticality: String(r.criticality),
-      risk: Math.round(num(r.risk_now) * 100) / 100,
-      riskBefore: Math.round(num(r.risk_prev) * 100) / 100,
-      open: num(r.open_now),
-      act: num(r.act_now),
-      kev: num(r.kev_now),
-    })),
-    topWeaknesses: top.rows[0]!.weaknesses.map((r) => ({
-      key: String(r.vuln_key),
-      title: r.title === null ? null : String(r.title),
-      risk: Math.round(num(r.risk_now) * 100) / 100,
-      riskBefore: Math.round(num(r.risk_prev) * 100) / 100,
-      assets: num(r.assets_now),
-      open: num(r.open_now),
-      kev: r.kev === true,
-      priority: bestPriority[num(r.best)] ?? 'track',
-    })),
+    topAssets: topAssetsOf(top.rows[0]!.assets),
+    topWeaknesses: topWeaknessesOf(top.rows[0]!.weaknesses),
     expiring: expiring.rows.map((r) => ({
       exposureId: r.id,
       asset: r.asset,

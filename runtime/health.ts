@@ -20,7 +20,7 @@ export async function checkHealth(
   // The Temporal client takes a while to load: only when there is a Temporal to ask, and meanwhile
   // PostgreSQL is asked.
   const temporalModules = address
-    ? Promise.all([import('@temporalio/client'), import('../worker/connection.ts')])
+    ? Promise.all([import('@temporalio/client'), import('./temporalConnection.ts')])
     : undefined;
 
   if (!databaseUrl)

@@ -22,8 +22,8 @@ import {
 import type { PatchingActivities } from '../activities/patching.ts';
 import type { LifecycleActivities } from '../activities/lifecycle.ts';
 import type { PatchRolloutPolicy } from '../patching/config.ts';
-import type { HostApplyOutcome } from '../contracts/patching.ts';
-import type { RescanTicket } from '../domain/ports.ts';
+import type { HostApplyOutcome, PlannedRollout } from '../contracts/patching.ts';
+import type { PatchPlan, RescanTicket } from '../domain/ports.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { describeMaintenanceWindow, maintenanceWindowAt } from '../domain/maintenance.ts';
 import { patchRolloutFinishedSignal, type PatchRolloutFinishedSignal } from '../contracts/exposure.ts';
@@ -101,6 +101,309 @@ export function rolloutBatches(hosts: string[], canary: number, concurrency: num
   return batches;
 }
 
+/** One rollout as its phases and handlers share it. */
+interface Rollout {
+  rolloutId: string;
+  input: PatchRolloutInput;
+  /** What the query shows. */
+  view: PatchRolloutView;
+  /** An approval or rejection has been accepted (or the scope's policy approved). */
+  decided: boolean;
+}
+
+type Audience = 'owner' | 'channel' | 'approver' | 'securityLead' | 'ciso';
+
+/** The query, and the approve / reject updates validated against the scope's approvers. */
+function handleApprovals(r: Rollout): void {
+  const { rolloutId, input, view } = r;
+  setHandler(patchRolloutQuery, () => view);
+  const decide = (approved: boolean) => (a: PatchApproval) => {
+    r.decided = true;
+    view.decision = {
+      by: a.actor.personId,
+      via: a.actor.via,
+      at: new Date().toISOString(),
+      approved,
+      ...(a.comment ? { comment: a.comment } : {}),
+    };
+    return view;
+  };
+  const validator = (a: PatchApproval) => {
+    if (view.status !== 'awaiting-approval' || r.decided)
+      throw new Error(
+        `the patch rollout ${rolloutId} is ${view.status}${r.decided ? ' and already decided' : ''}: nothing to approve now`,
+      );
+    if (!a?.actor?.personId) throw new Error('an approval names its actor (actor.personId)');
+    if (!view.approvers.includes(a.actor.personId))
+      throw new Error(
+        `${a.actor.personId} may not approve patches in scope ${input.scope}; approvers: ${view.approvers.join(', ') || 'none configured'}`,
+      );
+  };
+  setHandler(approvePatchUpdate, decide(true), { validator });
+  setHandler(rejectPatchUpdate, decide(false), { validator });
+}
+
+async function notify(
+  r: Rollout,
+  kind: 'decision-request' | 'escalation',
+  key: string,
+  audiences: Audience[],
+  text: string,
+  level?: number,
+) {
+  const { rolloutId, input } = r;
+  const first = input.exposures[0]!;
+  return await lifecycle.notifyAudience({
+    key: `${input.unitId}:${key}:${rolloutId}`,
+    kind,
+    exposureId: first.exposureId,
+    scope: input.scope,
+    unitId: input.unitId,
+    ...(input.owner ? { owner: input.owner } : {}),
+    ...(level !== undefined ? { level } : {}),
+    audiences,
+    text,
+    eventKey: `${rolloutId}:notify:${key}`,
+    patchRolloutId: rolloutId,
+  });
+}
+
+/**
+ * Every exposure of the unit hears how the rollout ended (the one that started it as well: it may
+ * have continued as new since). Added after the first rollouts ran, hence the patch guard.
+ */
+async function tellExposures(
+  r: Rollout,
+  end: PatchRolloutFinishedSignal,
+  joined: string[] = [],
+): Promise<void> {
+  if (!patched('rollout-tells-exposures')) return;
+  const ids = [...new Set([...r.input.exposures.map((e) => e.exposureId), ...joined])];
+  await Promise.all(
+    ids.map(async (exposureId) => {
+      try {
+        await getExternalWorkflowHandle(exposureWorkflowId(exposureId)).signal(
+          patchRolloutFinishedSignal,
+          end,
+        );
+      } catch (err) {
+        // Its lifecycle has closed (resolved by a scan meanwhile, marked false positive…).
+        log.info('patch rollout end not delivered', { exposureId, error: String(err) });
+      }
+    }),
+  );
+}
+
+/** Records the end, escalates if asked, tells the exposures and, after a success, asks for re-scans. */
+async function finish(
+  r: Rollout,
+  status: PatchRolloutResult['status'],
+  summary: string,
+  hosts: HostApplyOutcome[],
+  escalate: boolean,
+  finishedAt?: string,
+): Promise<PatchRolloutResult> {
+  const { rolloutId, input, view } = r;
+  view.status = status;
+  if (status !== 'succeeded') view.failure = summary;
+  const recorded = await records.finishPatchRollout({
+    rolloutId,
+    outcome: status,
+    summary,
+    ...(finishedAt ? { finishedAt } : {}),
+  });
+  if (escalate)
+    await notify(r, 'escalation', `patch-${status}`, ['owner', 'channel', 'securityLead'], summary, 1);
+  await tellExposures(
+    r,
+    { rolloutId, status, summary, ...(finishedAt ? { finishedAt } : {}) },
+    recorded?.exposureIds ?? [],
+  );
+  let rescans: RescanTicket[] = [];
+  if (status === 'succeeded' && input.requestRescan !== false) {
+    rescans = await Promise.all(
+      input.exposures.map((e) =>
+        lifecycle.requestRescan({
+          requestId: `${rolloutId}:verify:${e.exposureId}`,
+          exposureId: e.exposureId,
+          scope: input.scope,
+          assetId: e.assetId,
+          weaknessKey: e.weaknessKey,
+          notBefore: finishedAt!,
+          eventKey: `${rolloutId}:rescan:${e.exposureId}`,
+        }),
+      ),
+    );
+  }
+  return { status, summary, hosts, rescans, escalated: escalate, ...(finishedAt ? { finishedAt } : {}) };
+}
+
+/** The plan (dry run); a planning failure is escalated and told to the exposures, then rethrown. */
+async function planRollout(r: Rollout): Promise<PlannedRollout> {
+  const { rolloutId, input, view } = r;
+  try {
+    return await planning.planPatchRollout({
+      rolloutId,
+      unitId: input.unitId,
+      scope: input.scope,
+      targets: input.targets,
+      exposureIds: input.exposures.map((e) => e.exposureId),
+    });
+  } catch (err) {
+    view.status = 'failed';
+    view.failure = `planning failed: ${failureMessage(err)}`;
+    await notify(
+      r,
+      'escalation',
+      'patch-plan-failed',
+      ['owner', 'channel', 'securityLead'],
+      `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
+      1,
+    );
+    await tellExposures(r, {
+      rolloutId,
+      status: 'failed',
+      summary: `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
+    });
+    throw err;
+  }
+}
+
+/** Returns once decided: by the scope's policy, or by an approver, asked and escalated while silent. */
+async function awaitDecision(r: Rollout, policy: PatchRolloutPolicy, plan: PatchPlan): Promise<void> {
+  const { input, view } = r;
+  if (policy.autoApprove) {
+    r.decided = true;
+    view.decision = {
+      by: 'policy',
+      at: new Date().toISOString(),
+      approved: true,
+      comment: `scope ${input.scope} auto-approves patches`,
+    };
+    return;
+  }
+  view.status = 'awaiting-approval';
+  await notify(
+    r,
+    'decision-request',
+    'patch-approval',
+    ['approver', 'securityLead'],
+    `Approve this patch? (window: ${view.window})\n${plan.summary}\n\nSteps:\n${plan.steps.map((s) => `- ${s.host}: ${s.description}`).join('\n')}`,
+  );
+  if (patched('patch-approval-timeout')) {
+    // Unanswered for the scope's approval timeout: escalated, then again after each further period.
+    const periodMs = policy.approvalTimeoutMs ?? 86_400_000;
+    for (let level = 1; !(await condition(() => r.decided, periodMs)); level++) {
+      view.approvalEscalations = level;
+      await notify(
+        r,
+        'escalation',
+        `patch-approval-timeout-${level}`,
+        level === 1 ? ['approver', 'securityLead', 'channel'] : ['securityLead', 'ciso', 'channel'],
+        `No decision on the patch of ${input.unitId} after ${Math.round((level * periodMs) / 60_000)} minutes: approve or reject it (approvers: ${view.approvers.join(', ')})\n${plan.summary}`,
+        Math.min(level, 2),
+      );
+    }
+  } else await condition(() => r.decided);
+}
+
+function hostView(view: PatchRolloutView, host: string): PatchRolloutView['hosts'][number] {
+  return view.hosts.find((h) => h.host === host)!;
+}
+
+/** Returns once the maintenance window is open, sleeping until it opens. */
+async function waitForWindow(view: PatchRolloutView, policy: PatchRolloutPolicy): Promise<void> {
+  for (;;) {
+    const state = maintenanceWindowAt(policy.maintenanceWindow, new Date(Date.now()));
+    if (state.open) {
+      view.windowOpensAt = undefined;
+      return;
+    }
+    view.status = 'waiting-for-window';
+    view.windowOpensAt = state.opensAt.toISOString();
+    await sleep(state.opensAt.getTime() - Date.now());
+  }
+}
+
+/** One host: a slot under the scope's concurrency limit (waited for), then the apply. */
+async function applyHost(
+  r: Rollout,
+  policy: PatchRolloutPolicy,
+  apply: ReturnType<typeof applying>,
+  host: string,
+): Promise<HostApplyOutcome> {
+  const { rolloutId, input, view } = r;
+  for (let wait = 5_000; ; wait = Math.min(wait * 2, 300_000)) {
+    const slot = await records.claimPatchSlot({
+      rolloutId,
+      scope: input.scope,
+      host,
+      limit: policy.concurrency,
+      leaseMs: policy.hostTimeoutMs,
+    });
+    if (slot.granted) break;
+    view.status = 'waiting-for-slot';
+    await sleep(wait);
+  }
+  view.status = 'applying';
+  hostView(view, host).status = 'applying';
+  let outcome: HostApplyOutcome;
+  try {
+    outcome = await apply.applyPatchToHost({ rolloutId, host });
+  } catch (err) {
+    const reason = failureMessage(err);
+    await records.failPatchHost({ rolloutId, host, reason });
+    outcome = { host, ok: false, outputTail: reason };
+  }
+  Object.assign(hostView(view, host), {
+    status: outcome.ok ? 'succeeded' : 'failed',
+    ...(outcome.rebootRequired !== undefined ? { rebootRequired: outcome.rebootRequired } : {}),
+    ...(outcome.jobId ? { jobId: outcome.jobId } : {}),
+  });
+  return outcome;
+}
+
+/**
+ * Canary, then the rest: each batch starts inside the maintenance window, each host in a slot. The
+ * first batch with a failed host stops the rollout.
+ */
+async function applyBatches(
+  r: Rollout,
+  policy: PatchRolloutPolicy,
+  batches: string[][],
+  canaries: Set<string>,
+): Promise<PatchRolloutResult> {
+  const { input, view } = r;
+  const apply = applying(policy.hostTimeoutMs, input.heartbeatTimeoutMs);
+  const outcomes: HostApplyOutcome[] = [];
+  for (const [i, batch] of batches.entries()) {
+    await waitForWindow(view, policy);
+    const results = await Promise.all(batch.map((host) => applyHost(r, policy, apply, host)));
+    outcomes.push(...results);
+    const failed = results.filter((o) => !o.ok);
+    if (failed.length) {
+      for (const rest of batches.slice(i + 1).flat()) hostView(view, rest).status = 'skipped';
+      const stage = canaries.size > 0 && i === 0 ? 'the canary' : `batch ${i + 1} of ${batches.length}`;
+      return await finish(
+        r,
+        'failed',
+        `Patch of ${input.unitId} failed on ${failed.map((f) => f.host).join(', ')} (${stage}); the rollout stopped, ${batches.slice(i + 1).flat().length} host(s) left untouched.\n${failed.map((f) => `${f.host}: ${f.outputTail.split('\n').slice(-5).join('\n')}`).join('\n')}`,
+        outcomes,
+        true,
+      );
+    }
+  }
+  const reboot = outcomes.filter((o) => o.rebootRequired).map((o) => o.host);
+  return await finish(
+    r,
+    'succeeded',
+    `Patch of ${input.unitId} applied on ${outcomes.map((o) => o.host).join(', ')}${reboot.length ? `; reboot required on ${reboot.join(', ')}` : ''}`,
+    outcomes,
+    false,
+    new Date(Date.now()).toISOString(),
+  );
+}
+
 export async function patchRollout(input: PatchRolloutInput): Promise<PatchRolloutResult> {
   const rolloutId = workflowInfo().workflowId;
   if (input.exposures.length === 0)
@@ -117,148 +420,14 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     window: '',
     hosts: [],
   };
-  let decided = false;
-
-  setHandler(patchRolloutQuery, () => view);
-  const decide = (approved: boolean) => (a: PatchApproval) => {
-    decided = true;
-    view.decision = {
-      by: a.actor.personId,
-      via: a.actor.via,
-      at: new Date().toISOString(),
-      approved,
-      ...(a.comment ? { comment: a.comment } : {}),
-    };
-    return view;
-  };
-  const validator = (a: PatchApproval) => {
-    if (view.status !== 'awaiting-approval' || decided)
-      throw new Error(
-        `the patch rollout ${rolloutId} is ${view.status}${decided ? ' and already decided' : ''}: nothing to approve now`,
-      );
-    if (!a?.actor?.personId) throw new Error('an approval names its actor (actor.personId)');
-    if (!view.approvers.includes(a.actor.personId))
-      throw new Error(
-        `${a.actor.personId} may not approve patches in scope ${input.scope}; approvers: ${view.approvers.join(', ') || 'none configured'}`,
-      );
-  };
-  setHandler(approvePatchUpdate, decide(true), { validator });
-  setHandler(rejectPatchUpdate, decide(false), { validator });
-
-  const first = input.exposures[0]!;
-  const notify = async (
-    kind: 'decision-request' | 'escalation',
-    key: string,
-    audiences: ('owner' | 'channel' | 'approver' | 'securityLead' | 'ciso')[],
-    text: string,
-    level?: number,
-  ) =>
-    await lifecycle.notifyAudience({
-      key: `${input.unitId}:${key}:${rolloutId}`,
-      kind,
-      exposureId: first.exposureId,
-      scope: input.scope,
-      unitId: input.unitId,
-      ...(input.owner ? { owner: input.owner } : {}),
-      ...(level !== undefined ? { level } : {}),
-      audiences,
-      text,
-      eventKey: `${rolloutId}:notify:${key}`,
-      patchRolloutId: rolloutId,
-    });
-
-  /**
-   * Every exposure of the unit hears how the rollout ended (the one that started it as well: it may
-   * have continued as new since). Added after the first rollouts ran, hence the patch guard.
-   */
-  const tellExposures = async (end: PatchRolloutFinishedSignal, joined: string[] = []): Promise<void> => {
-    if (!patched('rollout-tells-exposures')) return;
-    const ids = [...new Set([...input.exposures.map((e) => e.exposureId), ...joined])];
-    await Promise.all(
-      ids.map(async (exposureId) => {
-        try {
-          await getExternalWorkflowHandle(exposureWorkflowId(exposureId)).signal(
-            patchRolloutFinishedSignal,
-            end,
-          );
-        } catch (err) {
-          // Its lifecycle has closed (resolved by a scan meanwhile, marked false positive…).
-          log.info('patch rollout end not delivered', { exposureId, error: String(err) });
-        }
-      }),
-    );
-  };
-
-  const finish = async (
-    status: PatchRolloutResult['status'],
-    summary: string,
-    hosts: HostApplyOutcome[],
-    escalate: boolean,
-    finishedAt?: string,
-  ): Promise<PatchRolloutResult> => {
-    view.status = status;
-    if (status !== 'succeeded') view.failure = summary;
-    const recorded = await records.finishPatchRollout({
-      rolloutId,
-      outcome: status,
-      summary,
-      ...(finishedAt ? { finishedAt } : {}),
-    });
-    if (escalate)
-      await notify('escalation', `patch-${status}`, ['owner', 'channel', 'securityLead'], summary, 1);
-    await tellExposures(
-      { rolloutId, status, summary, ...(finishedAt ? { finishedAt } : {}) },
-      recorded?.exposureIds ?? [],
-    );
-    let rescans: RescanTicket[] = [];
-    if (status === 'succeeded' && input.requestRescan !== false) {
-      rescans = await Promise.all(
-        input.exposures.map((e) =>
-          lifecycle.requestRescan({
-            requestId: `${rolloutId}:verify:${e.exposureId}`,
-            exposureId: e.exposureId,
-            scope: input.scope,
-            assetId: e.assetId,
-            weaknessKey: e.weaknessKey,
-            notBefore: finishedAt!,
-            eventKey: `${rolloutId}:rescan:${e.exposureId}`,
-          }),
-        ),
-      );
-    }
-    return { status, summary, hosts, rescans, escalated: escalate, ...(finishedAt ? { finishedAt } : {}) };
-  };
+  const r: Rollout = { rolloutId, input, view, decided: false };
+  handleApprovals(r);
 
   // 1. The scope's rules and the plan.
   const policy: PatchRolloutPolicy = await records.patchRolloutPolicy(input.scope);
   view.approvers = policy.approvers;
   view.window = describeMaintenanceWindow(policy.maintenanceWindow);
-  let planned;
-  try {
-    planned = await planning.planPatchRollout({
-      rolloutId,
-      unitId: input.unitId,
-      scope: input.scope,
-      targets: input.targets,
-      exposureIds: input.exposures.map((e) => e.exposureId),
-    });
-  } catch (err) {
-    view.status = 'failed';
-    view.failure = `planning failed: ${failureMessage(err)}`;
-    await notify(
-      'escalation',
-      'patch-plan-failed',
-      ['owner', 'channel', 'securityLead'],
-      `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
-      1,
-    );
-    await tellExposures({
-      rolloutId,
-      status: 'failed',
-      summary: `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
-    });
-    throw err;
-  }
+  const planned = await planRollout(r);
   const plan = planned.plan;
   view.plan = plan;
   const hostNames = [...new Set(plan.targets.map((t) => t.host))];
@@ -267,6 +436,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
   view.hosts = hostNames.map((host) => ({ host, status: 'pending', canary: canaries.has(host) }));
   if (planned.blocked)
     return await finish(
+      r,
       'blocked',
       `Patch of ${input.unitId} is blocked by its dry run:\n${(plan.problems ?? []).map((p) => `${p.host}: ${p.message}`).join('\n')}`,
       [],
@@ -274,37 +444,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     );
 
   // 2. Approval: a person named in the scope's roles, or the scope's policy.
-  if (policy.autoApprove) {
-    decided = true;
-    view.decision = {
-      by: 'policy',
-      at: new Date().toISOString(),
-      approved: true,
-      comment: `scope ${input.scope} auto-approves patches`,
-    };
-  } else {
-    view.status = 'awaiting-approval';
-    await notify(
-      'decision-request',
-      'patch-approval',
-      ['approver', 'securityLead'],
-      `Approve this patch? (window: ${view.window})\n${plan.summary}\n\nSteps:\n${plan.steps.map((s) => `- ${s.host}: ${s.description}`).join('\n')}`,
-    );
-    if (patched('patch-approval-timeout')) {
-      // Unanswered for the scope's approval timeout: escalated, then again after each further period.
-      const periodMs = policy.approvalTimeoutMs ?? 86_400_000;
-      for (let level = 1; !(await condition(() => decided, periodMs)); level++) {
-        view.approvalEscalations = level;
-        await notify(
-          'escalation',
-          `patch-approval-timeout-${level}`,
-          level === 1 ? ['approver', 'securityLead', 'channel'] : ['securityLead', 'ciso', 'channel'],
-          `No decision on the patch of ${input.unitId} after ${Math.round((level * periodMs) / 60_000)} minutes: approve or reject it (approvers: ${view.approvers.join(', ')})\n${plan.summary}`,
-          Math.min(level, 2),
-        );
-      }
-    } else await condition(() => decided);
-  }
+  await awaitDecision(r, policy, plan);
   const d = view.decision!;
   await records.recordPatchDecision({
     rolloutId,
@@ -315,6 +455,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
   });
   if (!d.approved)
     return await finish(
+      r,
       'rejected',
       `Patch of ${input.unitId} rejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`,
       [],
@@ -322,74 +463,5 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     );
 
   // 3. Canary, then the rest: each batch starts inside the maintenance window, each host in a slot.
-  const apply = applying(policy.hostTimeoutMs, input.heartbeatTimeoutMs);
-  const outcomes: HostApplyOutcome[] = [];
-  const hostView = (host: string) => view.hosts.find((h) => h.host === host)!;
-  const waitForWindow = async () => {
-    for (;;) {
-      const state = maintenanceWindowAt(policy.maintenanceWindow, new Date(Date.now()));
-      if (state.open) {
-        view.windowOpensAt = undefined;
-        return;
-      }
-      view.status = 'waiting-for-window';
-      view.windowOpensAt = state.opensAt.toISOString();
-      await sleep(state.opensAt.getTime() - Date.now());
-    }
-  };
-  const applyHost = async (host: string): Promise<HostApplyOutcome> => {
-    for (let wait = 5_000; ; wait = Math.min(wait * 2, 300_000)) {
-      const slot = await records.claimPatchSlot({
-        rolloutId,
-        scope: input.scope,
-        host,
-        limit: policy.concurrency,
-        leaseMs: policy.hostTimeoutMs,
-      });
-      if (slot.granted) break;
-      view.status = 'waiting-for-slot';
-      await sleep(wait);
-    }
-    view.status = 'applying';
-    hostView(host).status = 'applying';
-    let outcome: HostApplyOutcome;
-    try {
-      outcome = await apply.applyPatchToHost({ rolloutId, host });
-    } catch (err) {
-      const reason = failureMessage(err);
-      await records.failPatchHost({ rolloutId, host, reason });
-      outcome = { host, ok: false, outputTail: reason };
-    }
-    Object.assign(hostView(host), {
-      status: outcome.ok ? 'succeeded' : 'failed',
-      ...(outcome.rebootRequired !== undefined ? { rebootRequired: outcome.rebootRequired } : {}),
-      ...(outcome.jobId ? { jobId: outcome.jobId } : {}),
-    });
-    return outcome;
-  };
-
-  for (const [i, batch] of batches.entries()) {
-    await waitForWindow();
-    const results = await Promise.all(batch.map(applyHost));
-    outcomes.push(...results);
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length) {
-      for (const rest of batches.slice(i + 1).flat()) hostView(rest).status = 'skipped';
-      const stage = canaries.size > 0 && i === 0 ? 'the canary' : `batch ${i + 1} of ${batches.length}`;
-      return await finish(
-        'failed',
-        `Patch of ${input.unitId} failed on ${failed.map((f) => f.host).join(', ')} (${stage}); the rollout stopped, ${batches.slice(i + 1).flat().length} host(s) left untouched.\n${failed.map((f) => `${f.host}: ${f.outputTail.split('\n').slice(-5).join('\n')}`).join('\n')}`,
-        outcomes,
-        true,
-      );
-    }
-  }
-  const reboot = outcomes.filter((o) => o.rebootRequired).map((o) => o.host);
-  return await finish(
-    'succeeded',
-    `Patch of ${input.unitId} applied on ${outcomes.map((o) => o.host).join(', ')}${reboot.length ? `; reboot required on ${reboot.join(', ')}` : ''}`,
-    outcomes,
-    false,
-    new Date(Date.now()).toISOString(),
-  );
+  return await applyBatches(r, policy, batches, canaries);
 }

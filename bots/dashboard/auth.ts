@@ -3,46 +3,13 @@
 // carries the person, an expiry and a random id; logging out revokes the id in this process. Every
 // state-changing form carries a CSRF token derived from the session id, checked in constant time,
 // and the cookie is HttpOnly, SameSite=Strict and Secure.
-import { createHmac, randomBytes, scrypt, timingSafeEqual, createHash } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { resolveSecret } from '../../runtime/config.ts';
 import type { DashboardSettings } from './config.ts';
+import { hashPassword, verifyPassword } from '../../runtime/passwords.ts';
 
-const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 export const SESSION_COOKIE = 'ctem_session';
-
-function scryptAsync(
-  password: string,
-  salt: Buffer,
-  n: number,
-  r: number,
-  p: number,
-  keylen: number,
-): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password, salt, keylen, { N: n, r, p, maxmem: 256 * n * r }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
-  );
-}
-
-/** "scrypt$N$r$p$salt$hash" (base64), what `ctem dashboard hash-password` prints. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, SCRYPT.N, SCRYPT.r, SCRYPT.p, SCRYPT.keylen);
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
-}
-
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const parts = stored.trim().split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [n, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
-  if (!(n >= 1024 && n <= 1 << 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16)) return false;
-  const expected = Buffer.from(parts[5]!, 'base64');
-  if (expected.length < 16) return false;
-  const key = await scryptAsync(password, Buffer.from(parts[4]!, 'base64'), n, r, p, expected.length);
-  return timingSafeEqual(key, expected);
-}
 
 function sameText(a: string, b: string): boolean {
   // Hash both so the comparison takes the same time whatever the lengths.

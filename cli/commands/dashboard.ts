@@ -2,7 +2,7 @@
 // put in dashboard.accounts[].passwordHash (or in the file a file: reference points to). The
 // password never appears on the command line, so it stays out of shell history and `ps`.
 import type { Command } from 'commander';
-import { hashPassword } from '../../bots/dashboard/auth.ts';
+import { hashPassword } from '../../runtime/passwords.ts';
 import { UserError } from '../errors.ts';
 
 async function readStdin(): Promise<string> {

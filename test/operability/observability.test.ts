@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Worker } from '@temporalio/worker';
 import { createLogger } from '../../runtime/log.ts';
 import { withLogFields } from '../../runtime/logContext.ts';
-import { CtemMetrics } from '../../runtime/metrics.ts';
+import { CtemMetrics } from '../../app/metrics.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { RefusalAudit } from '../../bots/audit.ts';
 import { createWorker } from '../../worker/worker.ts';

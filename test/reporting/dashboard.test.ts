@@ -9,7 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Worker } from '@temporalio/worker';
 import type { Config } from '../../domain/config.ts';
 import { HttpServer } from '../../bots/http.ts';
-import { hashPassword } from '../../bots/dashboard/auth.ts';
+import { hashPassword } from '../../runtime/passwords.ts';
 import { mountDashboard } from '../../bots/dashboard/app.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';

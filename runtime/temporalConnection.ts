@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Connection as ClientConnection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../domain/config.ts';
-import { resolveSecret } from '../runtime/config.ts';
+import { resolveSecret } from './config.ts';
 
 /** Connection options from config: plain for the embedded server, mTLS or API key for a cluster/Cloud. */
 export function temporalConnectionOptions(config: Config, address: string, baseDir: string) {

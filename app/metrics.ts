@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { Clock } from '../domain/clock.ts';
 import type { Pool } from '../db/pool.ts';
 import { onRequestRefused } from '../bots/audit.ts';
-import { systemClock } from './clock.ts';
+import { systemClock } from '../runtime/clock.ts';
 
 /** Workflow types counted by status on /metrics (the ones that run per exposure, scope or ticket). */
 const COUNTED_WORKFLOWS = ['exposureWorkflow', 'patchRollout', 'ticketStatusPoll', 'scheduledScanCycle'];
