@@ -4,9 +4,9 @@
 //   domain ← contracts ← runtime, db ← capabilities ← activities, bots, cli ← app (composition root)
 //                                                      workflows (types of activities only), worker
 //
-// where the capabilities are the library folders: scanners, ingest, intel, lifecycle, tickets,
-// patching, reporting, chat. Tests, benchmarks and scripts may import anything.
-const CAPABILITIES = '(scanners|ingest|intel|lifecycle|tickets|patching|reporting|chat)';
+// where the capabilities are the library folders: scanners, discovery, ingest, intel, lifecycle,
+// tickets, patching, reporting, chat. Tests, benchmarks and scripts may import anything.
+const CAPABILITIES = '(scanners|discovery|ingest|intel|lifecycle|tickets|patching|reporting|chat)';
 
 /** A rule: what `from` may not import (`to`), with why; type-only imports count unless said otherwise. */
 const forbid = (name, comment, from, to, extra = {}) => ({

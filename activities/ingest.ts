@@ -1,6 +1,6 @@
 // The ingest activities the worker registers: a report file into the inventory, and the inventory's
 // upkeep. Scan cycles and targeted re-scans reach ingest through the scanner connectors
-// (scanners/connectors), which the lifecycle's jobs and re-scans call.
+// (discovery/), which the lifecycle's jobs and re-scans call.
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { InputError } from '../domain/finding.ts';
@@ -8,7 +8,7 @@ import type { Deps } from '../runtime/deps.ts';
 import { ingestFile } from '../ingest/file.ts';
 import type { IngestSummary } from '../ingest/ingest.ts';
 import { retireAcrossScopes, type RetiredAsset } from '../ingest/retire.ts';
-import { heartbeat } from '../scanners/connectors/heartbeat.ts';
+import { heartbeat } from '../discovery/heartbeat.ts';
 
 export interface IngestReportInput {
   /** Report file path (relative paths resolve against the worker's config folder). */

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../runtime/deps.ts';
 import type { PatchExecutor, PatchPlan, PatchResult } from '../domain/ports.ts';
 import { appendEvent } from '../lifecycle/events.ts';
+import { heartbeating } from '../lifecycle/heartbeat.ts';
 import {
   patchRolloutPolicy as readPolicy,
   PatchConfigError,
@@ -376,9 +377,8 @@ export function createPatchingActivities(deps: Deps) {
     },
 
     /** Plan (dry run) once per rollout; a retry returns the recorded plan. */
-    async planPatchRollout(req: PlanRolloutRequest): Promise<PlannedRollout> {
-      return await planRollout(deps, req);
-    },
+    planPatchRollout: (req: PlanRolloutRequest): Promise<PlannedRollout> =>
+      heartbeating(() => planRollout(deps, req)),
 
     async recordPatchDecision(d: PatchDecisionRecord): Promise<void> {
       await recordDecision(deps, d);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.ts';
 import type { Config } from '../domain/config.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { ChatRuntime } from '../chat/runtime.ts';
 import type { OutboxOptions } from '../chat/outbox.ts';
 import { systemClock } from '../runtime/clock.ts';

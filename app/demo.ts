@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { parseConfig, type Config } from '../domain/config.ts';
 import { exposureWorkflowId, type ExposureState } from '../domain/exposure.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { applyDecision, recordRefusal } from '../lifecycle/decide.ts';
 import { dispatchScan } from '../lifecycle/dispatch.ts';
 import { ingestFile } from '../ingest/file.ts';

@@ -9,11 +9,11 @@ import { connectOnly, greeting, httpJson, ProbeFailure, trimUrl } from '../runti
 import { ConfigError, type Config } from '../domain/config.ts';
 import type { DoctorCheck, DoctorOptions } from '../cli/services.ts';
 import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.ts';
-import { createPool } from '../db/pool.ts';
+import { createPool } from '../runtime/pool.ts';
 import { connectClient } from '../runtime/temporalConnection.ts';
 import { configuredTicketSystems, ticketSystems } from '../tickets/systems.ts';
 import { patchExecutors } from '../patching/registry.ts';
-import { gvmSchema, integrationSection, nessusSchema } from '../scanners/connectors/config.ts';
+import { gvmSchema, integrationSection, nessusSchema } from '../discovery/config.ts';
 import { digestSettings } from '../reporting/config.ts';
 import { slackConfigOf } from '../chat/slack/config.ts';
 import { teamsConfigOf } from '../chat/teams/config.ts';

@@ -28,17 +28,17 @@ import { createConsoleNotifier } from '../chat/console.ts';
 import { createSlackNotifier } from '../chat/slack/notifier.ts';
 import { createTeamsNotifier } from '../chat/teams/notifier.ts';
 import { patchExecutors } from '../patching/registry.ts';
-import { createDemoScanConnector } from '../scanners/connectors/demo.ts';
+import { createDemoScanConnector } from '../discovery/demo.ts';
 import {
   createGvmConnector,
   createNessusConnector,
   createNmapConnector,
   createSshPackageConnector,
   runScanCycle,
-} from '../scanners/connectors/index.ts';
+} from '../discovery/index.ts';
 import { ticketSystemFor, ticketSystems } from '../tickets/systems.ts';
 import { runDigestJob } from '../reporting/job.ts';
-import { runFeedSyncJob } from '../intel/syncJob.ts';
+import { runFeedSyncJob } from '../lifecycle/feedSyncJob.ts';
 
 export type Factory<T> = (ctx: IntegrationContext) => T;
 

@@ -3,7 +3,7 @@ import type { ActivityInboundCallsInterceptor, ActivityExecuteInput, Next } from
 import type { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Clock } from '../domain/clock.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { onRequestRefused } from '../bots/audit.ts';
 import { systemClock } from '../runtime/clock.ts';
 

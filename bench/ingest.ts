@@ -199,8 +199,8 @@ async function runPhase(): Promise<void> {
   let findings = 0;
   let summary: unknown;
   if (values.phase === 'db') {
-    const { createPool } = await import('../db/pool.ts');
-    const { migrate } = await import('../db/migrate.ts');
+    const { createPool } = await import('../runtime/pool.ts');
+    const { migrate } = await import('../runtime/migrate.ts');
     const { ingestReport } = await import('../ingest/ingest.ts');
     const pool = createPool(values.url!, 4);
     await migrate(pool);
@@ -232,8 +232,8 @@ async function runPhase(): Promise<void> {
     const { parseReport } = await import('../scanners/registry.ts');
     for await (const _ of parseReport(file)) findings++;
   } else {
-    const { createPool } = await import('../db/pool.ts');
-    const { migrate } = await import('../db/migrate.ts');
+    const { createPool } = await import('../runtime/pool.ts');
+    const { migrate } = await import('../runtime/migrate.ts');
     const { ingestFile } = await import('../ingest/file.ts');
     const pool = createPool(values.url!, 4);
     await migrate(pool);

@@ -8,7 +8,7 @@
 // written says how many were left out.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 
 export type InboundChannel = 'slack' | 'teams' | 'jira' | 'servicenow';
 

@@ -3,7 +3,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
-import { DecisionApi } from '../lifecycle/decisionApi.ts';
+import { DecisionApi } from '../chat/decisions.ts';
 import type { HttpServer } from './http.ts';
 import type { ChatRuntime } from '../chat/runtime.ts';
 import { SlackBot } from './slack/app.ts';

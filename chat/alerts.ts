@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { ConfigError, type Config, type Scope } from '../domain/config.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { AlertModel } from './messages.ts';
 import { formatTime } from './messages.ts';
 import type { ChatRuntime } from './runtime.ts';

@@ -3,7 +3,7 @@
 // updates the model of every copy of that notification and syncs them all, so the owner's DM, the
 // scope channel and a Teams card all show the new state and who acted.
 import type { Logger } from 'pino';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { OwnerNotification } from '../domain/ports.ts';
 import type { ExposureState } from '../domain/exposure.ts';
 import { isAlert, newModel, type AlertModel, type ChatAction, type ChatMessageModel } from './messages.ts';

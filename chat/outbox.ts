@@ -8,7 +8,7 @@
 //   edits it in place afterwards. Pending sends of the same message coalesce, so a burst of changes
 //   (fifty clicks, a retried activity) becomes one edit showing the latest state, never a flood.
 import type { Logger } from 'pino';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { Batcher } from './batch.ts';
 
 export type Transport = 'slack' | 'teams';

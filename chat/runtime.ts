@@ -5,7 +5,7 @@
 // here and nowhere else.
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
-import { createPool, type Pool } from '../db/pool.ts';
+import { createPool, type Pool } from '../runtime/pool.ts';
 import { resolveSecret } from '../runtime/config.ts';
 import { ChatDelivery } from './delivery.ts';
 import { PeopleDirectory } from './identity.ts';

@@ -4,7 +4,7 @@ import { loadConfig, resolveSecret, type LoadedConfig } from '../runtime/config.
 import { ctemHome } from '../runtime/paths.ts';
 import { STACK_FILE, type StackInfo } from '../runtime/stackInfo.ts';
 import type { Client } from '@temporalio/client';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { UserError } from './errors.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ClockSettingError, clockFromEnv } from '../runtime/clock.ts';
@@ -71,8 +71,8 @@ export async function openDatabase(
   const home = ctemHome(env);
   // Loaded here, not at the top, so that commands that need no database start fast.
   const [{ createPool }, { migrate }, { ensureDatabase, startEmbeddedPostgres }] = await Promise.all([
-    import('../db/pool.ts'),
-    import('../db/migrate.ts'),
+    import('../runtime/pool.ts'),
+    import('../runtime/migrate.ts'),
     import('../runtime/postgres.ts'),
   ]);
   let url: string;

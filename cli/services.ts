@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.ts';
 import type { Config } from '../domain/config.ts';
 import type { ExposureState } from '../domain/exposure.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { StackInfo } from '../runtime/stackInfo.ts';
 

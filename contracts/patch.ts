@@ -23,7 +23,7 @@ export interface PatchRolloutInput {
   owner?: string;
   /** false when the caller requests verification itself (the exposure workflow does). Default true. */
   requestRescan?: boolean;
-  /** Heartbeat timeout of a host's apply (default 2 minutes; tests lower it to see a killed worker sooner). */
+  /** Heartbeat timeout of the plan and of each host's apply (default 2 minutes; tests lower it to see a killed worker sooner). */
   heartbeatTimeoutMs?: number;
 }
 

@@ -1,5 +1,5 @@
 // The interfaces the exposure lifecycle drives. Each integration family implements one of them in
-// its folder (tickets/, patching/, chat/, scanners/connectors/); the composition root (app/) builds
+// its folder (tickets/, patching/, chat/, discovery/); the composition root (app/) builds
 // them from ctem.yaml into one Integrations object, and the lifecycle calls them through these
 // shapes only. Every call is idempotent, keyed by the ids given, because activities run at least once.
 import type { Scope } from './config.ts';

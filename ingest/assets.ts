@@ -11,7 +11,7 @@ import {
   type KnownAsset,
   type ScopeMatcher,
 } from '../domain/inventory.ts';
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 import { boundHeap } from './heap.ts';
 
 export interface ScopeAssignment {

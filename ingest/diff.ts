@@ -1,6 +1,6 @@
 // What a scan changed, for the lifecycle: which exposure workflows to start or signal. Only changes
 // are listed; "still present" exposures are never signalled (DESIGN.md §2).
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 
 export type ScanChange = 'new' | 'gone' | 'reappeared' | 'retired';
 

@@ -7,7 +7,7 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { InputError } from '../domain/finding.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { detectFormat, HEAD_BYTES, parseReport, parserFor } from '../scanners/registry.ts';
 import { ingestReport, checkIngestOptions, type IngestOptions, type IngestSummary } from './ingest.ts';
 

@@ -4,7 +4,7 @@
 import type { Config } from '../domain/config.ts';
 import { InputError, type Finding } from '../domain/finding.ts';
 import { ScopeMatcher } from '../domain/inventory.ts';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import { resolveAssets } from './assets.ts';
 import { lockInventory } from './lock.ts';
 import { mergeReport } from './merge.ts';

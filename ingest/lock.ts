@@ -1,4 +1,4 @@
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 
 /** Advisory lock key of the inventory (matching, merging, retiring). */
 const INVENTORY_LOCK = 7426002;

@@ -2,7 +2,7 @@
 // report's size. Presence is tracked per scanner (observations) and per exposure (any scanner's
 // latest word is "present"); the diff of a scan is computed against what the same scanner last said
 // about the assets this scan covered, so an asset the scan did not look at keeps its exposures.
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 
 export interface MergeInput {
   scanId: number;

@@ -2,7 +2,7 @@
 // and its open exposures close as "asset retired" — not as fixed, since nobody proved a fix.
 // Retirement is counted in scan cycles actually run (scans recorded with cycle_scope), not in
 // elapsed time: when scanning stops, nothing is retired for lack of evidence.
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import type { Config } from '../domain/config.ts';
 import { lockInventory } from './lock.ts';
 

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { AssetRef, Finding, Severity } from '../domain/finding.ts';
 import { identityKey } from '../domain/inventory.ts';
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 import { boundHeap, HEAP_CHECK_EVERY } from './heap.ts';
 import { copyArray, copyField, copyJson } from './copyText.ts';
 

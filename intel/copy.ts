@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 
 export type CopyValue = string | number | boolean | null | undefined | Date | readonly string[];
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../test/support/db.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { cve5Row, loadCve5 } from './cve5.ts';
 import { preferredCvss } from './cveRecords.ts';
 import { weaknessIntel } from './intel.ts';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { inTransaction, type Pool } from '../db/pool.ts';
+import { inTransaction, type Pool } from '../runtime/pool.ts';
 import {
   copyCveRows,
   createCveStage,

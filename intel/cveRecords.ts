@@ -1,7 +1,7 @@
 // The cve_records row both CVE sources (CVE JSON 5 and NVD API 2.0) are reduced to, and its staged
 // load: COPY into a temporary table, then the history merge.
 import { parseCvssVector } from '../domain/cvss.ts';
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 import { copyRows, type CopyValue } from './copy.ts';
 import { mergeHistory, type HistoryTable, type MergeCounts } from './history.ts';
 

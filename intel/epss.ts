@@ -2,7 +2,7 @@
 // "#model_version:v2025.03.14,score_date:2026-01-30T12:55:00Z", the header "cve,epss,percentile",
 // then one row per CVE. A full snapshot for its score date.
 import { basename } from 'node:path';
-import { inTransaction, type Pool } from '../db/pool.ts';
+import { inTransaction, type Pool } from '../runtime/pool.ts';
 import { copyRows, type CopyValue } from './copy.ts';
 import { mergeHistory, type HistoryTable } from './history.ts';
 import {

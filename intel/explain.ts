@@ -1,6 +1,6 @@
 // The facts behind one exposure's priority, gathered from the inventory and the intel tables, and the
 // decision the policy makes on them — what `ctem explain` prints and what the lifecycle records.
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { decidePriority, type PriorityDecision, type PriorityFacts } from '../domain/policy/decide.ts';
 import type { Policy } from '../domain/policy/schema.ts';
 import type { Criticality } from '../domain/policy/ssvc.ts';

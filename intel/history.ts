@@ -1,6 +1,6 @@
 // The set-based merge of a staged load into a history table (see db/migrations/003_intel.sql for the
 // model): a handful of statements whatever the row count, all in the caller's transaction.
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from '../runtime/pool.ts';
 
 export interface HistoryTable {
   /** The history table, e.g. "kev_entries". */

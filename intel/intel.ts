@@ -1,6 +1,6 @@
 // What the intel tables say about one weakness, now or as known on a past date ("what did we know on
 // date D"): the validity ranges make that one predicate per table.
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { PriorityFacts } from '../domain/policy/decide.ts';
 import type { Automatable, Exploitation, TechnicalImpact } from '../domain/policy/ssvc.ts';
 import { preferredCvss, type CvssMetric } from './cveRecords.ts';

@@ -1,7 +1,7 @@
 // CISA Known Exploited Vulnerabilities catalog (known_exploited_vulnerabilities.json, schema in
 // cisagov/kev-data). A full snapshot: an entry missing from a newer catalog is closed as removed.
 import { z } from 'zod';
-import { inTransaction, type Pool } from '../db/pool.ts';
+import { inTransaction, type Pool } from '../runtime/pool.ts';
 import { copyRows, type CopyValue } from './copy.ts';
 import { mergeHistory, type HistoryTable } from './history.ts';
 import { topLevelJson } from './jsonStream.ts';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../test/support/db.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { weaknessIntel } from './intel.ts';
 import { lastModifiedWindows, loadNvd, nvdRow, RollingRateLimit } from './nvd.ts';
 

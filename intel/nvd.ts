@@ -5,7 +5,7 @@
 // requests per 30 s without a key, 50 with) and retries on 403/429/5xx, which is how NVD sheds load.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { inTransaction, type Pool } from '../db/pool.ts';
+import { inTransaction, type Pool } from '../runtime/pool.ts';
 import {
   copyCveRows,
   createCveStage,

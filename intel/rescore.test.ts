@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../test/support/db.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { parsePolicy, type Policy } from '../domain/policy/schema.ts';
 import { loadEpss } from './epss.ts';
 import { explainExposure } from './explain.ts';

@@ -12,7 +12,7 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import { compileDecisionTable, cvssBucket, type DecisionTable } from '../domain/policy/decisionTable.ts';
 import {
   contextualScoreFor,

@@ -1,7 +1,7 @@
 // Every feed load is recorded in feed_runs: what was loaded, the source's own version and date, and
 // what it changed. The row is written before the load's transaction and completed after it, so a
 // failed load is on the record too (with nothing of it in the intel tables).
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import type { MergeCounts } from './history.ts';
 
 export type FeedName = 'kev' | 'epss' | 'cve5' | 'nvd';

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { secretRef, type Config } from '../domain/config.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { resolveSecret } from '../runtime/config.ts';
 import { loadCve5 } from './cve5.ts';
 import { loadEpss } from './epss.ts';

@@ -3,7 +3,7 @@
 // authorized and allowed now. A refusal comes back as a sentence a person can act on.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { exposureWorkflowId, type Decision, type ExposureState } from '../domain/exposure.ts';
 import { decisionUpdates } from '../contracts/exposure.ts';
 

@@ -20,7 +20,7 @@ import {
 } from '../domain/exposureAdmission.ts';
 import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
 import { pino } from 'pino';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { LIFECYCLE_REVISION, type ExposureWorkflowInput } from '../contracts/exposureInput.ts';
 import { absentSignal, exposureWorkflowType, observedSignal } from '../contracts/exposure.ts';

@@ -1,5 +1,5 @@
 // One append-only audit event written by a lifecycle activity, exactly once per idempotency key.
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 
 export interface LifecycleEvent {
   key: string;

@@ -1,6 +1,6 @@
 // The lifecycle's read model, as its clients read it: the exposure queue and one exposure with its
 // timeline, from PostgreSQL (the workflows write it). Shared by the CLI, the dashboard and the demo.
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { outcomeLabel } from './triage.ts';
 
 export interface ExposureListRow {

@@ -2,7 +2,7 @@
 // from many workflows arriving within a few milliseconds are written in one transaction (a fan-out
 // of 10,000 new exposures is a few dozen statements, not 20,000). Idempotent: events by their key,
 // the row only when the write is newer than what the row holds.
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { ExposureRow, LifecycleRecord } from '../contracts/lifecycle.ts';
 
 interface Pending {

@@ -12,7 +12,7 @@ import type {
   Outcome,
   TechnicalImpact,
 } from '../domain/policy/ssvc.ts';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import { PolicyCatalog } from '../intel/policyFiles.ts';
 import { NO_SCOPE, scopeContext } from '../intel/scopeContext.ts';
 import type { SlaOverride } from './settings.ts';

@@ -3,7 +3,7 @@
 import type { Config } from '../domain/config.ts';
 import type { ExposureState } from '../domain/exposure.ts';
 import { fixActionOf, remediationUnitId, unitAction, type FixFacts } from '../domain/remediation.ts';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, PoolClient } from '../runtime/pool.ts';
 import type { RemediationUnitSummary } from '../domain/ports.ts';
 import { outcomeLabel } from './triage.ts';
 

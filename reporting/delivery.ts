@@ -7,7 +7,7 @@
 // fails afterwards so Temporal retries it.
 import nodemailer from 'nodemailer';
 import type { Logger } from 'pino';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { Config } from '../domain/config.ts';
 import { resolveSecret } from '../runtime/config.ts';
 import type { ChatPosting } from '../domain/ports.ts';

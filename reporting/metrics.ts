@@ -6,7 +6,7 @@
 //
 // The queries run in parallel, each one pass over the exposures, so a million exposures take a
 // few hundred milliseconds each (bench/digest.ts).
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { Config } from '../domain/config.ts';
 import { emptyCounts, priorities, type PriorityCounts, type PriorityKey } from '../domain/health.ts';
 import { cadenceSeconds, digestSettings, expiringWithinMs } from './config.ts';

@@ -1,7 +1,7 @@
 // The digest as a reader sees it: the SQL figures (metrics.ts), the health score of each scope and
 // of the estate for both weeks with the reasons it moved, and the headline numbers. Renderers
 // (HTML page, e-mail, Slack, Teams) all take this one object, so every channel says the same thing.
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import type { Config } from '../domain/config.ts';
 import {
   explainHealthMovement,

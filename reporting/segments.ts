@@ -5,7 +5,7 @@
 // instants it falls (width_bucket over the sorted instants: a binary search), and count rows per
 // combination; a few thousand groups come back and every figure is summed from them here, exactly.
 // That is one hash aggregate with a dozen cheap keys instead of a hundred filtered aggregates.
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 
 export interface Segment {
   scope: string;

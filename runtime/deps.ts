@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.ts';
 import type { Config, Scope } from '../domain/config.ts';
 import type { Integrations } from '../domain/ports.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from './pool.ts';
 
 /**
  * What the product's code runs with: the database, the configuration, the clock and the

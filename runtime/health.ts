@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LoadedConfig } from './config.ts';
 import type { StackInfo } from './stackInfo.ts';
-import { createPool } from '../db/pool.ts';
+import { createPool } from './pool.ts';
 
 export interface PartHealth {
   part: 'postgresql' | 'temporal' | 'worker' | 'http';

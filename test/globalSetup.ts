@@ -8,8 +8,8 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
-import { createPool } from '../db/pool.ts';
-import { migrate } from '../db/migrate.ts';
+import { createPool } from '../runtime/pool.ts';
+import { migrate } from '../runtime/migrate.ts';
 import { workflowsEntry } from '../worker/worker.ts';
 
 declare module 'vitest' {

@@ -5,7 +5,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { terminalStates } from '../domain/exposure.ts';
-import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
+import { inTransaction, type Pool, type PoolClient } from '../runtime/pool.ts';
 import type {
   RemediationUnitSummary,
   TicketRef,

@@ -5,7 +5,7 @@
 // repeated delivery of the same change signals nothing.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { exposureWorkflowId } from '../domain/exposure.ts';
-import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
+import { inTransaction, type Pool, type PoolClient } from '../runtime/pool.ts';
 import type { TicketStatusCategory } from '../domain/ports.ts';
 import type { TicketChangedSignal } from '../contracts/exposure.ts';
 import { moveLockName, moveLockSql, recordTicketEvents } from './exactlyOnce.ts';

@@ -50,15 +50,20 @@ const records = proxyActivities<
 });
 
 // Planning talks to hosts and Satellite: transient faults are retried a few times, then escalated.
-const planning = proxyActivities<Pick<PatchingActivities, 'planPatchRollout'>>({
-  startToCloseTimeout: '30 minutes',
-  retry: {
-    initialInterval: '10 seconds',
-    maximumInterval: '5 minutes',
-    backoffCoefficient: 2,
-    maximumAttempts: 5,
-  },
-});
+// It heartbeats, so a worker that dies mid-plan is noticed within the heartbeat timeout, not after
+// the start-to-close timeout (a rollout would otherwise sit half an hour before it is retried).
+function planning(heartbeatTimeoutMs = 120_000) {
+  return proxyActivities<Pick<PatchingActivities, 'planPatchRollout'>>({
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: heartbeatTimeoutMs,
+    retry: {
+      initialInterval: '10 seconds',
+      maximumInterval: '5 minutes',
+      backoffCoefficient: 2,
+      maximumAttempts: 5,
+    },
+  });
+}
 
 const lifecycle = proxyActivities<Pick<LifecycleActivities, 'notifyAudience' | 'requestRescan'>>({
   startToCloseTimeout: '5 minutes',
@@ -242,7 +247,7 @@ async function finish(
 async function planRollout(r: Rollout): Promise<PlannedRollout> {
   const { rolloutId, input, view } = r;
   try {
-    return await planning.planPatchRollout({
+    return await planning(input.heartbeatTimeoutMs).planPatchRollout({
       rolloutId,
       unitId: input.unitId,
       scope: input.scope,

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { parseConfig } from '../../domain/config.ts';
-import { createPool } from '../../db/pool.ts';
+import { createPool } from '../../runtime/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { startChatBots } from '../../bots/mount.ts';

@@ -1,7 +1,7 @@
 // What the dashboard reads: the exposure queue with its filters and one exposure with its timeline
 // and evidence, from the lifecycle's read model in PostgreSQL (the workflows write it). Filters are
 // bound parameters; the scopes a person may see are always part of the query.
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import { exposureStates } from '../../domain/exposure.ts';
 import { priorities } from '../../domain/health.ts';
 import { exposureTimeline } from '../../lifecycle/queries.ts';

@@ -11,9 +11,9 @@ import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Person } from '../../domain/config.ts';
 import type { Actor, DecisionKind } from '../../domain/exposure.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import { resolveSecret } from '../../runtime/config.ts';
-import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../lifecycle/decisionApi.ts';
+import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../chat/decisions.ts';
 import type { StoredMessage } from '../../chat/delivery.ts';
 import type { HttpServer } from '../http.ts';
 import {

@@ -15,7 +15,7 @@ import { parse as parseQuery } from 'node:querystring';
 import type { App, Logger as SlackLogger, Receiver } from '@slack/bolt';
 import { HTTPResponseAck } from '@slack/bolt';
 import type { Logger } from 'pino';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import { Batcher } from '../../chat/batch.ts';
 import { RefusalAudit } from '../audit.ts';
 import { readBody, sendJson } from '../http.ts';

@@ -22,7 +22,7 @@ import { PUBLIC, withOverrides } from '@microsoft/teams.api';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { DecisionKind } from '../../domain/exposure.ts';
-import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../lifecycle/decisionApi.ts';
+import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../chat/decisions.ts';
 import { readBody, sendJson, type HttpServer } from '../http.ts';
 import { RefusalAudit } from '../audit.ts';
 import {

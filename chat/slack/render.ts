@@ -1,7 +1,7 @@
 // Block Kit for the Slack bot, from templates/slack: the unit's message and the decision modal.
 import type { Config } from '../../domain/config.ts';
 import type { DecisionKind } from '../../domain/exposure.ts';
-import { decisionLimits, snoozeChoicesFor } from '../../lifecycle/decisionApi.ts';
+import { decisionLimits, snoozeChoicesFor } from '../decisions.ts';
 import type { PeopleDirectory } from '../identity.ts';
 import { buildView, formatTime, isAlert, type AlertModel, type ChatMessageModel } from '../messages.ts';
 import { jsonTemplate } from '../templates.ts';

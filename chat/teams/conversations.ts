@@ -2,7 +2,7 @@
 // service URL to reach it) only through the activities it sends: installation, messages, card
 // actions. Each one is remembered here (teams_conversations), per person for personal chats and
 // per conversation for channels, so notifications and escalations can be sent later.
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import type { TeamsConfig } from './config.ts';
 
 export interface ConversationReference {

@@ -1,6 +1,6 @@
 // Adaptive Cards for the Teams bot, from templates/teams: the unit's card with Action.Execute verbs.
 import type { Config } from '../../domain/config.ts';
-import { decisionLimits, snoozeChoicesFor } from '../../lifecycle/decisionApi.ts';
+import { decisionLimits, snoozeChoicesFor } from '../decisions.ts';
 import type { PeopleDirectory } from '../identity.ts';
 import { buildView, formatTime, isAlert, type AlertModel, type ChatMessageModel } from '../messages.ts';
 import { jsonTemplate } from '../templates.ts';

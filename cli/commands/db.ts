@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { load, openDatabase, type GlobalOptions } from '../context.ts';
-import { migrate } from '../../db/migrate.ts';
+import { migrate } from '../../runtime/migrate.ts';
 
 export function defineDb(db: Command): void {
   db.command('migrate')

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../../test/support/db.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import { UserError } from '../errors.ts';
 import { runExplain } from './explain.ts';
 import { runFeedsLoad, runFeedsSync } from './feeds.ts';

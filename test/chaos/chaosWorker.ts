@@ -5,7 +5,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { parseConfig } from '../../domain/config.ts';
-import { createPool } from '../../db/pool.ts';
+import { createPool } from '../../runtime/pool.ts';
 import { compose } from '../../app/compose.ts';
 import type { PatchExecutor } from '../../domain/ports.ts';
 import { createDemoPatchExecutor } from '../../patching/demo/executor.ts';

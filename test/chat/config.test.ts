@@ -8,7 +8,7 @@ import { parseConfig } from '../../domain/config.ts';
 import { slackConfigOf } from '../../chat/slack/config.ts';
 import { teamsConfigOf } from '../../chat/teams/config.ts';
 import { alertRulesOf } from '../../chat/alerts.ts';
-import { snoozeChoicesFor } from '../../lifecycle/decisionApi.ts';
+import { snoozeChoicesFor } from '../../chat/decisions.ts';
 import { OLIVIA_AAD, chatWorld, installActivity, postActivity, type ChatWorld } from './support.ts';
 
 describe('chat configuration', () => {

@@ -2,7 +2,7 @@
 // the report's size. A later round must find what an earlier one wrote in the same transaction:
 // resolving one asset per round gives the same inventory, ids and counts as one round for all.
 import { describe, expect, it } from 'vitest';
-import { inTransaction } from '../../db/pool.ts';
+import { inTransaction } from '../../runtime/pool.ts';
 import { resolveAssets } from '../../ingest/assets.ts';
 import { ScopeMatcher } from '../../domain/inventory.ts';
 import type { AssetRef } from '../../domain/finding.ts';

@@ -1,7 +1,7 @@
 // A connector's context for tests: this file's database, a parsed ctem.yaml, silent logs.
 import { configSchema, type Config } from '../../domain/config.ts';
-import type { ConnectorContext } from '../../scanners/connectors/ingestRun.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { ConnectorContext } from '../../discovery/ingestRun.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import { testDeps } from '../support/deps.ts';
 
 export function connectorContext(

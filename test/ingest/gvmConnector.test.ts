@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { createGvmConnector } from '../../scanners/connectors/gvm.ts';
+import { createGvmConnector } from '../../discovery/gvm.ts';
 import { scanDiff } from '../../ingest/diff.ts';
 import { parseReport } from '../../scanners/registry.ts';
 import { connectorContext } from './connectorContext.ts';

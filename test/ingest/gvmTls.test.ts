@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
-import { createGvmConnector } from '../../scanners/connectors/gvm.ts';
+import { createGvmConnector } from '../../discovery/gvm.ts';
 import { parseReport } from '../../scanners/registry.ts';
 import { connectorContext } from './connectorContext.ts';
 import { startLocalGvmd, type LocalGvmd } from './gmpServer.ts';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseReport } from '../../scanners/registry.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
-import { createNessusConnector } from '../../scanners/connectors/nessus.ts';
+import { createNessusConnector } from '../../discovery/nessus.ts';
 import { scanDiff } from '../../ingest/diff.ts';
 import { connectorContext } from './connectorContext.ts';
 import { startLocalNessus } from './nessusServer.ts';

@@ -7,8 +7,8 @@ import { testDatabase } from '../support/db.ts';
 import { testTemporal } from '../support/temporal.ts';
 import { configSchema } from '../../domain/config.ts';
 import { freePort } from '../../runtime/ports.ts';
-import { createNmapConnector, nmapArguments } from '../../scanners/connectors/nmap.ts';
-import { nmapSchema } from '../../scanners/connectors/config.ts';
+import { createNmapConnector, nmapArguments } from '../../discovery/nmap.ts';
+import { nmapSchema } from '../../discovery/config.ts';
 import { scanDiff } from '../../ingest/diff.ts';
 import { connectorContext } from './connectorContext.ts';
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { testDatabase } from '../support/db.ts';
 import { testSshd } from '../support/sshd.ts';
-import { createSshPackageConnector } from '../../scanners/connectors/sshPackage.ts';
+import { createSshPackageConnector } from '../../discovery/sshPackage.ts';
 import { ingestReport } from '../../ingest/ingest.ts';
 import { scanDiff } from '../../ingest/diff.ts';
 import { exposureId } from '../../domain/exposure.ts';

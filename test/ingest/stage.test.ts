@@ -2,7 +2,7 @@
 // filter: intel is staged again for a forgotten key (never lost), and the merge is told to
 // de-duplicate only when a key may really repeat.
 import { describe, expect, it } from 'vitest';
-import { inTransaction } from '../../db/pool.ts';
+import { inTransaction } from '../../runtime/pool.ts';
 import { ForgottenKeys, stageFindings } from '../../ingest/stage.ts';
 import { ingestReport } from '../../ingest/ingest.ts';
 import { testDatabase } from '../support/db.ts';

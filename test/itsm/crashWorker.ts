@@ -3,7 +3,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { configSchema } from '../../domain/config.ts';
-import { createPool } from '../../db/pool.ts';
+import { createPool } from '../../runtime/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { compose } from '../../app/compose.ts';
 

@@ -13,7 +13,7 @@ import { createWorker } from '../../worker/worker.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { registerTicketWebhooks } from '../../bots/webhooks/index.ts';
 import type { RemediationUnitSummary } from '../../domain/ports.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import type { TestTemporal } from '../support/temporal.ts';
 import { testDeps } from '../support/deps.ts';
 

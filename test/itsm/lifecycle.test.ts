@@ -23,7 +23,7 @@ import type { TicketStatusCategory } from '../../domain/ports.ts';
 import { exposureId as exposureIdOf, exposureWorkflowId } from '../../domain/exposure.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 import { rescoredSignal } from '../../contracts/exposure.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import {
   eventually,
   newPortLog,

@@ -5,7 +5,7 @@
 // answering — the moment the test kills the worker. Patches go through the real Satellite executor
 // to the test's fake Katello server, which counts the remote-execution jobs it was asked for.
 import { parseConfig, type Config } from '../../domain/config.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import type { IntegrationRegistry } from '../../app/integrations.ts';
 import type { Notifier, TicketRef, TicketSystem } from '../../domain/ports.ts';
 

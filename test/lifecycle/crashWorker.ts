@@ -4,7 +4,7 @@
 // remote ticket and before answering — the moment the test kills this process with SIGKILL.
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
-import { createPool } from '../../db/pool.ts';
+import { createPool } from '../../runtime/pool.ts';
 import { createWorker, installWorkerRuntime } from '../../worker/worker.ts';
 import { crashConfig, crashPorts } from './crashConfig.ts';
 import { compose } from '../../app/compose.ts';

@@ -1,5 +1,6 @@
-// Every recorded exposure-workflow history (test/lifecycle/histories/*.json, recorded from the
-// lifecycle tests with CTEM_RECORD_HISTORIES=1) must replay against the current workflow code. A
+// Every recorded workflow history (test/lifecycle/histories/*.json: exposure workflows recorded from
+// the lifecycle tests, patch rollouts from test/patching/rollout.test.ts, with CTEM_RECORD_HISTORIES=1)
+// must replay against the current workflow code. A
 // change that alters the commands an existing history produced fails here, in CI, before it can
 // break running workflows; guard such changes with patched() (see workflows/exposure/workflow.ts).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ const fixtures = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .sort();
 
-describe('replaying recorded exposure histories', () => {
+describe('replaying recorded workflow histories', () => {
   it('has recorded histories covering the lifecycle paths', () => {
     expect(fixtures).toEqual(
       expect.arrayContaining([
@@ -28,6 +29,10 @@ describe('replaying recorded exposure histories', () => {
         'bare-scope-routed.json',
         'approved-routed-rollout-verified.json',
         'rescored-ticket-refreshed.json',
+        'patch-rollout-canary-then-rest.json',
+        'patch-rollout-failed-canary.json',
+        'patch-rollout-rejected.json',
+        'patch-rollout-satellite.json',
       ]),
     );
   });

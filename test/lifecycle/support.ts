@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import { historyFixtureJson } from './histories.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 import { exposureId, exposureWorkflowId } from '../../domain/exposure.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import type {
   Notifier,
   OwnerNotification,
@@ -296,9 +296,14 @@ export async function eventTypes(pool: Pool, id: string): Promise<string[]> {
  * test/lifecycle/histories/ (replay.test.ts replays every fixture against the current code).
  */
 export async function keepHistory(client: Client, id: string, name: string): Promise<void> {
+  await keepWorkflowHistory(client, exposureWorkflowId(id), name);
+}
+
+/** Any workflow's history as a replay fixture (test/lifecycle/histories), with CTEM_RECORD_HISTORIES=1. */
+export async function keepWorkflowHistory(client: Client, workflowId: string, name: string): Promise<void> {
   if (!process.env.CTEM_RECORD_HISTORIES) return;
   const { writeFile } = await import('node:fs/promises');
   const path = await import('node:path');
-  const history = await client.workflow.getHandle(exposureWorkflowId(id)).fetchHistory();
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
   await writeFile(path.join(import.meta.dirname, 'histories', `${name}.json`), historyFixtureJson(history));
 }

@@ -14,7 +14,7 @@ import { CtemMetrics } from '../../app/metrics.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { RefusalAudit } from '../../bots/audit.ts';
 import { createWorker } from '../../worker/worker.ts';
-import { createPool } from '../../db/pool.ts';
+import { createPool } from '../../runtime/pool.ts';
 import { ingestFile } from '../../ingest/file.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';

@@ -27,6 +27,7 @@ import { startFakeSatellite, type FakeSatellite } from '../fakes/satellite.ts';
 import { becomeHost, hostState, type FakeHostState } from './fakeHost.ts';
 import { powershellShim, setWsusState, wsusState } from './fakeWsus.ts';
 import { testDeps } from '../support/deps.ts';
+import { keepWorkflowHistory } from '../lifecycle/support.ts';
 
 const hhmm = (d: Date) => d.toISOString().slice(11, 16);
 const allDays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -350,6 +351,7 @@ describe('patch rollout workflow', () => {
       })),
     );
     expect((await eventTypes('102:CVE-2023-5678')).map((e) => e.type)).toContain('rescan-requested');
+    await keepWorkflowHistory(temporal.client, handle.workflowId, 'patch-rollout-canary-then-rest');
   });
 
   it('SSH: a failed canary stops the rollout, leaves the other hosts untouched and escalates', async () => {
@@ -395,6 +397,7 @@ describe('patch rollout workflow', () => {
     expect((await eventTypes('201:CVE-2023-5678')).map((e) => e.type)).toEqual(
       expect.arrayContaining(['patch-host-failed:web-01', 'patch-failed', 'notified']),
     );
+    await keepWorkflowHistory(temporal.client, handle.workflowId, 'patch-rollout-failed-canary');
   });
 
   it('SSH: a scope that auto-approves patches without waiting for a person', async () => {
@@ -452,6 +455,7 @@ describe('patch rollout workflow', () => {
       summary: expect.stringContaining('rejected by alice: not during the sale'),
     });
     expect(await installs(hostA)).toEqual([]);
+    await keepWorkflowHistory(temporal.client, handle.workflowId, 'patch-rollout-rejected');
   });
 
   it('a dry run that cannot reach the fix is escalated instead of asking for approval', async () => {
@@ -543,6 +547,7 @@ describe('patch rollout workflow', () => {
         ])
       ).rows[0],
     ).toEqual({ n: 1 });
+    await keepWorkflowHistory(temporal.client, handle.workflowId, 'patch-rollout-satellite');
   });
 
   it('WSUS: plan, approval, KB approvals for the target group, JSON report as evidence, re-scan requested', async () => {

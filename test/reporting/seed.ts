@@ -2,7 +2,7 @@
 // (Mon 16 Nov – Sun 22 Nov 2026, UTC) can be worked out by hand. See metrics.test.ts for the sums.
 // The same estate can be written any whole number of weeks later (seedEstate's `week`), for tests
 // that mix it with live workflows, which run on Temporal's real clock.
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 import { parseWeek } from '../../reporting/week.ts';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
-import { createPool, type Pool } from '../../db/pool.ts';
+import { createPool, type Pool } from '../../runtime/pool.ts';
 
 export interface TestDatabase {
   pool: Pool;

@@ -8,7 +8,7 @@ import { defaultConfig, type Config } from '../../domain/config.ts';
 import type { Deps } from '../../runtime/deps.ts';
 import type { ComposeOptions } from '../../app/compose.ts';
 import { testDeps } from './deps.ts';
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../../runtime/pool.ts';
 
 export interface TestTemporal {
   address: string;

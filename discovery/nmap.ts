@@ -8,9 +8,9 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { durationMs, type Scope } from '../../domain/config.ts';
-import type { RescanRequest, RescanTicket, ScanConnector } from '../../domain/ports.ts';
-import type { IngestSummary } from '../../ingest/ingest.ts';
+import { durationMs, type Scope } from '../domain/config.ts';
+import type { RescanRequest, RescanTicket, ScanConnector } from '../domain/ports.ts';
+import type { IngestSummary } from '../ingest/ingest.ts';
 import {
   ConnectorConfigError,
   integrationSection,

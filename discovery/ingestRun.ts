@@ -2,11 +2,11 @@
 // imported, turn assets into targets, feed the report to the ordinary ingest path with the coverage
 // the scanner can vouch for, and clean up.
 import { rm } from 'node:fs/promises';
-import type { Config, Scope } from '../../domain/config.ts';
-import type { Deps } from '../../runtime/deps.ts';
-import type { RescanRequest, RescanTicket } from '../../domain/ports.ts';
-import { ingestFile } from '../../ingest/file.ts';
-import type { IngestSummary } from '../../ingest/ingest.ts';
+import type { Config, Scope } from '../domain/config.ts';
+import type { Deps } from '../runtime/deps.ts';
+import type { RescanRequest, RescanTicket } from '../domain/ports.ts';
+import { ingestFile } from '../ingest/file.ts';
+import type { IngestSummary } from '../ingest/ingest.ts';
 import { assetTargets, type AssetTarget } from './targets.ts';
 
 /** What a connector is built from (the lifecycle's IntegrationContext has this shape). */

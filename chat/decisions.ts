@@ -9,15 +9,15 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
-import type { Pool } from '../db/pool.ts';
-import { applyDecision, recordRefusal } from './decide.ts';
+import type { Pool } from '../runtime/pool.ts';
+import { applyDecision, recordRefusal } from '../lifecycle/decide.ts';
 import { authorizationContext, authorizeDecision } from '../domain/authorization.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { exposureStateQuery } from '../contracts/exposure.ts';
-import { lifecycleRulesFor } from './settings.ts';
+import { lifecycleRulesFor } from '../lifecycle/settings.ts';
 import { approvePatchUpdate, patchRolloutQuery, rejectPatchUpdate } from '../contracts/patch.ts';
-import { PeopleDirectory } from '../chat/identity.ts';
-import type { PatchDecisionKind, SnoozeChoice } from '../chat/messages.ts';
+import { PeopleDirectory } from './identity.ts';
+import type { PatchDecisionKind, SnoozeChoice } from './messages.ts';
 
 export type { SnoozeChoice };
 

@@ -1,6 +1,6 @@
 // From inventory assets to what a scanner is pointed at, and back from what a scanner saw to the
 // inventory assets it covered.
-import type { Pool } from '../../db/pool.ts';
+import type { Pool } from '../runtime/pool.ts';
 import { scanTarget } from './config.ts';
 
 export interface AssetTarget {

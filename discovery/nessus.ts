@@ -17,10 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { durationMs, type Scope } from '../../domain/config.ts';
-import { resolveSecret } from '../../runtime/config.ts';
-import type { RescanRequest, RescanTicket, ScanConnector } from '../../domain/ports.ts';
-import type { IngestSummary } from '../../ingest/ingest.ts';
+import { durationMs, type Scope } from '../domain/config.ts';
+import { resolveSecret } from '../runtime/config.ts';
+import type { RescanRequest, RescanTicket, ScanConnector } from '../domain/ports.ts';
+import type { IngestSummary } from '../ingest/ingest.ts';
 import {
   ConnectorConfigError,
   integrationSection,

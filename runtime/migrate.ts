@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Pool } from './pool.ts';
-import { projectRoot } from '../runtime/paths.ts';
+import { projectRoot } from './paths.ts';
 
 const migrationsDir = path.join(projectRoot, 'db', 'migrations');
 

@@ -1,8 +1,8 @@
 // The scanner connectors, as the integration registry (app/integrations.ts) builds them, and the scan cycle
 // runner behind each scope's Temporal Schedule.
-import type { Scope } from '../../domain/config.ts';
-import type { JobOutcome, ScanConnector } from '../../domain/ports.ts';
-import type { IntegrationContext } from '../../runtime/deps.ts';
+import type { Scope } from '../domain/config.ts';
+import type { JobOutcome, ScanConnector } from '../domain/ports.ts';
+import type { IntegrationContext } from '../runtime/deps.ts';
 import { ConnectorConfigError, connectorNames, scopeScanSettings } from './config.ts';
 import { createGvmConnector } from './gvm.ts';
 import type { ScopeScanner } from './ingestRun.ts';

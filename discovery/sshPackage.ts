@@ -6,14 +6,14 @@
 // It is a targeted, authoritative check: it covers exactly the weaknesses it could check (those whose
 // package and fixed version a scanner reported) on the hosts it reached — per host, as asset × key
 // pairs — and its "fixed" overrides the scanners' earlier word on them.
-import type { AssetRef, Finding } from '../../domain/finding.ts';
-import { meetsFixedVersion } from '../../domain/fixedVersion.ts';
-import { parsePackageName, PatchInputError, type PackageFamily } from '../../domain/packages.ts';
-import type { RescanRequest, RescanTicket, ScanConnector } from '../../domain/ports.ts';
-import { ingestReport, type IngestSummary } from '../../ingest/ingest.ts';
-import { sshIntegration } from '../../patching/config.ts';
-import { sshEndpointFor } from '../../patching/ssh/executor.ts';
-import { openSshSession, type SshSession } from '../../patching/sshSession.ts';
+import type { AssetRef, Finding } from '../domain/finding.ts';
+import { meetsFixedVersion } from '../domain/fixedVersion.ts';
+import { parsePackageName, PatchInputError, type PackageFamily } from '../domain/packages.ts';
+import type { RescanRequest, RescanTicket, ScanConnector } from '../domain/ports.ts';
+import { ingestReport, type IngestSummary } from '../ingest/ingest.ts';
+import { sshIntegration } from '../patching/config.ts';
+import { sshEndpointFor } from '../patching/ssh/executor.ts';
+import { openSshSession, type SshSession } from '../patching/sshSession.ts';
 import { heartbeat } from './heartbeat.ts';
 import { scanForRequest, type ConnectorContext } from './ingestRun.ts';
 

@@ -8,7 +8,7 @@
 //            <result><host>ADDRESS<hostname>…</hostname></host> (any host a result was found on)
 import { createReadStream } from 'node:fs';
 import { SaxesParser } from 'saxes';
-import { canonicalIp, dnsName } from '../normalize/asset.ts';
+import { canonicalIp, dnsName } from '../scanners/normalize/asset.ts';
 
 export interface ReportedHosts {
   ips: string[];

@@ -10,7 +10,7 @@
 //
 // Errors name the field (integrations.nessus.accessKey, scopes[1].scan.scanId) and what to do.
 import { z } from 'zod';
-import { duration, secretRef, type Config, type Scope } from '../../domain/config.ts';
+import { duration, secretRef, type Config, type Scope } from '../domain/config.ts';
 
 export class ConnectorConfigError extends Error {
   constructor(message: string) {

@@ -8,9 +8,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { IntegrationContext } from '../runtime/deps.ts';
 import type { JobOutcome } from '../domain/ports.ts';
-import { rescoreAndHandOff } from '../lifecycle/rescored.ts';
-import { FeedInputError, type FeedRunResult } from './runs.ts';
-import { FEED_NAMES, feedsConfig, syncFeeds } from './sources.ts';
+import { rescoreAndHandOff } from './rescored.ts';
+import { FeedInputError, type FeedRunResult } from '../intel/runs.ts';
+import { FEED_NAMES, feedsConfig, syncFeeds } from '../intel/sources.ts';
 
 /** The activity's client and a heartbeat, when running as one (a plain call has neither). */
 function activityContext(): { client?: Client; heartbeat: (d: unknown) => void } {

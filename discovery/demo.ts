@@ -3,11 +3,11 @@
 // as if the scanner had just produced it for the requested assets. It really ingests; only the
 // scanner is canned.
 import path from 'node:path';
-import type { Deps } from '../../runtime/deps.ts';
-import type { RescanRequest, RescanTicket, ScanConnector } from '../../domain/ports.ts';
-import { ingestReport } from '../../ingest/ingest.ts';
-import { parseReport } from '../registry.ts';
-import type { IntegrationContext } from '../../runtime/deps.ts';
+import type { Deps } from '../runtime/deps.ts';
+import type { RescanRequest, RescanTicket, ScanConnector } from '../domain/ports.ts';
+import { ingestReport } from '../ingest/ingest.ts';
+import { parseReport } from '../scanners/registry.ts';
+import type { IntegrationContext } from '../runtime/deps.ts';
 
 export function createDemoScanConnector(ctx: IntegrationContext): ScanConnector {
   const report = ctx.scope?.scan?.report;
