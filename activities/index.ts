@@ -3,7 +3,7 @@ import { createFeedActivities } from './intel.ts';
 import { createHealthActivities } from './health.ts';
 import { createIngestActivities } from './ingest.ts';
 import { createItsmActivities } from './tickets.ts';
-import { createLifecycleActivities } from './lifecycle.ts';
+import { createCampaignActivities } from './campaign.ts';
 import { createPatchingActivities } from './patching.ts';
 
 /** Every activity the worker registers, built from one set of dependencies. */
@@ -13,7 +13,7 @@ export function createActivities(deps: Deps) {
     ...createHealthActivities(deps),
     ...createIngestActivities(deps),
     ...createItsmActivities(deps),
-    ...createLifecycleActivities(deps),
+    ...createCampaignActivities(deps),
     ...createPatchingActivities(deps),
   };
 }

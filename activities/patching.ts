@@ -7,7 +7,6 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../runtime/deps.ts';
 import type { PatchExecutor, PatchPlan, PatchResult } from '../domain/ports.ts';
-import { appendEvent } from '../lifecycle/events.ts';
 import { heartbeating } from '../lifecycle/heartbeat.ts';
 import {
   patchRolloutPolicy as readPolicy,
@@ -58,7 +57,7 @@ export function planForHost(plan: PatchPlan, host: string): PatchPlan {
 }
 
 interface RolloutRow {
-  unit_id: string;
+  campaign_id: string;
   scope: string;
   executor: string;
   exposure_ids: string[];
@@ -68,7 +67,7 @@ interface RolloutRow {
 
 async function readRollout(deps: Deps, rolloutId: string): Promise<RolloutRow> {
   const { rows } = await deps.pool.query<RolloutRow>(
-    'select unit_id, scope, executor, exposure_ids, plan, status from patch_rollouts where id = $1',
+    'select campaign_id, scope, executor, exposure_ids, plan, status from patch_rollouts where id = $1',
     [rolloutId],
   );
   if (!rows[0])
@@ -76,7 +75,10 @@ async function readRollout(deps: Deps, rolloutId: string): Promise<RolloutRow> {
   return rows[0];
 }
 
-/** One audit event per exposure of the unit, each exactly once. */
+/**
+ * One audit event per exposure of the rollout (or of those on one of its hosts), each exactly once,
+ * in one statement whatever the campaign's size.
+ */
 async function auditEach(
   deps: Deps,
   rolloutId: string,
@@ -85,16 +87,24 @@ async function auditEach(
   reason: string,
   data: Record<string, unknown>,
   actor = 'system',
+  onAssets?: number[],
 ): Promise<void> {
-  for (const exposureId of exposureIds)
-    await appendEvent(deps.pool, {
-      key: `${rolloutId}:${type}:${exposureId}`,
-      exposureId,
+  await deps.pool.query(
+    `insert into events (exposure_id, type, actor, reason, data, idempotency_key)
+     select e.id, $2, $3, $4, $5::jsonb, $6 || ':' || e.id
+       from exposures e
+      where e.id = any($1::text[]) and ($7::bigint[] is null or e.asset_id = any($7::bigint[]))
+     on conflict (idempotency_key) do nothing`,
+    [
+      exposureIds,
       type,
       actor,
       reason,
-      data: { rolloutId, ...data },
-    });
+      JSON.stringify({ rolloutId, ...data }),
+      `${rolloutId}:${type}`,
+      onAssets ?? null,
+    ],
+  );
 }
 
 function tail(text: string, max = 2_000): string {
@@ -119,14 +129,14 @@ async function planRollout(deps: Deps, req: PlanRolloutRequest): Promise<Planned
   );
   if (prior.rows[0]) return { plan: prior.rows[0].plan, blocked: prior.rows[0].status === 'blocked' };
   const executor = executorFor(deps, req.scope);
-  const plan = await executor.plan(req.unitId, req.targets);
+  const plan = await executor.plan(req.rolloutId, req.targets);
   const blocked = (plan.problems ?? []).length > 0;
   await pool.query(
-    `insert into patch_rollouts (id, unit_id, scope, executor, exposure_ids, plan, summary, status)
+    `insert into patch_rollouts (id, campaign_id, scope, executor, exposure_ids, plan, summary, status)
      values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do nothing`,
     [
       req.rolloutId,
-      req.unitId,
+      req.campaignId,
       req.scope,
       executor.name,
       req.exposureIds,
@@ -201,7 +211,7 @@ async function claimSlot(deps: Deps, req: SlotRequest): Promise<SlotGrant> {
       return { granted: false, holders };
     }
     const rollout = await client.query<RolloutRow>(
-      'select unit_id, scope, executor, plan, status from patch_rollouts where id = $1',
+      'select campaign_id, scope, executor, plan, status from patch_rollouts where id = $1',
       [req.rolloutId],
     );
     const r = rollout.rows[0];
@@ -211,12 +221,12 @@ async function claimSlot(deps: Deps, req: SlotRequest): Promise<SlotGrant> {
         'NotApproved',
       );
     await client.query(
-      `insert into patch_jobs (rollout_id, host, unit_id, scope, executor, plan, status, lease_until)
+      `insert into patch_jobs (rollout_id, host, campaign_id, scope, executor, plan, status, lease_until)
        values ($1, $2, $3, $4, $5, $6, 'applying', now() + $7 * interval '1 millisecond')`,
       [
         req.rolloutId,
         req.host,
-        r.unit_id,
+        r.campaign_id,
         r.scope,
         r.executor,
         JSON.stringify(planForHost(r.plan, req.host)),
@@ -332,6 +342,7 @@ async function applyToHost(deps: Deps, req: HostApplyRequest): Promise<HostApply
       h.jobId ?? null,
     ],
   );
+  const assets = job.plan.targets.map((t) => t.assetId);
   await auditEach(
     deps,
     req.rolloutId,
@@ -345,6 +356,8 @@ async function applyToHost(deps: Deps, req: HostApplyRequest): Promise<HostApply
       jobId: h.jobId,
       evidence: tail(h.output, 16_000),
     },
+    'system',
+    assets,
   );
   return hostOutcome(req.host, h.ok, h.output, h.rebootRequired, h.jobId);
 }

@@ -2,12 +2,7 @@
 // remote changes for the pollers (workflows/tickets.ts).
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Deps } from '../runtime/deps.ts';
-import type {
-  RemediationUnitSummary,
-  TicketRef,
-  TicketStatusCategory,
-  TicketSystem,
-} from '../domain/ports.ts';
+import type { CampaignSummary, TicketRef, TicketStatusCategory, TicketSystem } from '../domain/ports.ts';
 import type { ExactlyOnceTicketSystem } from '../tickets/exactlyOnce.ts';
 import {
   acknowledgeTicketChanges,
@@ -37,7 +32,7 @@ export function createItsmActivities(deps: Deps) {
   const ticketSystem = (name: string): TicketSystem => systemNamed(name);
 
   return {
-    async itsmUpsertTicket(system: string, unit: RemediationUnitSummary): Promise<TicketRef> {
+    async itsmUpsertTicket(system: string, unit: CampaignSummary): Promise<TicketRef> {
       return await ticketSystem(system).upsert(unit);
     },
     async itsmCommentTicket(ref: TicketRef, text: string, idempotencyKey: string): Promise<void> {

@@ -19,6 +19,7 @@ import { slackConfigOf } from '../chat/slack/config.ts';
 import { teamsConfigOf } from '../chat/teams/config.ts';
 import { BotTokenProvider } from '../chat/teams/token.ts';
 import { validateLifecycleSettings } from '../lifecycle/settings.ts';
+import { validateNotificationSettings } from '../lifecycle/notificationPolicy.ts';
 
 export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const env = opts.env ?? process.env;
@@ -45,6 +46,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   // Every section parsed the way its integration parses it, so the problems show up now, not at 3 am.
   const sections: [string, () => unknown][] = [
     ['lifecycle', () => validateLifecycleSettings(config)],
+    ['notifications', () => validateNotificationSettings(config)],
     ['tickets', () => configuredTicketSystems(config)],
     ['slack', () => slackConfigOf(config.integrations, loaded.file)],
     ['teams', () => teamsConfigOf(config.integrations, loaded.file)],

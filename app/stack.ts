@@ -12,6 +12,7 @@ import { startTemporalDevServer, type RunningTemporal } from '../runtime/tempora
 import { connectClient, connectWorker } from '../runtime/temporalConnection.ts';
 import { ensureSchedules } from '../lifecycle/schedules.ts';
 import { validateLifecycleSettings } from '../lifecycle/settings.ts';
+import { validateNotificationSettings } from '../lifecycle/notificationPolicy.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
 import { HttpServer, sendJson } from '../bots/http.ts';
 import { startChatBots } from '../bots/mount.ts';
@@ -119,6 +120,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
 
     progress('creating the Temporal Schedules');
     validateLifecycleSettings(config);
+    validateNotificationSettings(config);
     const clientConnection = await connectClient(config, address, baseDir);
     stops.push(() => clientConnection.close());
     const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });

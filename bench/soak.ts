@@ -340,7 +340,7 @@ scopes:
         // Only the owner's decision requests are clicked; the other messages (alerts, patch
         // approvals, reminders of a request already answered) are seen and left.
         const { rows } = await pool.query<{ ref: string; ids: string[]; request: boolean }>(
-          `select message_ref as ref, jsonb_path_query_array(model, '$.notification.unit.exposures[*].id') as ids,
+          `select message_ref as ref, jsonb_path_query_array(model, '$.notification.campaign.exposures[*].id') as ids,
                   coalesce(model->'notification'->>'kind' = 'decision-request'
                            and model->'notification'->>'patchRolloutId' is null, false) as request
              from chat_messages where transport = 'slack' and message_ref = any($1::text[])`,

@@ -1,6 +1,7 @@
 // The one decision API under the Slack bot, the Teams bot and the dashboard: approve a fix, snooze,
-// accept a risk, mark a false positive, reassign. Each decision is sent as the exposure workflow's
-// update (lifecycle/decide.ts), whose validator is the single place that decides whether
+// accept a risk, mark a false positive, reassign — for a whole campaign or some of its exposures.
+// Each decision is sent as the `decide` update of the campaign workflows holding the exposures
+// (lifecycle/decide.ts), whose validator is the single place that decides whether
 // it is well-formed, authorized for the scope and role, and allowed in the current state. Accepted
 // decisions are recorded by the workflow; refused ones are recorded here, so every attempt is in the
 // audit log. The chat layers only add what a form needs before sending (choices capped by the
@@ -10,10 +11,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
 import type { Pool } from '../runtime/pool.ts';
-import { applyDecision, recordRefusal } from '../lifecycle/decide.ts';
+import { decideCampaign, decideExposures, recordRefusal } from '../lifecycle/decide.ts';
 import { authorizationContext, authorizeDecision } from '../domain/authorization.ts';
-import { exposureWorkflowId } from '../domain/exposure.ts';
-import { exposureStateQuery } from '../contracts/exposure.ts';
+import { campaignWorkflowId, exposureQuery } from '../contracts/campaign.ts';
+import { campaignPlaces } from '../lifecycle/campaigns.ts';
 import { lifecycleRulesFor } from '../lifecycle/settings.ts';
 import { approvePatchUpdate, patchRolloutQuery, rejectPatchUpdate } from '../contracts/patch.ts';
 import { PeopleDirectory } from './identity.ts';
@@ -170,22 +171,59 @@ export class DecisionApi {
     return problems;
   }
 
-  /** Send one decision to each exposure's workflow. Never throws for a refusal; returns it. */
+  /**
+   * Send one decision for these exposures: one update per campaign workflow holding them. Never
+   * throws for a refusal; returns it (and records it).
+   */
   async decide(actor: Actor, exposureIds: string[], input: DecisionInput): Promise<DecisionOutcome[]> {
     const decision = { ...input, actor } as Decision;
-    const outcomes: DecisionOutcome[] = new Array<DecisionOutcome>(exposureIds.length);
-    let next = 0;
-    const worker = async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= exposureIds.length) return;
-        const exposureId = exposureIds[i]!;
-        outcomes[i] = await this.decideOne(exposureId, decision);
+    const answers = await decideExposures(this.deps.client, this.deps.pool, exposureIds, decision, {
+      concurrency: this.deps.concurrency ?? 8,
+    });
+    const outcomes: DecisionOutcome[] = [];
+    for (const exposureId of exposureIds) {
+      const a = answers.get(exposureId) ?? { ok: false as const, reason: 'no answer from its campaign' };
+      if (a.ok) outcomes.push({ exposureId, ok: true, state: a.state });
+      else {
+        await recordRefusal(this.deps.pool, { exposureId, decision, reason: a.reason });
+        outcomes.push({ exposureId, ok: false, reason: a.reason });
       }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.deps.concurrency ?? 8, exposureIds.length) }, worker),
-    );
+    }
+    this.tell(actor, input, outcomes);
+    return outcomes;
+  }
+
+  /**
+   * One decision for a whole campaign: applied to every exposure it is allowed for (approve: those
+   * waiting for a decision). Refusals of named exposures are recorded; `reason` says why nothing was
+   * applied, when nothing was.
+   */
+  async decideCampaign(
+    actor: Actor,
+    campaignId: string,
+    input: DecisionInput,
+  ): Promise<{ outcomes: DecisionOutcome[]; reason?: string }> {
+    const decision = { ...input, actor } as Decision;
+    const r = await decideCampaign(this.deps.client, this.deps.pool, campaignId, decision);
+    const outcomes: DecisionOutcome[] = [
+      ...r.applied.map((a) => ({ exposureId: a.exposureId, ok: true as const, state: a.state })),
+      ...r.refused.map((f) => ({ exposureId: f.exposureId, ok: false as const, reason: f.reason })),
+    ];
+    for (const f of r.refused)
+      await recordRefusal(this.deps.pool, { exposureId: f.exposureId, decision, reason: f.reason });
+    if (r.applied.length === 0 && r.reason) {
+      const { rows } = await this.deps.pool.query<{ id: string }>(
+        `select id from exposures where campaign_id = $1 and state not in ('resolved', 'false-positive', 'retired')`,
+        [campaignId],
+      );
+      for (const { id } of rows)
+        await recordRefusal(this.deps.pool, { exposureId: id, decision, reason: r.reason });
+    }
+    this.tell(actor, input, outcomes);
+    return { outcomes, ...(r.reason ? { reason: r.reason } : {}) };
+  }
+
+  private tell(actor: Actor, input: DecisionInput, outcomes: DecisionOutcome[]): void {
     for (const l of this.listeners) {
       try {
         l(actor, input, outcomes);
@@ -193,14 +231,6 @@ export class DecisionApi {
         this.deps.log.warn({ err }, 'decision listener failed');
       }
     }
-    return outcomes;
-  }
-
-  private async decideOne(exposureId: string, decision: Decision): Promise<DecisionOutcome> {
-    const result = await applyDecision(this.deps.client, exposureId, decision);
-    if (result.ok) return { exposureId, ok: true, state: result.state };
-    await recordRefusal(this.deps.pool, { exposureId, decision, reason: result.reason });
-    return { exposureId, ok: false, reason: result.reason };
   }
 
   /**
@@ -212,12 +242,16 @@ export class DecisionApi {
     exposureIds: string[],
     fallback: (id: string) => { priority: string; owner?: string },
   ): Promise<{ exposureId: string; priority: string; owner?: string }[]> {
+    const places = await campaignPlaces(this.deps.pool, exposureIds);
     return await Promise.all(
       exposureIds.map(async (exposureId) => {
+        const place = places.get(exposureId);
         try {
+          if (!place) throw new Error('no campaign');
           const v = await this.deps.client.workflow
-            .getHandle(exposureWorkflowId(exposureId))
-            .query(exposureStateQuery);
+            .getHandle(campaignWorkflowId(place.campaignId, place.shard))
+            .query(exposureQuery, exposureId);
+          if (!v) throw new Error('not held');
           return { exposureId, priority: v.priority, ...(v.owner ? { owner: v.owner } : {}) };
         } catch {
           return { exposureId, ...fallback(exposureId) };
@@ -375,17 +409,11 @@ export class DecisionApi {
         decision: { kind, actor } as Decision,
         reason,
       });
-    for (const l of this.listeners) {
-      try {
-        l(
-          actor,
-          { kind } as DecisionInput,
-          exposureIds.map((exposureId) => ({ exposureId, ok: false, reason })),
-        );
-      } catch (err) {
-        this.deps.log.warn({ err }, 'decision listener failed');
-      }
-    }
+    this.tell(
+      actor,
+      { kind } as DecisionInput,
+      exposureIds.map((exposureId) => ({ exposureId, ok: false, reason })),
+    );
     return reason;
   }
 }

@@ -76,7 +76,7 @@ export function patchDecisionOf(model: ChatMessageModel): ChatAction | undefined
 export function newModel(notification: OwnerNotification, previous?: ChatMessageModel): ChatMessageModel {
   // A later notification with the same key brings fresh states; decisions already shown stay shown.
   const states: Record<string, ExposureState> = {};
-  for (const e of notification.unit.exposures) states[e.id] = e.state;
+  for (const e of notification.campaign.exposures) states[e.id] = e.state;
   return { notification, states, actions: previous?.actions ?? [] };
 }
 
@@ -86,12 +86,12 @@ export function exposureRef(id: string): string {
 }
 
 export function resolveRef(model: ChatMessageModel, ref: string): string | undefined {
-  return model.notification.unit.exposures.find((e) => exposureRef(e.id) === ref)?.id;
+  return model.notification.campaign.exposures.find((e) => exposureRef(e.id) === ref)?.id;
 }
 
 export function stateOf(model: ChatMessageModel, exposureId: string): ExposureState | undefined {
   return (
-    model.states[exposureId] ?? model.notification.unit.exposures.find((e) => e.id === exposureId)?.state
+    model.states[exposureId] ?? model.notification.campaign.exposures.find((e) => e.id === exposureId)?.state
   );
 }
 
@@ -114,7 +114,7 @@ const beforeDecision: readonly ExposureState[] = [
 export function actionableIds(model: ChatMessageModel, kind: DecisionKind): string[] {
   // A patch approval request is answered about the rollout, never per exposure.
   if (patchRolloutOf(model.notification) !== undefined) return [];
-  return model.notification.unit.exposures
+  return model.notification.campaign.exposures
     .filter((e) => {
       const s = stateOf(model, e.id);
       return s !== undefined && (beforeDecision.includes(s) || admittedIn[kind].includes(s));
@@ -233,7 +233,7 @@ function relative(ms: number): string {
 
 export function buildView(model: ChatMessageModel, ctx: ViewContext): MessageView {
   const n = model.notification;
-  const unit = n.unit;
+  const unit = n.campaign;
   const maxLines = ctx.maxLines ?? 15;
   const rolloutId = patchRolloutOf(n);
   const lines: ExposureLine[] = unit.exposures.slice(0, maxLines).map((e, index) => {

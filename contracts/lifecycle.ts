@@ -1,25 +1,26 @@
-// The shapes the exposure workflow exchanges with its activities. Types only, so the workflow can
+// The shapes the campaign workflow exchanges with its activities. Types only, so the workflow can
 // import them (`import type`) without pulling activity code into the sandbox.
 import type { ExposureState } from '../domain/exposure.ts';
+import type { Cell } from '../domain/lifecycle.ts';
 import type { EscalationAudience } from '../domain/sla.ts';
-import type { NotificationKind, PatchTarget, RescanTicket, TicketRef } from '../domain/ports.ts';
+import type { NotificationReceipt, PatchTarget, RescanTicket, TicketRef } from '../domain/ports.ts';
 
-/** The exposure's current row as the workflow sees it; written only if `seq` is newer than the row's. */
+/** An exposure's current row as its campaign sees it; written only if `seq` is newer than the row's. */
 export interface ExposureRow {
   exposureId: string;
   assetId: number;
   weaknessKey: string;
   scope: string;
+  campaignId: string;
+  shard: number;
   state: ExposureState;
   priority: string;
   slaDue?: string;
   policyVersion: string;
   owner?: string;
-  reasons: string[];
   /** Contextual CVSS and KEV of the latest triage; undefined keeps what the row holds. */
   contextualCvss?: number | null;
   kev?: boolean;
-  remediationUnitId?: string;
   escalationLevel: number;
   slaPaused: boolean;
   slaBreachedAt?: string;
@@ -32,7 +33,7 @@ export interface ExposureRow {
   resolvedAt?: string;
   exposureSeconds?: number;
   firstSeen: string;
-  /** The lifecycle (first run id) and its sequence number: the row keeps the newest write. */
+  /** The lifecycle and its sequence number: the row keeps the newest write. */
   lifecycle: string;
   seq: number;
 }
@@ -51,6 +52,7 @@ export interface LifecycleRecord {
   at: string;
   data: {
     seq: number;
+    campaignId: string;
     from?: ExposureState;
     to?: ExposureState;
     policyVersion: string;
@@ -60,96 +62,74 @@ export interface LifecycleRecord {
   row?: ExposureRow;
 }
 
-export interface NotifyRequest {
-  /** Notification idempotency key; exposures of one unit share it, so the unit gets one message. */
-  key: string;
-  kind: NotificationKind;
-  exposureId: string;
+/** The campaign (and shard) a request comes from. */
+export interface CampaignRef {
+  campaignId: string;
+  shard: number;
   scope: string;
   owner?: string;
-  unitId?: string;
-  level?: number;
-  audiences: EscalationAudience[];
-  text: string;
-  /** Key of the exposure's own event about it. */
-  eventKey: string;
-  /** A patch approval request: the rollout workflow whose approvePatch/rejectPatch updates answer it. */
-  patchRolloutId?: string;
 }
 
-export interface NotifyOutcome {
-  delivered: { via: string; ref: string }[];
-  /** Why nothing was sent, when nothing was (no notifier configured, nobody to reach). */
-  skipped?: string;
+/** The owner has to decide on some of the campaign's exposures (again). */
+export interface AskOwnerRequest extends CampaignRef {
+  /** Idempotency key of this request (campaign turn). */
+  key: string;
+  exposureIds: string[];
+  /** Why, one per distinct reason. */
+  why: string[];
+}
+
+export interface NotifyOutcome extends NotificationReceipt {
+  /**
+   * now: a message was sent (or updated); queued: not urgent under the notification policy, it is
+   * in the owner's next daily queue; aggregated: waiting for the audience's next escalation digest.
+   */
+  sent: 'now' | 'queued' | 'aggregated' | 'skipped';
   recipients: string[];
-  /** Another exposure of the unit (or an earlier attempt) already sent this key. */
+  /** An earlier attempt already sent this key. */
   alreadySent: boolean;
 }
 
-export interface RemediationRequest {
-  exposureId: string;
-  scope: string;
-  unitId?: string;
-  eventKey: string;
+/** A reminder or an escalation about some of the campaign's exposures, one message per audience. */
+export interface CampaignNotifyRequest extends CampaignRef {
+  key: string;
+  kind: 'reminder' | 'escalation';
+  level: number;
+  audiences: EscalationAudience[];
+  /** One line per exposure it is about. */
+  lines: string[];
+  exposureIds: string[];
 }
 
-export interface RemediationRouteRequest {
-  exposureId: string;
-  scope: string;
-  /** Idempotency keys of the skip records, should a step not be configured. */
-  ticketEventKey: string;
-  patchEventKey: string;
+/** An approval round: the campaign's ticket, and what its patch rollout would cover. */
+export interface RemediateRequest extends CampaignRef {
+  /** Idempotency prefix of the round's records. */
+  key: string;
+  round: number;
+  exposureIds: string[];
 }
 
-/** The remediation steps the scope has configured: the workflow runs only those. */
-export interface RemediationRoute {
-  tickets: boolean;
-  patch: boolean;
-}
-
-export interface TicketOutcome {
+export interface RemediateOutcome {
   ticket?: TicketRef;
-  skipped?: string;
-}
-
-export interface PatchOutcome {
-  /** Undefined when no patch ran (skipped). */
-  ok?: boolean;
-  /** ISO time the patch job finished: the fix time verification counts from. */
-  finishedAt?: string;
-  summary: string;
-  skipped?: string;
-}
-
-export interface PatchRolloutJoinRequest extends RemediationRequest {
-  /** ISO time of the approval that sent the exposure to remediation: rollouts that ended before it are old. */
-  since: string;
-}
-
-/**
- * The unit's patch rollout this exposure takes part in: one per unit and round, shared by its
- * exposures. `finished` when it already ended (the exposure joins too late to wait for it).
- */
-export interface PatchRolloutJoin {
-  skipped?: string;
-  rolloutId?: string;
-  unitId?: string;
-  targets?: PatchTarget[];
-  exposures?: { exposureId: string; assetId: number; weaknessKey: string }[];
-  finished?: {
-    status: 'succeeded' | 'failed' | 'blocked' | 'rejected';
-    summary: string;
-    finishedAt?: string;
+  /** Why no ticket was opened (no ticket system in the scope). */
+  ticketSkipped?: string;
+  /** What the round's rollout patches; absent when the scope has no patch executor. */
+  patch?: {
+    targets: PatchTarget[];
+    exposures: { exposureId: string; assetId: number; weaknessKey: string }[];
   };
+  patchSkipped?: string;
 }
 
-export interface TicketUpdateRequest extends RemediationRequest {
+export interface CampaignTicketRequest extends CampaignRef {
+  key: string;
   /**
-   * close-if-done closes the unit's ticket only when every exposure of the unit is closed; refresh
-   * renders the ticket again from what the unit's exposures hold now (after a re-score).
+   * close-if-done closes the campaign's ticket only when every exposure of the campaign is closed;
+   * refresh renders the ticket again from what the campaign holds now (after a re-score).
    */
   action: 'comment' | 'reopen' | 'close-if-done' | 'refresh';
   text: string;
+  exposureIds: string[];
 }
 
 export interface TicketUpdateOutcome {
@@ -157,20 +137,27 @@ export interface TicketUpdateOutcome {
   skipped?: string;
 }
 
-export interface RescanRequestInput {
+/** A verifying re-scan of some of the campaign's assets, for one fix time. */
+export interface CampaignRescanRequest extends CampaignRef {
+  /** One request per id, whoever asks: the campaign, its shard, the fix time and the verification window. */
   requestId: string;
-  exposureId: string;
-  scope: string;
-  assetId: number;
-  weaknessKey: string;
+  key: string;
+  exposureIds: string[];
+  assetIds: number[];
+  weaknessKeys: string[];
   notBefore: string;
-  eventKey: string;
 }
 
 export type RescanOutcome = RescanTicket;
 
-export interface MoveToOwnerRequest {
-  exposureId: string;
-  scope: string;
-  owner: string;
+/** Reassigned exposures leave for the new owner's campaign (exactly once: the target keeps the first). */
+export interface MoveRequest extends CampaignRef {
+  key: string;
+  to: string;
+  by: string;
+  cells: Cell[];
+}
+
+export interface MoveOutcome {
+  moved: { exposureId: string; campaignId: string; shard: number }[];
 }

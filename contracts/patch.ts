@@ -8,21 +8,26 @@ import type { Actor } from '../domain/exposure.ts';
 
 export const patchRolloutWorkflowType = 'patchRollout';
 
-/** One rollout per unit and attempt: "patch-<unit>" (attempt 1) or "patch-<unit>-<n>". */
-export function patchRolloutWorkflowId(unitId: string, attempt = 1): string {
-  return attempt === 1 ? `patch-${unitId}` : `patch-${unitId}-${attempt}`;
+/** One rollout per campaign shard and approval round: "patch-<campaign>[~<shard>]-r<round>". */
+export function patchRolloutWorkflowId(campaignId: string, shard: number, round: number): string {
+  return `patch-${campaignId}${shard > 1 ? `~${shard}` : ''}-r${round}`;
 }
 
 export interface PatchRolloutInput {
-  unitId: string;
+  /** The campaign it patches (absent in rollouts of the previous release, which name `unitId`). */
+  campaignId?: string;
+  /** The remediation unit of a rollout started by the previous release. */
+  unitId?: string;
   scope: string;
   targets: PatchTarget[];
   /** The exposures the unit closes: audit trail, notifications and the verifying re-scan. */
   exposures: { exposureId: string; assetId: number; weaknessKey: string }[];
   /** Owner to tell about failures (people[].id); the scope's owners otherwise. */
   owner?: string;
-  /** false when the caller requests verification itself (the exposure workflow does). Default true. */
+  /** false when the caller requests verification itself (the campaign workflow does). Default true. */
   requestRescan?: boolean;
+  /** The workflow told how the rollout ended (patchRolloutFinished), the campaign's that started it. */
+  reportTo?: string;
   /** Heartbeat timeout of the plan and of each host's apply (default 2 minutes; tests lower it to see a killed worker sooner). */
   heartbeatTimeoutMs?: number;
 }
@@ -42,7 +47,7 @@ export type HostStatus = 'pending' | 'applying' | 'succeeded' | 'failed' | 'skip
 
 export interface PatchRolloutView {
   rolloutId: string;
-  unitId: string;
+  campaignId: string;
   scope: string;
   status: PatchRolloutStatus;
   plan?: PatchPlan;

@@ -4,7 +4,7 @@ import type { PatchPlan, PatchTarget } from '../domain/ports.ts';
 
 export interface PlanRolloutRequest {
   rolloutId: string;
-  unitId: string;
+  campaignId: string;
   scope: string;
   targets: PatchTarget[];
   exposureIds: string[];
@@ -68,4 +68,40 @@ export interface RolloutFinish {
   summary: string;
   /** ISO workflow time the rollout finished (what the exposures verify from); now() when absent. */
   finishedAt?: string;
+}
+
+/**
+ * A rollout's approval request or escalation. `campaignId` names the campaign whose rollout it is;
+ * rollouts started by the previous release name a remediation unit instead (`unitId`).
+ */
+export interface RolloutNotifyRequest {
+  key: string;
+  kind: 'decision-request' | 'escalation';
+  /** The first exposure the rollout closes: the receipt is filed under it. */
+  exposureId: string;
+  scope: string;
+  campaignId?: string;
+  unitId?: string;
+  owner?: string;
+  level?: number;
+  audiences: ('owner' | 'channel' | 'approver' | 'securityLead' | 'ciso')[];
+  text: string;
+  /** Key of the exposures' audit event about it. */
+  eventKey: string;
+  /** The rollout whose approvePatch / rejectPatch updates answer an approval request. */
+  patchRolloutId: string;
+  /** Every exposure the rollout closes, for their audit trail. */
+  exposureIds?: string[];
+}
+
+/** A rollout's verifying re-scan of one exposure (rollouts started without a campaign). */
+export interface RolloutRescanRequest {
+  requestId: string;
+  exposureId: string;
+  campaignId?: string;
+  scope: string;
+  assetId: number;
+  weaknessKey: string;
+  notBefore: string;
+  eventKey: string;
 }

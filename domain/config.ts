@@ -43,6 +43,8 @@ export const personSchema = z
     slack: z.string().optional(),
     teams: z.string().optional(),
     manager: z.string().optional(),
+    /** Overrides of the scopes' notification policy for this person (lifecycle/notificationPolicy.ts). */
+    notifications: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 
@@ -98,6 +100,8 @@ export const scopeSchema = z
     alerts: z.record(z.string(), z.unknown()).optional(),
     /** SLA windows, escalation ladder, snooze and risk-acceptance limits (lifecycle/settings.ts). */
     lifecycle: z.record(z.string(), z.unknown()).optional(),
+    /** What reaches people at once and what waits for the daily queue (lifecycle/notificationPolicy.ts). */
+    notifications: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 

@@ -21,8 +21,8 @@ export function decisionWhy(reopenedFrom?: string): string {
 }
 
 /** The key of the decision request a scan's exposures of one unit share (one message per unit). */
-export function decisionRequestKey(unitId: string, scanId: number): string {
-  return `${unitId}:decision-request:scan:${scanId}`;
+export function decisionRequestKey(campaignId: string, scanId: number): string {
+  return `${campaignId}:decision-request:scan:${scanId}`;
 }
 
 /** The awaiting-decision transition's reason. */

@@ -5,18 +5,28 @@
 import type { Scope } from './config.ts';
 import type { ExposureState } from './exposure.ts';
 
-/** What one remediation unit is about, enough to write a ticket or a chat message. */
-export interface RemediationUnitSummary {
-  /** Stable id of the unit (e.g. "ru:<scope>:<owner>:<fix-action-hash>"); the idempotency key of its ticket. */
+/** How a campaign fixes its exposures (domain/campaign.ts). */
+export type CampaignKind = 'package' | 'advisory' | 'config' | 'weakness';
+
+/** What one campaign is about, enough to write a ticket or a chat message. */
+export interface CampaignSummary {
+  /** Stable id of the campaign ("cmp:<scope>:<owner>:<fix hash>"); the idempotency key of its ticket. */
   id: string;
   scope: string;
   /** Person id of the owner (ctem.yaml people[].id). */
   owner?: string;
-  /** What a person does, in words: "Upgrade openssl to 3.0.7 or later on web-01". */
+  kind: CampaignKind;
+  /** What is upgraded, applied or fixed: "openssl", "KB5034441", "CVE-2024-1234". */
+  subject: string;
+  /** What a person does, in words: "Upgrade openssl to 3.0.7 or later on 120 assets". */
   action: string;
+  /** The most urgent priority among its open exposures. */
   priority: string;
-  /** ISO time; the earliest SLA deadline among its exposures. */
+  /** ISO time; the earliest SLA deadline among its open exposures. */
   slaDue?: string;
+  /** Over the whole campaign, whatever the list below shows. */
+  totals: { exposures: number; open: number; assets: number; states: Partial<Record<ExposureState, number>> };
+  /** Its exposures, most urgent first; cut to a limit for messages (`more` says how many are left out). */
   exposures: {
     id: string;
     weaknessKey: string;
@@ -27,7 +37,9 @@ export interface RemediationUnitSummary {
     reasons: string[];
     package?: { name: string; version?: string; fixedVersion?: string };
   }[];
-  /** Link back to the dashboard's view of this unit. */
+  /** Exposures not in the list above. */
+  more?: number;
+  /** Link back to the dashboard's view of this campaign. */
   url?: string;
 }
 
@@ -46,7 +58,7 @@ export type TicketStatusCategory = 'open' | 'in-progress' | 'done';
 export interface TicketSystem {
   readonly name: string;
   /** Create the unit's ticket, or find and update it (found by the external key on the ticket). */
-  upsert(unit: RemediationUnitSummary): Promise<TicketRef>;
+  upsert(unit: CampaignSummary): Promise<TicketRef>;
   comment(ref: TicketRef, text: string, idempotencyKey: string): Promise<void>;
   close(ref: TicketRef, resolution: string): Promise<void>;
   reopen(ref: TicketRef, reason: string): Promise<void>;
@@ -68,8 +80,8 @@ export interface PatchTarget {
 
 export interface PatchPlan {
   executor: string;
-  /** The unit the plan is for; the idempotency key of the apply. */
-  unitId: string;
+  /** The rollout the plan is for (a campaign's round); the idempotency key of the apply. */
+  rolloutId: string;
   targets: PatchTarget[];
   /** Human-readable dry run, shown in the approval request. */
   summary: string;
@@ -92,14 +104,14 @@ export interface PatchExecutor {
    * Microsoft KBs for WSUS, Red Hat errata for Satellite. None when it upgrades packages instead.
    */
   advisoriesIn?(text: string): string[];
-  plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan>;
+  plan(rolloutId: string, targets: PatchTarget[]): Promise<PatchPlan>;
   apply(plan: PatchPlan): Promise<PatchResult>;
 }
 
 // ---- scanning --------------------------------------------------------------------------------
 
 export interface RescanRequest {
-  /** Idempotency key (e.g. the exposure or unit id plus the fix time). */
+  /** Idempotency key (e.g. the campaign and the fix time). */
   requestId: string;
   scope: string;
   assetIds: number[];
@@ -134,10 +146,17 @@ export interface OwnerNotification {
   to: string[];
   /** Scope channel(s) to post to as well. */
   channels?: { slack?: string; teams?: string };
-  unit: RemediationUnitSummary;
+  campaign: CampaignSummary;
   /** Escalation level (0 = owner, 1 = team + manager, 2 = CISO), for wording. */
   level?: number;
   text: string;
+  /** What the message lists under its text (the exposures a reminder or an escalation is about). */
+  lines?: string[];
+  /**
+   * Reply in the thread of the message sent under this notification key (Slack thread_ts, Teams
+   * reply chain), where one was sent to the same conversation; a new message otherwise.
+   */
+  thread?: string;
   /**
    * Set on a patch approval request (and its escalations): the patch rollout workflow id, whose
    * updates `approvePatch` / `rejectPatch` ({ actor, comment? }) answer it (workflows/patch.ts).
@@ -151,9 +170,35 @@ export interface NotificationReceipt {
   skipped?: string;
 }
 
+/**
+ * One message about many campaigns: a person's daily "your queue" (campaigns waiting for their
+ * decision, with bulk actions), the aggregated escalations of a window for one audience, or the
+ * summary of a backlog import.
+ */
+export interface DigestNotification {
+  /** Idempotency key: one message per key. */
+  key: string;
+  kind: 'queue' | 'escalations' | 'onboarding';
+  /** Person ids to reach directly. */
+  to: string[];
+  /** Channel(s) to post to (escalations to a scope's channel). */
+  channels?: { slack?: string; teams?: string };
+  /** The heading: "Your queue for Monday 7 December: 12 campaigns, 340 exposures". */
+  title: string;
+  /** A sentence under the heading. */
+  text: string;
+  /** The campaigns, most urgent first (their exposure lists cut short), each with its own lines. */
+  campaigns: { campaign: CampaignSummary; lines?: string[]; level?: number }[];
+  /** Campaigns not listed. */
+  more?: number;
+  /** Link to the dashboard's queue. */
+  url?: string;
+}
+
 export interface Notifier {
   readonly name: string;
   notify(n: OwnerNotification): Promise<NotificationReceipt>;
+  digest(n: DigestNotification): Promise<NotificationReceipt>;
 }
 
 // ---- chat posting ----------------------------------------------------------------------------

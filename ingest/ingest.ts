@@ -145,7 +145,8 @@ export async function ingestReport(
     if (staged.stopped) throw new Error(`${report.source}: staging stopped before the end of the report`);
 
     await syncScopes(client, opts.scopes);
-    const seenAt = opts.scanTime ?? staged.latest ?? new Date((opts.clock ?? systemClock)());
+    const now = new Date((opts.clock ?? systemClock)());
+    const seenAt = opts.scanTime ?? staged.latest ?? now;
     const scanner = staged.scanner ?? opts.scanner ?? report.format;
     const cycleScope = opts.cycle ? opts.scope : undefined;
     const { rows } = await client.query<{ id: number }>(
@@ -183,6 +184,7 @@ export async function ingestReport(
       scanId,
       scanner,
       seenAt,
+      learnedAt: now,
       coveredAssetIds: opts.coveredAssetIds ?? [],
       coveredKeys: opts.coveredKeys,
       authoritative: opts.authoritative,

@@ -9,6 +9,8 @@ export interface MergeInput {
   scanner: string;
   /** The time this scan speaks for (the report's time, else the import time). */
   seenAt: Date;
+  /** What time it is: new exposures were learned now (their SLA clocks start here). */
+  learnedAt: Date;
   /** Assets covered beyond those with findings (a targeted re-scan that found them clean). */
   coveredAssetIds: number[];
   /** A targeted check covers only these weakness keys; undefined covers all of the scanner's. */
@@ -137,11 +139,11 @@ export async function mergeReport(client: PoolClient, input: MergeInput): Promis
   // The exposure id is exposureId(assetId, weaknessKey) from domain/exposure.ts: "<asset id>:<key>".
   const inserted = await client.query(
     `insert into exposures (id, asset_id, vuln_key, scope, state, first_seen, last_seen, present,
-                           first_scan_id, last_scan_id, updated_at)
-     select o.eid, o.asset_id, o.k, o.scope, 'open', $2, $2, true, $1, $1, now()
+                           first_scan_id, last_scan_id, updated_at, learned_at)
+     select o.eid, o.asset_id, o.k, o.scope, 'open', $2, $2, true, $1, $1, now(), $3
        from stage_obs o
       where not exists (select 1 from exposures e where e.asset_id = o.asset_id and e.vuln_key = o.k)`,
-    [scanId, seenAt],
+    [scanId, seenAt, input.learnedAt],
   );
   const created = inserted.rowCount ?? 0;
   const total = (updated.rowCount ?? 0) + created;

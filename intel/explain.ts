@@ -65,7 +65,13 @@ async function scopeOf(pool: Pool, scope: string | null): Promise<typeof NO_SCOP
 /** Decide a weakness on an asset with the intel known now (or as of `asOf`). */
 export async function explainWeakness(
   pool: Pool,
-  input: { weakness: string; asset: AssetRow; firstSeen: Date; scope?: string | null },
+  input: {
+    weakness: string;
+    asset: AssetRow;
+    firstSeen: Date;
+    clockStartedAt?: string;
+    scope?: string | null;
+  },
   policyFor: (name: string) => Policy,
   now: Date,
   asOf?: Date,
@@ -81,6 +87,7 @@ export async function explainWeakness(
       requirements: scope.requirements,
     },
     firstSeen: input.firstSeen.toISOString(),
+    ...(input.clockStartedAt ? { clockStartedAt: input.clockStartedAt } : {}),
   };
   const decision = decidePriority(policyFor(scope.policy), facts, now);
   return {
@@ -111,13 +118,14 @@ export async function explainExposure(
       vuln_key: string;
       exposure_scope: string | null;
       first_seen: Date;
+      clock_start: Date;
       state: string;
       priority: string | null;
       sla_due: Date | null;
       policy_version: string | null;
     }
   >(
-    `select ${ASSET_COLUMNS}, e.id as exposure_id, e.vuln_key, e.scope as exposure_scope, e.first_seen, e.state, e.priority, e.sla_due, e.policy_version
+    `select ${ASSET_COLUMNS}, e.id as exposure_id, e.vuln_key, e.scope as exposure_scope, e.first_seen, coalesce(e.sla_start, e.learned_at) as clock_start, e.state, e.priority, e.sla_due, e.policy_version
        from exposures e join assets a on a.id = e.asset_id where e.id = $1`,
     [exposureId],
   );
@@ -125,7 +133,14 @@ export async function explainExposure(
   if (!row) throw new NotFoundError(`no exposure has the id "${exposureId}" (see ctem exposures list)`);
   const explained = await explainWeakness(
     pool,
-    { weakness: row.vuln_key, asset: row, firstSeen: row.first_seen, scope: row.exposure_scope ?? row.scope },
+    // The SLA clock starts when ctem learned of it (or after the scope's onboarding grace).
+    {
+      weakness: row.vuln_key,
+      asset: row,
+      firstSeen: row.clock_start,
+      clockStartedAt: 'ctem learned of it',
+      scope: row.exposure_scope ?? row.scope,
+    },
     policyFor,
     now,
     asOf,

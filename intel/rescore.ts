@@ -455,9 +455,10 @@ async function diffDecisions(
                coalesce(e.policy_due, e.sla_due) as old_due,
                e.policy_version as old_version, e.policy_hash as old_hash, p.hash as policy_hash, p.version, d.outcome,
                -- least() skips nulls: no KEV date, no scope cap.
-               least(e.first_seen + d.days_first * interval '1 day',
-                     greatest(e.first_seen, (c.kev_date::timestamp at time zone 'UTC')) + d.days_kev * interval '1 day',
-                     e.first_seen + case d.outcome when 'act' then s.cap_act when 'attend' then s.cap_attend
+               -- The SLA clock starts where the lifecycle's started (sla_start), else when ctem learned of it.
+               least(coalesce(e.sla_start, e.learned_at) + d.days_first * interval '1 day',
+                     greatest(coalesce(e.sla_start, e.learned_at), (c.kev_date::timestamp at time zone 'UTC')) + d.days_kev * interval '1 day',
+                     coalesce(e.sla_start, e.learned_at) + case d.outcome when 'act' then s.cap_act when 'attend' then s.cap_attend
                                                    when 'track*' then s.cap_track_star else s.cap_track end
                                     * interval '1 millisecond') as due
           from exposures e

@@ -1,11 +1,13 @@
-// The decision API underneath the chat bots and the dashboard: a decision becomes the exposure
-// workflow's update, whose validator is the one place that decides whether it is well-formed,
+// The decision API underneath the chat bots and the dashboard: a decision becomes the `decide` update
+// of the campaign workflows holding the exposures it is for (one update per workflow, whatever the
+// number of exposures), whose validator is the one place that decides whether it is well-formed,
 // authorized and allowed now. A refusal comes back as a sentence a person can act on.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../runtime/pool.ts';
-import { exposureWorkflowId, type Decision, type ExposureState } from '../domain/exposure.ts';
-import { decisionUpdates } from '../contracts/exposure.ts';
+import type { Decision, ExposureState } from '../domain/exposure.ts';
+import { campaignWorkflowId, decideUpdate } from '../contracts/campaign.ts';
+import { campaignPlaces, readCampaign } from './campaigns.ts';
 
 export type DecisionApplied = { ok: true; state: ExposureState } | { ok: false; reason: string };
 
@@ -19,38 +21,132 @@ function innermost(err: unknown): string {
 function isNotFound(err: unknown): boolean {
   if (err instanceof WorkflowNotFoundError) return true;
   const code = (err as { code?: unknown }).code;
-  // gRPC NOT_FOUND: the workflow never ran or has completed (resolved, false positive, retired).
+  // gRPC NOT_FOUND: the workflow never ran or has completed (every exposure closed).
   return (
     code === 5 ||
     /workflow execution already completed|not found/i.test(err instanceof Error ? err.message : '')
   );
 }
 
+/** One update to one campaign workflow; every exposure named gets an answer. */
+async function decideIn(
+  client: Client,
+  workflowId: string,
+  decision: Decision,
+  exposureIds: string[] | undefined,
+  closedReason: string,
+): Promise<Map<string, DecisionApplied>> {
+  const out = new Map<string, DecisionApplied>();
+  try {
+    const r = await client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
+      args: [{ decision, ...(exposureIds ? { exposureIds } : {}) }],
+    });
+    for (const a of r.applied) out.set(a.exposureId, { ok: true, state: a.state });
+    for (const f of r.refused) out.set(f.exposureId, { ok: false, reason: f.reason });
+  } catch (err) {
+    let reason: string;
+    if (err instanceof WorkflowUpdateFailedError) reason = innermost(err);
+    else if (isNotFound(err)) reason = closedReason;
+    else throw err;
+    for (const id of exposureIds ?? []) out.set(id, { ok: false, reason });
+    if (!exposureIds) out.set('*', { ok: false, reason });
+  }
+  return out;
+}
+
+/** A decision for some exposures, wherever their campaigns hold them: one update per workflow. */
+export async function decideExposures(
+  client: Client,
+  pool: Pool,
+  exposureIds: string[],
+  decision: Decision,
+  opts: { concurrency?: number } = {},
+): Promise<Map<string, DecisionApplied>> {
+  const places = await campaignPlaces(pool, exposureIds);
+  const out = new Map<string, DecisionApplied>();
+  const byWorkflow = new Map<string, string[]>();
+  for (const id of exposureIds) {
+    const p = places.get(id);
+    if (!p) {
+      out.set(id, {
+        ok: false,
+        reason: `exposure ${id} has no open lifecycle (it is closed or was never started); see ctem exposure show ${id}`,
+      });
+      continue;
+    }
+    const wf = campaignWorkflowId(p.campaignId, p.shard);
+    byWorkflow.set(wf, [...(byWorkflow.get(wf) ?? []), id]);
+  }
+  const groups = [...byWorkflow];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(opts.concurrency ?? 8, groups.length) }, async () => {
+      while (next < groups.length) {
+        const [wf, ids] = groups[next++]!;
+        const answers = await decideIn(
+          client,
+          wf,
+          decision,
+          ids,
+          `the lifecycle of these exposures is closed (their campaign has ended); see ctem exposure show ${ids[0]}`,
+        );
+        for (const [id, a] of answers) out.set(id, a);
+      }
+    }),
+  );
+  return out;
+}
+
 export async function applyDecision(
   client: Client,
+  pool: Pool,
   exposureId: string,
   decision: Decision,
 ): Promise<DecisionApplied> {
-  const handle = client.workflow.getHandle(exposureWorkflowId(exposureId));
-  try {
-    const update = decisionUpdates[decision.kind] as (typeof decisionUpdates)['approve'];
-    const result = await handle.executeUpdate(update, {
-      args: [decision as Extract<Decision, { kind: 'approve' }>],
-    });
-    return { ok: true, state: result.state };
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) return { ok: false, reason: innermost(err) };
-    if (isNotFound(err))
-      return {
-        ok: false,
-        reason: `exposure ${exposureId} has no open lifecycle (it is closed or was never started); see ctem exposure show ${exposureId}`,
-      };
-    throw err;
-  }
+  return (await decideExposures(client, pool, [exposureId], decision)).get(exposureId)!;
+}
+
+export interface CampaignDecisionOutcome {
+  applied: { exposureId: string; state: ExposureState }[];
+  refused: { exposureId: string; reason: string }[];
+  /** Why nothing at all was applied (refused by the validator, or the campaign holds nothing now). */
+  reason?: string;
 }
 
 /**
- * Record a refused decision in the audit log (the workflow records accepted ones). Every attempt is
+ * A decision for a whole campaign (every shard): applied to each of its exposures it is allowed for,
+ * e.g. "approve" to those waiting for a decision. Refused outright only when it applies to none.
+ */
+export async function decideCampaign(
+  client: Client,
+  pool: Pool,
+  campaignId: string,
+  decision: Decision,
+): Promise<CampaignDecisionOutcome> {
+  const campaign = await readCampaign(pool, campaignId);
+  if (!campaign) return { applied: [], refused: [], reason: `no campaign has the id "${campaignId}"` };
+  const out: CampaignDecisionOutcome = { applied: [], refused: [] };
+  const reasons: string[] = [];
+  for (let shard = 1; shard <= campaign.shards; shard++) {
+    const answers = await decideIn(
+      client,
+      campaignWorkflowId(campaignId, shard),
+      decision,
+      undefined,
+      `campaign ${campaignId} holds no open exposure now`,
+    );
+    for (const [id, a] of answers) {
+      if (id === '*') reasons.push((a as { reason: string }).reason);
+      else if (a.ok) out.applied.push({ exposureId: id, state: a.state });
+      else out.refused.push({ exposureId: id, reason: a.reason });
+    }
+  }
+  if (out.applied.length === 0) out.reason = reasons[0] ?? out.refused[0]?.reason ?? 'nothing to decide';
+  return out;
+}
+
+/**
+ * Record a refused decision in the audit log (the campaign records accepted ones). Every attempt is
  * recorded, so refusals have no idempotency key.
  */
 export async function recordRefusal(

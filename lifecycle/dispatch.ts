@@ -1,34 +1,35 @@
-// From a scan's diff to the exposure workflows it concerns — only those whose state changes (new,
-// gone, back, retired, seen again while a fix is being verified); "still here" signals nothing.
-// Per batch: one query for current states, triage and remediation units set-based, the "triaged"
-// transitions written in two statements, then the workflows started (conflict policy USE_EXISTING,
-// eagerly when the client shares a worker's connection) unit by unit, each unit's owner asked once
-// as soon as its workflows exist, or signalled, with bounded concurrency; last, the new exposures'
-// records in one statement.
-import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+// From a scan's diff to the campaigns it concerns — only exposures whose state changes (new, gone,
+// back, retired, seen again while a fix is being verified); "still here" signals nothing. Per batch:
+// one query for current states; triage, admission rows and campaign placement set-based; then one
+// start (eager where the client shares a worker's connection) or one signal per campaign workflow,
+// never one per exposure; the owner asked once per campaign at once when the notification policy
+// calls it urgent (else the daily queue lists it); last, the admissions' records in one statement.
+// A backlog import (`baseline`) asks nobody: each owner gets one summary at the end.
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { authorizationContext } from '../domain/authorization.ts';
+import { pino } from 'pino';
 import type { Config } from '../domain/config.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Integrations } from '../domain/ports.ts';
-import {
-  awaitingDecisionReason,
-  decisionRequestKey,
-  decisionWhy,
-  validatedReason,
-} from '../domain/exposureAdmission.ts';
-import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
-import { pino } from 'pino';
+import { awaitingDecisionReason, decisionWhy, validatedReason } from '../domain/exposureAdmission.ts';
+import { terminalStates, type ExposureState } from '../domain/exposure.ts';
+import { newCell } from '../domain/lifecycle.ts';
 import type { Pool, PoolClient } from '../runtime/pool.ts';
+import { inTransaction } from '../runtime/pool.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { LIFECYCLE_REVISION, type ExposureWorkflowInput } from '../contracts/exposureInput.ts';
-import { absentSignal, exposureWorkflowType, observedSignal } from '../contracts/exposure.ts';
-import { lifecycleRulesFor } from './settings.ts';
-import { Triage, type TriageResult } from './triage.ts';
-import { assignUnits } from './units.ts';
-import { notificationEvent, sendNotification } from './notify.ts';
+import {
+  campaignWorkflowId,
+  scanChangesSignal,
+  type Admission,
+  type ScanChange,
+} from '../contracts/campaign.ts';
+import type { NotifyOutcome } from '../contracts/lifecycle.ts';
 import { systemClock } from '../runtime/clock.ts';
+import { Triage, type TriageResult } from './triage.ts';
+import { assignCampaigns, type CampaignPlace } from './campaigns.ts';
+import { admitToCampaigns, inParallel, type CampaignStartOptions } from './campaignStart.ts';
+import { onboardingGraceMs } from './settings.ts';
+import { askOnAdmission, sendOnboardingSummaries } from './admissionNotices.ts';
 
 export type ChangeKind = 'new' | 'gone' | 'reappeared' | 'retired' | 'seen';
 
@@ -51,25 +52,31 @@ export interface DispatchDeps {
   clock?: Clock;
 }
 
-export interface DispatchOptions {
-  taskQueue: string;
-  /** Changes handled per database round (default 1,000). */
+export interface DispatchOptions extends CampaignStartOptions {
+  /** Changes handled per database round (default 2,000). */
   batchSize?: number;
-  /** Temporal requests in flight at once (default 64). */
-  concurrency?: number;
   /** Called after each batch (activities heartbeat from it). */
   onProgress?: (done: number, total: number) => void;
-  /** Passed to every started workflow (tests lower it to exercise continue-as-new). */
-  historyLimit?: number;
-  /** Passed to every started workflow (tests lower it to see a killed worker sooner). */
-  heartbeatTimeoutMs?: number;
+  /**
+   * A backlog import: exposures are filed into campaigns silently (nobody is asked at once), and each
+   * owner gets one summary of what was filed for them.
+   */
+  baseline?: boolean;
+  /** Exposures one campaign workflow holds at most (default 1,000). */
+  shardCap?: number;
 }
 
 export interface DispatchResult {
+  /** Campaign workflows started. */
   started: number;
   /** Of those, started eagerly: their first task came back in the start response. */
   eagerlyStarted: number;
+  /** Campaign workflows told (admissions or scan changes). */
   signalled: number;
+  /** Exposures admitted into campaigns. */
+  admitted: number;
+  /** Campaigns whose owner was asked at once (urgent under the notification policy). */
+  asked: number;
   /** Changes that need no workflow (a false positive seen again, a change already dispatched…). */
   skipped: number;
   /** Where the time went, in ms. */
@@ -79,12 +86,9 @@ export interface DispatchResult {
 /** Exposure rows whose lifecycle is closed; a change on them may start a new one. */
 const closed: readonly ExposureState[] = ['resolved', 'retired'];
 
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(runners);
+/** The lifecycle a scan starts for an exposure (new, or back after it closed). */
+export function lifecycleOf(scanId: number): string {
+  return `s${scanId}`;
 }
 
 /** The diff of one scan as ingest recorded it (exposures.first_scan_id and scan_changes). */
@@ -100,7 +104,7 @@ export async function scanChangeList(pool: Pool, scanId: number): Promise<Exposu
       where e.last_scan_id = scan.id and e.present and e.state = 'verifying' and e.first_scan_id <> scan.id
      union all
      -- Covered by this scan and still not seen while its fix is being verified: the evidence the
-     -- workflow waits for, although nothing changed (it was already absent from an earlier scan,
+     -- campaign waits for, although nothing changed (it was already absent from an earlier scan,
      -- one that ran before the fix and so proved nothing).
      select e.id, 'gone', scan.at
        from scan
@@ -116,41 +120,15 @@ export async function scanChangeList(pool: Pool, scanId: number): Promise<Exposu
   return rows.map((r) => ({ exposureId: r.exposure_id, change: r.change, scanId, at: r.at.toISOString() }));
 }
 
-/** Marks a row the dispatcher wrote for a workflow that has not written it yet. */
-const DISPATCH_RUN = 'dispatch:';
-
 interface Judged extends TriageResult {
   scanId: number;
   at: string;
-}
-
-/** The row every triaged exposure gets, and its "triaged" event: one statement each for the batch. */
-async function writeTriaged(
-  db: PoolClient,
-  rows: Judged[],
-  state: 'triaged' | 'awaiting-decision',
-  run: string | null,
-): Promise<void> {
-  // Only rows no lifecycle has written yet: a retried dispatch never moves a live row back.
-  await db.query(
-    `update exposures e set state = $2, priority = j.outcome, sla_due = j."slaDue", reasons = j.reasons,
-            policy_version = j."policyVersion", policy_hash = j."policyHash", decided_at = now(),
-            cvss_contextual = j."contextualCvss", kev = coalesce(j.kev, false),
-            lifecycle_seq = 0, workflow_run = $3, resolved_at = null, fixed_at = null, verified_at = null,
-            verified_scan_id = null, exposure_seconds = null, escalation_level = -1, sla_breached_at = null,
-            sla_paused = false, snoozed_until = null, risk_accepted_until = null, risk_accepted_by = null,
-            updated_at = now()
-       from jsonb_to_recordset($1::jsonb) as j("exposureId" text, outcome text, "slaDue" timestamptz, reasons jsonb,
-            "policyVersion" text, "policyHash" text, "contextualCvss" real, kev boolean)
-      where e.id = j."exposureId"
-        and (e.state in ('open', 'resolved', 'retired') or e.workflow_run is null or e.workflow_run like '${DISPATCH_RUN}%')`,
-    [JSON.stringify(rows), state, run],
-  );
+  reopenedFrom?: ExposureState;
 }
 
 interface EventRow {
   exposureId: string;
-  /** ISO time; the batch's time, so its events sort before anything its workflows record later. */
+  /** ISO time; the batch's time, so its events sort before anything its campaigns record later. */
   at?: string;
   type: string;
   reason: string;
@@ -158,13 +136,37 @@ interface EventRow {
   key: string;
 }
 
-async function insertEvents(db: PoolClient, events: EventRow[]): Promise<void> {
+async function insertEvents(db: Pool | PoolClient, events: EventRow[]): Promise<void> {
+  if (events.length === 0) return;
   await db.query(
     `insert into events (exposure_id, at, type, actor, reason, data, idempotency_key)
      select r."exposureId", coalesce(r.at, now()), r.type, 'system', r.reason, r.data, r.key
        from jsonb_to_recordset($1::jsonb) as r("exposureId" text, at timestamptz, type text, reason text, data jsonb, key text)
      on conflict (idempotency_key) do nothing`,
     [JSON.stringify(events)],
+  );
+}
+
+/**
+ * The rows of a new lifecycle: triaged and placed, in the state the campaign starts them in. Only
+ * rows no lifecycle has moved on yet: a retried dispatch never moves a live row back.
+ */
+async function writeAdmitted(db: PoolClient, rows: (Judged & { state: ExposureState; lifecycle: string })[]) {
+  await db.query(
+    `update exposures e set state = j.state, priority = j.outcome, sla_due = j."slaDue", sla_start = j."slaStart",
+            reasons = j.reasons, policy_version = j."policyVersion", policy_hash = j."policyHash", decided_at = now(),
+            cvss_contextual = j."contextualCvss", kev = coalesce(j.kev, false),
+            lifecycle_seq = 0, workflow_run = j.lifecycle, resolved_at = null, fixed_at = null, verified_at = null,
+            verified_scan_id = null, exposure_seconds = null, escalation_level = -1, sla_breached_at = null,
+            sla_paused = false, snoozed_until = null, risk_accepted_until = null, risk_accepted_by = null,
+            updated_at = now()
+       from jsonb_to_recordset($1::jsonb) as j("exposureId" text, state text, outcome text, "slaDue" timestamptz,
+            "slaStart" timestamptz, reasons jsonb, "policyVersion" text, "policyHash" text, "contextualCvss" real,
+            kev boolean, lifecycle text)
+      where e.id = j."exposureId"
+        and (e.state in ('open', 'resolved', 'retired') or e.workflow_run is null
+             or (e.workflow_run = j.lifecycle and e.lifecycle_seq = 0))`,
+    [JSON.stringify(rows)],
   );
 }
 
@@ -177,438 +179,338 @@ function triagedEvent(j: Judged): EventRow {
       from: 'open',
       to: 'triaged',
       policyVersion: j.policyVersion,
-      inputs: { reasons: j.reasons, slaDue: j.slaDue, policyHash: j.policyHash },
+      inputs: { reasons: j.reasons, slaDue: j.slaDue, slaStart: j.slaStart, policyHash: j.policyHash },
       evidence: { scanId: j.scanId, at: j.at },
     },
     key: `${j.exposureId}:triaged:${j.scanId}`,
   };
 }
 
-async function inTransaction(pool: Pool, fn: (c: PoolClient) => Promise<void>): Promise<void> {
-  const c = await pool.connect();
-  try {
-    await c.query('begin');
-    await fn(c);
-    await c.query('commit');
-  } catch (err) {
-    await c.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    c.release();
-  }
+/** A new exposure's admission: triaged → validated → (asked or queued) → awaiting-decision. */
+function admissionEvents(
+  j: Judged,
+  notice: { type: string; reason: string; data: Record<string, unknown> },
+): EventRow[] {
+  return [
+    triagedEvent(j),
+    {
+      exposureId: j.exposureId,
+      type: 'validated',
+      reason: validatedReason(j.scanId, j.reasons),
+      data: {
+        from: 'triaged',
+        to: 'validated',
+        policyVersion: j.policyVersion,
+        evidence: { scanId: j.scanId, at: j.at, reasons: j.reasons },
+      },
+      key: `${j.exposureId}:validated:${j.scanId}`,
+    },
+    { exposureId: j.exposureId, ...notice, key: `${j.exposureId}:notified:${j.scanId}` },
+    {
+      exposureId: j.exposureId,
+      type: 'awaiting-decision',
+      reason: awaitingDecisionReason(decisionWhy()),
+      data: { from: 'validated', to: 'awaiting-decision', policyVersion: j.policyVersion },
+      key: `${j.exposureId}:awaiting-decision:${j.scanId}`,
+    },
+  ];
 }
 
 /** What every batch of one dispatch shares. */
 interface Dispatch {
   pool: Pool;
   config: Config;
-  /** The dispatch's deps as the notification activities take them. */
+  /** The dispatch's deps as the notification functions take them. */
   activityDeps: Deps;
   client: Client;
   opts: DispatchOptions;
-  concurrency: number;
   triage: Triage;
   result: DispatchResult;
+  /** Scope → when its onboarding started (ctem first learned of an exposure in it). */
+  onboarding: Map<string, number>;
 }
 
-interface Start {
+interface Admit {
   change: ExposureChange;
   reopenedFrom?: ExposureState;
 }
 
-interface Signal {
+interface Tell {
   change: ExposureChange;
-  kind: 'observed' | 'absent' | 'retired';
+  kind: ScanChange['kind'];
+  place: { campaignId: string; shard: number };
 }
 
-type Units = Awaited<ReturnType<typeof assignUnits>>;
-
-type NotificationOutcome = Awaited<ReturnType<typeof sendNotification>>;
-
-interface ExposureRow {
+interface BatchRow {
   id: string;
   state: ExposureState;
   workflow_run: string | null;
+  lifecycle_seq: number;
+  campaign_id: string | null;
+  campaign_shard: number | null;
+  learned_at: Date;
+  scope: string | null;
 }
 
 /** A batch's exposures as they stand, and its changes already dispatched (scan|exposure|change). */
-interface BatchState {
-  stateOf: Map<string, ExposureRow>;
-  already: Set<string>;
-}
-
-async function readBatchState(pool: Pool, batch: ExposureChange[]): Promise<BatchState> {
+async function readBatchState(pool: Pool, batch: ExposureChange[]) {
   const ids = [...new Set(batch.map((c) => c.exposureId))];
   const [{ rows: current }, { rows: done }] = await Promise.all([
-    pool.query<ExposureRow>('select id, state, workflow_run from exposures where id = any($1::text[])', [
-      ids,
-    ]),
+    pool.query<BatchRow>(
+      `select id, state, workflow_run, lifecycle_seq, campaign_id, campaign_shard, learned_at, scope
+         from exposures where id = any($1::text[])`,
+      [ids],
+    ),
     pool.query<{ exposure_id: string; scan_id: number; change: string }>(
       'select exposure_id, scan_id, change from lifecycle_dispatches where exposure_id = any($1::text[])',
       [ids],
     ),
   ]);
-  const stateOf = new Map(current.map((r) => [r.id, r]));
-  const already = new Set(done.map((d) => `${d.scan_id}|${d.exposure_id}|${d.change}`));
-  return { stateOf, already };
+  return {
+    stateOf: new Map(current.map((r) => [r.id, r])),
+    already: new Set(done.map((d) => `${d.scan_id}|${d.exposure_id}|${d.change}`)),
+  };
 }
 
-/** Which changes start a workflow and which signal one; the rest are counted as skipped. */
+/** Which changes admit an exposure into its campaign and which tell its campaign; the rest are skipped. */
 function sortChanges(
   batch: ExposureChange[],
-  { stateOf, already }: BatchState,
+  { stateOf, already }: Awaited<ReturnType<typeof readBatchState>>,
   result: DispatchResult,
-): { starts: Start[]; signals: Signal[] } {
-  const starts: Start[] = [];
-  const signals: Signal[] = [];
+): { admits: Admit[]; tells: Tell[] } {
+  const admits: Admit[] = [];
+  const tells: Tell[] = [];
   for (const change of batch) {
     const row = stateOf.get(change.exposureId);
     if (!row || already.has(`${change.scanId}|${change.exposureId}|${change.change}`)) {
       result.skipped++;
       continue;
     }
-    // No workflow has written this row: none started, or the dispatcher wrote it and its start
-    // may not have happened (a retry after a crash; starting again is harmless, USE_EXISTING).
-    const notStarted =
-      row.state === 'open' || row.workflow_run === null || row.workflow_run.startsWith(DISPATCH_RUN);
     const live = row.state !== 'open' && !terminalStates.includes(row.state);
+    const place =
+      row.campaign_id !== null && row.campaign_shard !== null
+        ? { campaignId: row.campaign_id, shard: row.campaign_shard }
+        : undefined;
+    const tell = (kind: ScanChange['kind']) => {
+      if (place) tells.push({ change, kind, place });
+      // A lifecycle of the previous release not yet migrated (ctem migrate lifecycles).
+      else result.skipped++;
+    };
     switch (change.change) {
       case 'new':
-        if (notStarted) starts.push({ change });
+        // New, or admitted by a dispatch that did not finish (its campaign keeps the first admission).
+        if (
+          row.state === 'open' ||
+          (row.workflow_run === lifecycleOf(change.scanId) && row.lifecycle_seq === 0)
+        )
+          admits.push({ change });
         else result.skipped++;
         break;
       case 'reappeared':
-        if (closed.includes(row.state)) starts.push({ change, reopenedFrom: row.state });
-        else if (live) signals.push({ change, kind: 'observed' });
+        if (closed.includes(row.state)) admits.push({ change, reopenedFrom: row.state });
+        else if (live) tell('observed');
         else result.skipped++; // false positive: the scanner keeps reporting it, as expected
         break;
       case 'gone':
-        if (live) signals.push({ change, kind: 'absent' });
+        if (live) tell('absent');
         else result.skipped++;
         break;
       case 'retired':
         // Ingest already closed the row as retired; a running lifecycle still has to hear it.
-        if (row.workflow_run !== null || live) signals.push({ change, kind: 'retired' });
+        if (row.workflow_run !== null || live) tell('retired');
         else result.skipped++;
         break;
       case 'seen':
-        if (live) signals.push({ change, kind: 'observed' });
+        if (live) tell('observed');
         else result.skipped++;
         break;
     }
   }
-  return { starts, signals };
+  return { admits, tells };
 }
 
-/** The triage of every exposure to start, with the change that starts it, and their units. */
-async function triageStarts(
+/** When each admitted exposure's SLA clock starts: now, or after its scope's onboarding grace. */
+async function clockStarts(
   d: Dispatch,
-  starts: Start[],
-): Promise<{ triaged: Map<string, Judged>; units: Units }> {
-  const startIds = starts.map((s) => s.change.exposureId);
-  const triaged = new Map<string, Judged>();
-  for (const j of await d.triage.triage(d.pool, startIds, new Date(d.activityDeps.clock())))
-    triaged.set(j.exposureId, { ...j, scanId: 0, at: '' });
-  for (const s of starts) {
-    const j = triaged.get(s.change.exposureId);
-    if (j) triaged.set(j.exposureId, { ...j, scanId: s.change.scanId, at: s.change.at });
+  admits: Admit[],
+  rows: Map<string, BatchRow>,
+): Promise<Map<string, { at: Date; because: string }>> {
+  const now = d.activityDeps.clock();
+  const scopes = [...new Set(admits.map((a) => rows.get(a.change.exposureId)?.scope ?? 'unscoped'))];
+  const missing = scopes.filter((s) => !d.onboarding.has(s) && onboardingGraceMs(d.config, s) > 0);
+  if (missing.length) {
+    const { rows: firsts } = await d.pool.query<{ scope: string; first: Date }>(
+      'select scope, min(learned_at) as first from exposures where scope = any($1::text[]) group by scope',
+      [missing],
+    );
+    for (const f of firsts) d.onboarding.set(f.scope, f.first.getTime());
   }
-  const units = await assignUnits(d.pool, d.config, startIds);
-  return { triaged, units };
-}
-
-/** Writes the triaged rows; returns the new exposures (those not reopened), whose owners are asked. */
-async function recordTriaged(pool: Pool, starts: Start[], triaged: Map<string, Judged>): Promise<Judged[]> {
-  // A lifecycle coming back after it closed is told by its workflow (reopened → validated → asked).
-  const reopened = starts
-    .filter((s) => s.reopenedFrom && triaged.has(s.change.exposureId))
-    .map((s) => triaged.get(s.change.exposureId)!);
-  if (reopened.length)
-    await inTransaction(pool, async (c) => {
-      await writeTriaged(c, reopened, 'triaged', null);
-      await insertEvents(c, reopened.map(triagedEvent));
-    });
-  // New exposures get their row (priority, deadline, awaiting-decision) before anyone is told: the
-  // decision request describes the unit from these rows. Their events follow the notification.
-  const fresh = starts
-    .filter((s) => !s.reopenedFrom && triaged.has(s.change.exposureId))
-    .map((s) => triaged.get(s.change.exposureId)!);
-  if (fresh.length)
-    await inTransaction(pool, async (c) => {
-      await writeTriaged(c, fresh, 'awaiting-decision', `${DISPATCH_RUN}${fresh[0]!.scanId}`);
-    });
-  return fresh;
-}
-
-/** Starts one exposure's workflow from its triage; one per batch, as it memoizes per scope. */
-function workflowStarter(
-  d: Dispatch,
-  triaged: Map<string, Judged>,
-  units: Units,
-): (start: Start) => Promise<void> {
-  const { config, client, opts, result } = d;
-  const authByScope = new Map<string, ReturnType<typeof authorizationContext>>();
-  const rulesByScope = new Map<string, ReturnType<typeof lifecycleRulesFor>>();
-  const scopeParts = (scope: string) => {
-    if (!authByScope.has(scope)) {
-      authByScope.set(scope, authorizationContext(config, scope));
-      rulesByScope.set(scope, lifecycleRulesFor(config, scope));
-    }
-    return { authorization: authByScope.get(scope)!, rules: rulesByScope.get(scope)! };
-  };
-  // A client on a worker's own connection (an activity's, or a process that runs the worker) asks
-  // for eager start: the server hands the new workflow's first task straight back in the start
-  // response to that worker, skipping the task queue. Any other client starts them as usual.
-  const eager = client.connection instanceof NativeConnection;
-  return async ({ change, reopenedFrom }: Start): Promise<void> => {
-    const j = triaged.get(change.exposureId);
-    if (!j) return;
-    const unit = units.get(change.exposureId);
-    const input: ExposureWorkflowInput = {
-      exposureId: j.exposureId,
-      scope: j.scope,
-      assetId: j.assetId,
-      weaknessKey: j.weaknessKey,
-      firstSeen: j.firstSeen,
-      ...(unit?.owner ? { owner: unit.owner } : {}),
-      ...(unit ? { remediationUnitId: unit.unitId } : {}),
-      triage: {
-        priority: j.priority,
-        slaDue: j.slaDue,
-        reasons: j.reasons,
-        policyVersion: j.policyVersion,
-        contextualCvss: j.contextualCvss,
-        kev: j.kev,
-        scanId: change.scanId,
-        observedAt: change.at,
-      },
-      triageRecorded: true,
-      revision: LIFECYCLE_REVISION,
-      // New exposures are validated and their owners asked here, set-based, per unit: the
-      // workflow starts waiting for the decision, with no activity to run first.
-      ...(reopenedFrom ? { reopenedFrom } : { decisionRequested: true }),
-      ...scopeParts(j.scope),
-      ...(opts.historyLimit ? { historyLimit: opts.historyLimit } : {}),
-      ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
-    };
-    const workflowId = exposureWorkflowId(j.exposureId);
-    if (reopenedFrom)
-      // Back after it was closed: start a new lifecycle, or tell the one still closing out.
-      await client.workflow.signalWithStart(exposureWorkflowType, {
-        workflowId,
-        taskQueue: opts.taskQueue,
-        args: [input],
-        signal: observedSignal,
-        signalArgs: [{ scanId: change.scanId, at: change.at }],
-      });
-    else {
-      const handle = await client.workflow.start(exposureWorkflowType, {
-        workflowId,
-        taskQueue: opts.taskQueue,
-        args: [input],
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        ...(eager ? { requestEagerStart: true } : {}),
-      });
-      if (handle.eagerlyStarted) result.eagerlyStarted++;
-    }
-    result.started++;
-  };
-}
-
-/** The new exposures by remediation unit (an exposure without one is its own). */
-function groupByUnit(fresh: Judged[], units: Units): Map<string, Judged[]> {
-  const byUnit = new Map<string, Judged[]>();
-  for (const j of fresh) {
-    const unitId = units.get(j.exposureId)?.unitId ?? j.exposureId;
-    const members = byUnit.get(unitId);
-    if (members) members.push(j);
-    else byUnit.set(unitId, [j]);
+  const out = new Map<string, { at: Date; because: string }>();
+  for (const a of admits) {
+    const row = rows.get(a.change.exposureId)!;
+    const scope = row.scope ?? 'unscoped';
+    // A new exposure's clock starts when ctem learned of it; one back after it closed, now.
+    const learned = a.reopenedFrom ? now : row.learned_at.getTime();
+    const grace = onboardingGraceMs(d.config, scope);
+    const graceEnds = grace > 0 ? (d.onboarding.get(scope) ?? learned) + grace : 0;
+    out.set(
+      a.change.exposureId,
+      graceEnds > learned
+        ? { at: new Date(graceEnds), because: `the end of scope ${scope}'s onboarding grace` }
+        : { at: new Date(learned), because: a.reopenedFrom ? 'it came back' : 'ctem learned of it' },
+    );
   }
-  return byUnit;
+  return out;
 }
 
-/**
- * New exposures go unit by unit: a unit's workflows are started, then its owner is asked once,
- * while other units are still starting (the owner's answer finds every workflow there). The
- * exposures reopened after closing start alongside; their workflows ask for themselves.
- * Returns each unit's notification and the notifications' summed time.
- */
-async function startAndAsk(
-  d: Dispatch,
-  starts: Start[],
-  startOne: (start: Start) => Promise<void>,
-  byUnit: Map<string, Judged[]>,
-  units: Units,
-): Promise<{ outcomes: Map<string, NotificationOutcome>; notifyMs: number }> {
-  const startOf = new Map(starts.map((s) => [s.change.exposureId, s]));
-  const outcomes = new Map<string, NotificationOutcome>();
+async function dispatchBatch(d: Dispatch, batch: ExposureChange[]): Promise<Judged[]> {
+  const { pool, result, config } = d;
+  let t = performance.now();
+  const state = await readBatchState(pool, batch);
+  result.phasesMs.read += performance.now() - t;
+  const { admits, tells } = sortChanges(batch, state, result);
+
+  t = performance.now();
+  const starts = await clockStarts(d, admits, state.stateOf);
+  const judged: Judged[] = [];
+  const admitOf = new Map(admits.map((a) => [a.change.exposureId, a]));
+  for (const j of await d.triage.triage(
+    pool,
+    [...admitOf.keys()],
+    new Date(d.activityDeps.clock()),
+    starts,
+  )) {
+    const a = admitOf.get(j.exposureId)!;
+    judged.push({
+      ...j,
+      scanId: a.change.scanId,
+      at: a.change.at,
+      ...(a.reopenedFrom ? { reopenedFrom: a.reopenedFrom } : {}),
+    });
+  }
+  result.phasesMs.triage += performance.now() - t;
+
+  t = performance.now();
+  await inTransaction(pool, async (db) => {
+    await writeAdmitted(
+      db,
+      judged.map((j) => ({
+        ...j,
+        state: j.reopenedFrom ? 'triaged' : 'awaiting-decision',
+        lifecycle: lifecycleOf(j.scanId),
+      })),
+    );
+    // A lifecycle back after it closed is told by its campaign (reopened → validated → asked).
+    await insertEvents(db, judged.filter((j) => j.reopenedFrom).map(triagedEvent));
+  });
+  const places = await assignCampaigns(
+    pool,
+    config,
+    judged.map((j) => j.exposureId),
+    {
+      ...(d.opts.shardCap ? { shardCap: d.opts.shardCap } : {}),
+    },
+  );
+  result.phasesMs.record += performance.now() - t;
+
+  t = performance.now();
+  const items = judged
+    .filter((j) => places.has(j.exposureId))
+    .map((j) => ({ place: places.get(j.exposureId)!, admission: admissionOf(j) }));
+  const judgedOf = new Map(judged.map((j) => [j.exposureId, j]));
+  const notices = new Map<string, { type: string; reason: string; data: Record<string, unknown> }>();
   let notifyMs = 0;
-  await Promise.all([
-    inParallel(
-      starts.filter((s) => s.reopenedFrom),
-      Math.max(1, d.concurrency >> 2),
-      startOne,
-    ),
-    inParallel([...byUnit.entries()], d.concurrency, async ([unitId, members]) => {
-      for (const j of members) await startOne(startOf.get(j.exposureId)!);
+  const admitted = await admitToCampaigns(
+    d.activityDeps,
+    d.client,
+    items,
+    d.opts,
+    async (_id, place, admissions) => {
+      const fresh = admissions.filter((a) => a.how === 'new').map((a) => judgedOf.get(a.cell.id)!);
+      if (fresh.length === 0) return;
       const n = performance.now();
-      const first = members[0]!;
-      const unit = units.get(first.exposureId);
-      outcomes.set(
-        unitId,
-        await sendNotification(d.activityDeps, {
-          key: decisionRequestKey(unitId, first.scanId),
-          kind: 'decision-request',
-          scope: first.scope,
-          ...(unit?.owner ? { owner: unit.owner } : {}),
-          ...(unit ? { unitId: unit.unitId } : {}),
-          exposureId: first.exposureId,
-          audiences: ['owner'],
-          text: 'a decision is needed (new exposure)',
-        }),
-      );
+      const notice = await askOnAdmission(d.activityDeps, place, fresh, {
+        baseline: d.opts.baseline === true,
+      });
+      if (notice.outcome?.sent === 'now' && !notice.outcome.alreadySent) result.asked++;
+      for (const j of fresh) notices.set(j.exposureId, notice.event);
       notifyMs += performance.now() - n;
-    }),
-  ]);
-  return { outcomes, notifyMs };
-}
+    },
+  );
+  result.started += admitted.started;
+  result.eagerlyStarted += admitted.eagerlyStarted;
+  result.signalled += admitted.signalled;
+  result.admitted += items.length;
+  await tellCampaigns(d, tells);
+  const notifyShare = notifyMs / Math.max(1, Math.min(d.opts.concurrency ?? 64, places.size));
+  result.phasesMs.notify += notifyShare;
+  result.phasesMs.temporal += performance.now() - t - notifyShare;
 
-/** Tells running lifecycles what the scan saw. */
-async function signalWorkflows(d: Dispatch, signals: Signal[]): Promise<void> {
-  const { client, result } = d;
-  await inParallel(signals, d.concurrency, async ({ change, kind }) => {
-    const handle = client.workflow.getHandle(exposureWorkflowId(change.exposureId));
-    try {
-      if (kind === 'observed') await handle.signal(observedSignal, { scanId: change.scanId, at: change.at });
-      else
-        await handle.signal(absentSignal, {
-          scanId: change.scanId,
-          at: change.at,
-          ...(kind === 'retired' ? { assetRetired: true } : {}),
-        });
-      result.signalled++;
-    } catch (err) {
-      // Its lifecycle has already closed: nothing is waiting for this news.
-      if (err instanceof WorkflowNotFoundError) result.skipped++;
-      else throw err;
-    }
-  });
-}
-
-/** A unit's new exposures' events: triaged → validated → notified (with the receipt) → awaiting-decision. */
-function decisionRequestedEvents(
-  unitId: string,
-  members: Judged[],
-  outcome: NotificationOutcome,
-): EventRow[] {
-  const events: EventRow[] = [];
-  const { channels: _channels, ...receipt } = outcome;
-  const notice = notificationEvent('decision-request', outcome);
-  for (const j of members) {
-    events.push(
-      triagedEvent(j),
-      {
-        exposureId: j.exposureId,
-        type: 'validated',
-        reason: validatedReason(j.scanId, j.reasons),
-        data: {
-          from: 'triaged',
-          to: 'validated',
-          policyVersion: j.policyVersion,
-          evidence: { scanId: j.scanId, at: j.at, reasons: j.reasons },
-        },
-        key: `${j.exposureId}:validated:${j.scanId}`,
-      },
-      {
-        exposureId: j.exposureId,
-        type: notice.type,
-        reason: notice.reason,
-        data: {
-          notificationKey: decisionRequestKey(unitId, j.scanId),
-          kind: 'decision-request',
-          audiences: ['owner'],
-          receipt,
-        },
-        key: `${j.exposureId}:notified:${j.scanId}`,
-      },
-      {
-        exposureId: j.exposureId,
-        type: 'awaiting-decision',
-        reason: awaitingDecisionReason(decisionWhy()),
-        data: {
-          from: 'validated',
-          to: 'awaiting-decision',
-          policyVersion: j.policyVersion,
-          evidence: { notification: receipt },
-        },
-        key: `${j.exposureId}:awaiting-decision:${j.scanId}`,
-      },
-    );
-  }
-  return events;
-}
-
-/** Record triaged → validated → notified → awaiting-decision for every new exposure at once. */
-async function recordDecisionRequests(
-  pool: Pool,
-  byUnit: Map<string, Judged[]>,
-  outcomes: Map<string, NotificationOutcome>,
-  batchAt: number,
-): Promise<void> {
-  await inTransaction(pool, async (c) => {
-    const events = [...byUnit].flatMap(([unitId, members]) =>
-      decisionRequestedEvents(unitId, members, outcomes.get(unitId)!),
-    );
-    // Milliseconds apart, in order, all before the workflows started.
-    await insertEvents(
-      c,
-      events.map((e, i) => ({ ...e, at: new Date(batchAt - events.length + i).toISOString() })),
-    );
-  });
-}
-
-/** The batch's changes, marked dispatched: a retry skips them. */
-async function recordDispatched(pool: Pool, batch: ExposureChange[]): Promise<void> {
+  t = performance.now();
+  const events = judged
+    .filter((j) => !j.reopenedFrom && notices.has(j.exposureId))
+    .flatMap((j) => admissionEvents(j, notices.get(j.exposureId)!));
+  // Milliseconds apart, in order, all before anything the campaigns record.
+  const batchAt = d.activityDeps.clock();
+  await insertEvents(
+    pool,
+    events.map((e, i) => ({ ...e, at: new Date(batchAt - events.length + i).toISOString() })),
+  );
   await pool.query(
     `insert into lifecycle_dispatches (scan_id, exposure_id, change)
      select c."scanId", c."exposureId", c.change from jsonb_to_recordset($1::jsonb) as c("scanId" bigint, "exposureId" text, change text)
      on conflict do nothing`,
     [JSON.stringify(batch.map((c) => ({ scanId: c.scanId, exposureId: c.exposureId, change: c.change })))],
   );
+  result.phasesMs.record += performance.now() - t;
+  return judged.filter((j) => !j.reopenedFrom);
 }
 
-async function dispatchBatch(d: Dispatch, batch: ExposureChange[]): Promise<void> {
-  const { pool, result } = d;
-  let t = performance.now();
-  const state = await readBatchState(pool, batch);
-  result.phasesMs.read += performance.now() - t;
-  const { starts, signals } = sortChanges(batch, state, result);
+function admissionOf(j: Judged): Admission {
+  const cell = newCell({
+    id: j.exposureId,
+    assetId: j.assetId,
+    weaknessKey: j.weaknessKey,
+    state: j.reopenedFrom ? 'triaged' : 'awaiting-decision',
+    priority: j.priority,
+    policyVersion: j.policyVersion,
+    contextualCvss: j.contextualCvss,
+    kev: j.kev,
+    slaStartMs: Date.parse(j.slaStart),
+    slaDueMs: Date.parse(j.slaDue),
+    firstSeen: j.firstSeen,
+    observedAtMs: Date.parse(j.at),
+    seq: 0,
+    lifecycle: lifecycleOf(j.scanId),
+  });
+  return j.reopenedFrom
+    ? {
+        cell,
+        how: 'reopened',
+        evidence: { scanId: j.scanId, at: j.at, from: j.reopenedFrom, reasons: j.reasons },
+      }
+    : { cell, how: 'new' };
+}
 
-  t = performance.now();
-  const { triaged, units } = await triageStarts(d, starts);
-  result.phasesMs.triage += performance.now() - t;
-
-  t = performance.now();
-  const fresh = await recordTriaged(pool, starts, triaged);
-  result.phasesMs.record += performance.now() - t;
-
-  t = performance.now();
-  const batchAt = d.activityDeps.clock();
-  const startOne = workflowStarter(d, triaged, units);
-  const byUnit = groupByUnit(fresh, units);
-  const { outcomes, notifyMs } = await startAndAsk(d, starts, startOne, byUnit, units);
-  await signalWorkflows(d, signals);
-  // Wall time of the starts with the notifications among them; notify is the notifications'
-  // summed time divided by the concurrency, an estimate of their share.
-  const notifyShare = notifyMs / Math.max(1, Math.min(d.concurrency, byUnit.size));
-  result.phasesMs.notify += notifyShare;
-  result.phasesMs.temporal += performance.now() - t - notifyShare;
-
-  t = performance.now();
-  if (fresh.length) await recordDecisionRequests(pool, byUnit, outcomes, batchAt);
-  result.phasesMs.record += performance.now() - t;
-
-  await recordDispatched(pool, batch);
+/** Tells running campaigns what the scan saw: one signal per campaign workflow. */
+async function tellCampaigns(d: Dispatch, tells: Tell[]): Promise<void> {
+  const byWorkflow = new Map<string, ScanChange[]>();
+  for (const t of tells) {
+    const id = campaignWorkflowId(t.place.campaignId, t.place.shard);
+    const list = byWorkflow.get(id) ?? [];
+    list.push({ exposureId: t.change.exposureId, kind: t.kind, scanId: t.change.scanId, at: t.change.at });
+    byWorkflow.set(id, list);
+  }
+  await inParallel([...byWorkflow], d.opts.concurrency ?? 64, async ([workflowId, changes]) => {
+    try {
+      await d.client.workflow.getHandle(workflowId).signal(scanChangesSignal, changes);
+      d.result.signalled++;
+    } catch (err) {
+      // The campaign has ended: every exposure it held closed, nothing is waiting for this news.
+      if (err instanceof WorkflowNotFoundError) d.result.skipped += changes.length;
+      else throw err;
+    }
+  });
 }
 
 export async function dispatchChanges(
@@ -618,11 +520,13 @@ export async function dispatchChanges(
   opts: DispatchOptions,
 ): Promise<DispatchResult> {
   const { pool, config } = deps;
-  const batchSize = opts.batchSize ?? 1_000;
+  const batchSize = opts.batchSize ?? 2_000;
   const result: DispatchResult = {
     started: 0,
     eagerlyStarted: 0,
     signalled: 0,
+    admitted: 0,
+    asked: 0,
     skipped: 0,
     phasesMs: { read: 0, triage: 0, record: 0, temporal: 0, notify: 0 },
   };
@@ -637,15 +541,21 @@ export async function dispatchChanges(
     },
     client,
     opts,
-    concurrency: opts.concurrency ?? 64,
     triage: new Triage(config, deps.baseDir),
     result,
+    onboarding: new Map(),
   };
-
+  const fresh: Judged[] = [];
   for (let offset = 0; offset < changes.length; offset += batchSize) {
-    await dispatchBatch(d, changes.slice(offset, offset + batchSize));
+    fresh.push(...(await dispatchBatch(d, changes.slice(offset, offset + batchSize))));
     opts.onProgress?.(Math.min(offset + batchSize, changes.length), changes.length);
   }
+  if (opts.baseline && fresh.length)
+    await sendOnboardingSummaries(
+      d.activityDeps,
+      [...new Set(fresh.map((j) => j.scanId))],
+      fresh.map((j) => j.exposureId),
+    );
   deps.log?.info({ ...result, changes: changes.length }, 'lifecycle dispatch');
   return result;
 }
@@ -660,3 +570,5 @@ export async function dispatchScan(
   const changes = await scanChangeList(deps.pool, scanId);
   return { ...(await dispatchChanges(deps, client, changes, opts)), changes: changes.length };
 }
+
+export type { NotifyOutcome, CampaignPlace };

@@ -1,6 +1,6 @@
 // The work behind the Temporal Schedules: a scope's scan cycle, the daily feed sync, the weekly
-// digest. Each runs the job its family registered (app/integrations.ts → jobs),
-// then hands what changed to the exposure workflows. When nothing is installed for a job, the run
+// digest (each runs the job its family registered, app/integrations.ts → jobs, then hands what
+// changed to the campaigns), and the built-in owners' daily queues and gathered escalations. When nothing is installed for a job, the run
 // is recorded as skipped, with the reason.
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -8,8 +8,15 @@ import type { Deps } from '../runtime/deps.ts';
 import { dispatchScan } from './dispatch.ts';
 import type { JobOutcome } from '../domain/ports.ts';
 import { dispatchRescored } from './rescored.ts';
+import { sendDailyQueues } from './queue.ts';
+import { sendEscalationDigests } from './escalations.ts';
 
-export type ScheduledJob = { kind: 'scanCycle'; scope: string } | { kind: 'feedSync' } | { kind: 'digest' };
+export type ScheduledJob =
+  | { kind: 'scanCycle'; scope: string }
+  | { kind: 'feedSync' }
+  | { kind: 'digest' }
+  | { kind: 'ownerQueues' }
+  | { kind: 'escalations' };
 
 export interface ScheduledJobResult extends JobOutcome {
   ran: boolean;
@@ -45,6 +52,16 @@ async function runJob(deps: Deps, job: ScheduledJob): Promise<JobOutcome | undef
       ...(ticket.scanId ? { scanIds: [ticket.scanId] } : {}),
     };
   }
+  if (job.kind === 'ownerQueues') {
+    const r = await sendDailyQueues(deps);
+    return {
+      detail: `daily queues sent to ${r.sent.length} person(s)${r.sent.length ? `: ${r.sent.join(', ')}` : ''}; ${r.waiting} not due`,
+    };
+  }
+  if (job.kind === 'escalations') {
+    const r = await sendEscalationDigests(deps);
+    return { detail: `${r.messages} escalation message(s) carrying ${r.items} item(s)` };
+  }
   const hook = deps.integrations.jobs[job.kind];
   return hook ? await hook() : undefined;
 }
@@ -53,6 +70,8 @@ const notInstalled: Record<ScheduledJob['kind'], string> = {
   scanCycle: 'no scan cycle runner or scan connector configured (scopes[].scan.connector)',
   feedSync: 'no feed sync job is installed',
   digest: 'no digest job is installed',
+  ownerQueues: 'built in',
+  escalations: 'built in',
 };
 
 export async function runScheduledJob(
@@ -78,12 +97,13 @@ export async function runScheduledJob(
   }
   if (outcome?.rescoredExposureIds?.length)
     dispatched.rescored = (await dispatchRescored(deps, client, outcome.rescoredExposureIds)).signalled;
-  const what =
-    job.kind === 'scanCycle'
-      ? `scan cycle of ${job.scope}`
-      : job.kind === 'feedSync'
-        ? 'feed sync'
-        : 'weekly digest';
+  const what = {
+    scanCycle: `scan cycle of ${job.kind === 'scanCycle' ? job.scope : ''}`,
+    feedSync: 'feed sync',
+    digest: 'weekly digest',
+    ownerQueues: 'daily queues',
+    escalations: 'escalation messages',
+  }[job.kind];
   const detail = outcome ? outcome.detail : `${what} skipped: ${notInstalled[job.kind]}`;
   await deps.pool.query(
     `insert into events (exposure_id, type, actor, reason, data, idempotency_key)

@@ -14,7 +14,8 @@ export interface ExposureListRow {
   asset: string;
   weakness: string;
   firstSeen: string;
-  remediationUnit: string | null;
+  /** The campaign holding its lifecycle. */
+  campaign: string | null;
   /** Contextual CVSS score of the triage (null: no usable vector). */
   cvss: number | null;
   /** In CISA KEV. */
@@ -61,13 +62,13 @@ export async function listExposures(
     asset: string;
     vuln_key: string;
     first_seen: Date;
-    remediation_unit_id: string | null;
+    campaign_id: string | null;
     cvss_contextual: number | null;
     kev: boolean;
   }>(
     `select e.id, e.state, e.priority, e.sla_due, (e.sla_breached_at is not null) as breached, e.owner, e.scope,
             coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as asset, e.vuln_key, e.first_seen,
-            e.remediation_unit_id, e.cvss_contextual, e.kev
+            e.campaign_id, e.cvss_contextual, e.kev
        from exposures e join assets a on a.id = e.asset_id
       ${where.length ? `where ${where.join(' and ')}` : ''}
       order by ${PRIORITY_ORDER}, e.sla_due nulls last, e.kev desc, e.cvss_contextual desc nulls last, e.id
@@ -85,7 +86,7 @@ export async function listExposures(
     asset: r.asset,
     weakness: r.vuln_key,
     firstSeen: r.first_seen.toISOString(),
-    remediationUnit: r.remediation_unit_id,
+    campaign: r.campaign_id,
     cvss: r.cvss_contextual === null ? null : Math.round(r.cvss_contextual * 10) / 10,
     kev: r.kev,
   }));
@@ -107,9 +108,11 @@ export async function exposureTimeline(pool: Pool, id: string) {
     last_seen: Date;
     policy_version: string | null;
     reasons: string[];
-    remediation_unit_id: string | null;
-    action: string | null;
+    campaign_id: string | null;
+    fix_key: string | null;
     ticket: { system: string; key: string; url?: string } | null;
+    learned_at: Date;
+    sla_start: Date | null;
     fixed_at: Date | null;
     verified_at: Date | null;
     verified_scan_id: number | null;
@@ -118,9 +121,9 @@ export async function exposureTimeline(pool: Pool, id: string) {
     risk_accepted_until: Date | null;
     risk_accepted_by: string | null;
   }>(
-    `select e.*, coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as asset, u.action, u.ticket
+    `select e.*, coalesce(a.fqdn, a.hostname, a.image_repo, a.ips[1], a.identity_key) as asset, c.fix_key, c.ticket
        from exposures e join assets a on a.id = e.asset_id
-       left join remediation_units u on u.id = e.remediation_unit_id
+       left join campaigns c on c.id = e.campaign_id
       where e.id = $1`,
     [id],
   );
@@ -146,10 +149,10 @@ export async function exposureTimeline(pool: Pool, id: string) {
     owner: e.owner,
     policyVersion: e.policy_version,
     reasons: Array.isArray(e.reasons) ? e.reasons : [],
-    remediationUnit: e.remediation_unit_id
-      ? { id: e.remediation_unit_id, action: e.action, ticket: e.ticket }
-      : null,
+    campaign: e.campaign_id ? { id: e.campaign_id, fix: e.fix_key, ticket: e.ticket } : null,
     firstSeen: e.first_seen.toISOString(),
+    learnedAt: e.learned_at.toISOString(),
+    slaStart: (e.sla_start ?? e.learned_at).toISOString(),
     lastSeen: e.last_seen.toISOString(),
     snoozedUntil: e.snoozed_until?.toISOString() ?? null,
     riskAccepted: e.risk_accepted_until

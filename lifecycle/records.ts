@@ -25,24 +25,25 @@ const insertEvents = `
   on conflict (idempotency_key) do nothing`;
 
 // exposures.priority holds the outcome key ("act"), as re-scoring compares it; the workflow speaks
-// labels ("Act"), and lower() maps one onto the other.
-// A new lifecycle (first run id) replaces the row whatever its sequence; within one lifecycle only
-// a newer sequence does, so a late retry never moves the row backwards.
+// labels ("Act"), and lower() maps one onto the other. Reasons are written by the triage and the
+// re-score, not by the campaign (it holds none), so the row keeps them.
+// A new lifecycle replaces the row whatever its sequence; within one lifecycle only a newer sequence
+// does, so a late retry never moves the row backwards.
 const upsertRows = `
   insert into exposures as e (id, asset_id, vuln_key, scope, state, priority, sla_due, policy_version, owner,
                               first_seen, last_seen, resolved_at, updated_at, lifecycle_seq, workflow_run, reasons,
-                              remediation_unit_id, escalation_level, sla_paused, sla_breached_at, snoozed_until,
+                              campaign_id, campaign_shard, escalation_level, sla_paused, sla_breached_at, snoozed_until,
                               risk_accepted_until, risk_accepted_by, fixed_at, verified_at, verified_scan_id,
                               exposure_seconds, cvss_contextual, kev)
   select r."exposureId", r."assetId", r."weaknessKey", r.scope, r.state, lower(r.priority), r."slaDue", r."policyVersion",
-         r.owner, r."firstSeen", r."firstSeen", r."resolvedAt", now(), r.seq, r.lifecycle, r.reasons,
-         r."remediationUnitId", r."escalationLevel", r."slaPaused", r."slaBreachedAt", r."snoozedUntil",
+         r.owner, r."firstSeen", r."firstSeen", r."resolvedAt", now(), r.seq, r.lifecycle, coalesce(x.reasons, '[]'::jsonb),
+         r."campaignId", r.shard, r."escalationLevel", r."slaPaused", r."slaBreachedAt", r."snoozedUntil",
          r."riskAcceptedUntil", r."riskAcceptedBy", r."fixedAt", r."verifiedAt", r."verifiedScanId", r."exposureSeconds",
-         -- Rows from workflows started before the scores were passed in keep what the row holds.
+         -- A row without the scores keeps what it holds.
          case when r."hasScores" then r."contextualCvss" else x.cvss_contextual end, coalesce(r.kev, x.kev, false)
     from jsonb_to_recordset($1::jsonb) as r("exposureId" text, "assetId" bigint, "weaknessKey" text, scope text,
          state text, priority text, "slaDue" timestamptz, "policyVersion" text, owner text, "firstSeen" timestamptz,
-         "resolvedAt" timestamptz, seq integer, lifecycle text, reasons jsonb, "remediationUnitId" text,
+         "resolvedAt" timestamptz, seq integer, lifecycle text, "campaignId" text, shard integer,
          "escalationLevel" integer, "slaPaused" boolean, "slaBreachedAt" timestamptz, "snoozedUntil" timestamptz,
          "riskAcceptedUntil" timestamptz, "riskAcceptedBy" text, "fixedAt" timestamptz, "verifiedAt" timestamptz,
          "verifiedScanId" bigint, "exposureSeconds" bigint, "contextualCvss" real, kev boolean, "hasScores" boolean)
@@ -51,7 +52,7 @@ const upsertRows = `
     scope = excluded.scope, state = excluded.state, priority = excluded.priority, sla_due = excluded.sla_due,
     policy_version = excluded.policy_version, owner = excluded.owner, resolved_at = excluded.resolved_at,
     updated_at = now(), lifecycle_seq = excluded.lifecycle_seq, workflow_run = excluded.workflow_run,
-    reasons = excluded.reasons, remediation_unit_id = coalesce(excluded.remediation_unit_id, e.remediation_unit_id),
+    campaign_id = excluded.campaign_id, campaign_shard = excluded.campaign_shard,
     escalation_level = excluded.escalation_level, sla_paused = excluded.sla_paused,
     sla_breached_at = excluded.sla_breached_at, snoozed_until = excluded.snoozed_until,
     risk_accepted_until = excluded.risk_accepted_until, risk_accepted_by = excluded.risk_accepted_by,

@@ -1,9 +1,12 @@
 // After a feed load or a policy change, prioritization finds the exposures whose decision or
-// deadline moved (intel/rescore.ts); this tells their workflows, with the new priority,
-// the deadline (capped by the scope's stricter windows) and the reasons, judged set-based again.
+// deadline moved (intel/rescore.ts); this tells their campaigns (one signal per campaign workflow),
+// with the new priority and the deadline (capped by the scope's stricter windows), judged set-based
+// again.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { exposureWorkflowId, terminalStates, type ExposureState } from '../domain/exposure.ts';
-import { rescoredSignal } from '../contracts/exposure.ts';
+import { terminalStates, type ExposureState } from '../domain/exposure.ts';
+import { campaignWorkflowId, rescoredSignal, type Rescore } from '../contracts/campaign.ts';
+import { campaignPlaces } from './campaigns.ts';
+import { inParallel } from './campaignStart.ts';
 import { PolicyCatalog } from '../intel/policyFiles.ts';
 import { rescoreExposures } from '../intel/rescore.ts';
 import type { DispatchDeps } from './dispatch.ts';
@@ -22,37 +25,44 @@ export async function dispatchRescored(
 ): Promise<{ signalled: number; skipped: number }> {
   const triage = new Triage(deps.config, deps.baseDir);
   const clock = deps.clock ?? systemClock;
-  const batchSize = opts.batchSize ?? 1_000;
+  const batchSize = opts.batchSize ?? 2_000;
   let signalled = 0;
   let skipped = 0;
   for (let i = 0; i < exposureIds.length; i += batchSize) {
-    const judged = await triage.triage(deps.pool, exposureIds.slice(i, i + batchSize), new Date(clock()));
-    const live = judged.filter(
-      (j) => !terminalStates.includes(j.state as ExposureState) && j.state !== 'open',
-    );
-    skipped += judged.length - live.length;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(opts.concurrency ?? 64, live.length) }, async () => {
-        while (next < live.length) {
-          const j = live[next++]!;
-          try {
-            await client.workflow.getHandle(exposureWorkflowId(j.exposureId)).signal(rescoredSignal, {
-              priority: j.priority,
-              slaDue: j.slaDue,
-              reasons: j.reasons,
-              policyVersion: j.policyVersion,
-              contextualCvss: j.contextualCvss,
-              kev: j.kev,
-            });
-            signalled++;
-          } catch (err) {
-            if (err instanceof WorkflowNotFoundError) skipped++;
-            else throw err;
-          }
-        }
-      }),
-    );
+    const ids = exposureIds.slice(i, i + batchSize);
+    const [judged, places] = await Promise.all([
+      triage.triage(deps.pool, ids, new Date(clock())),
+      campaignPlaces(deps.pool, ids),
+    ]);
+    const byWorkflow = new Map<string, Rescore[]>();
+    for (const j of judged) {
+      const place = places.get(j.exposureId);
+      if (terminalStates.includes(j.state as ExposureState) || j.state === 'open' || !place) {
+        skipped++;
+        continue;
+      }
+      const wf = campaignWorkflowId(place.campaignId, place.shard);
+      byWorkflow.set(wf, [
+        ...(byWorkflow.get(wf) ?? []),
+        {
+          exposureId: j.exposureId,
+          priority: j.priority,
+          slaDue: j.slaDue,
+          policyVersion: j.policyVersion,
+          contextualCvss: j.contextualCvss,
+          kev: j.kev,
+        },
+      ]);
+    }
+    await inParallel([...byWorkflow], opts.concurrency ?? 64, async ([wf, rescores]) => {
+      try {
+        await client.workflow.getHandle(wf).signal(rescoredSignal, rescores);
+        signalled += rescores.length;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) skipped += rescores.length;
+        else throw err;
+      }
+    });
   }
   return { signalled, skipped };
 }
@@ -64,7 +74,7 @@ export interface RescoreHandOff {
   changed: number;
   /** Exposures only re-stamped with a new policy version. */
   restamped: number;
-  /** Workflows told (`rescored` signal). */
+  /** Exposures told (in one `rescored` signal per campaign workflow). */
   signalled: number;
   /** Changed exposures with no running lifecycle (not yet started, closed): their row is updated. */
   skipped: number;

@@ -1,5 +1,6 @@
 // The Temporal Schedules of a deployment, made to match ctem.yaml at every `ctem up`: one scan
-// cycle per scope at the scope's cadence, a daily feed sync, the weekly digest slot. Creating is
+// cycle per scope at the scope's cadence, a daily feed sync, the weekly digest slot, the owners'
+// daily queues (checked every quarter hour) and the gathered escalations (every minute). Creating is
 // idempotent (an existing schedule is updated in place), and schedules of scopes that left
 // ctem.yaml are deleted, so the set of schedules is a function of the configuration.
 import {
@@ -14,6 +15,8 @@ import { durationMs, type Config } from '../domain/config.ts';
 export const SCAN_CYCLE_PREFIX = 'ctem-scan-cycle-';
 export const FEED_SYNC_SCHEDULE = 'ctem-feed-sync';
 export const DIGEST_SCHEDULE = 'ctem-weekly-digest';
+export const OWNER_QUEUES_SCHEDULE = 'ctem-owner-queues';
+export const ESCALATIONS_SCHEDULE = 'ctem-escalations';
 
 const weekdays = {
   sun: 'SUNDAY',
@@ -75,6 +78,19 @@ export async function ensureSchedules(
       spec: digestSpec(config),
       action: { type: 'startWorkflow' as const, workflowType: 'scheduledDigest', args: [], taskQueue },
       memo: 'weekly CISO digest',
+    },
+    {
+      // Each person's queue goes out at their own time: checked every quarter hour.
+      scheduleId: OWNER_QUEUES_SCHEDULE,
+      spec: { intervals: [{ every: '15 minutes' }] } as ScheduleSpec,
+      action: { type: 'startWorkflow' as const, workflowType: 'scheduledOwnerQueues', args: [], taskQueue },
+      memo: "owners' daily queue messages, each at the person's time",
+    },
+    {
+      scheduleId: ESCALATIONS_SCHEDULE,
+      spec: { intervals: [{ every: '1 minute' }] } as ScheduleSpec,
+      action: { type: 'startWorkflow' as const, workflowType: 'scheduledEscalations', args: [], taskQueue },
+      memo: 'escalations gathered per audience and window',
     },
   ];
   const changes: ScheduleChange[] = [];

@@ -14,6 +14,7 @@
 //         riskExpiryReminder: 14d
 //         verifyWithin: 3d
 //         autoApprove: false
+//         onboardingGrace: 30d   # SLA clocks of what ctem learns in the scope's first 30 days start then
 import { z } from 'zod';
 import { ConfigError, duration, durationMs, type Config, type Scope } from '../domain/config.ts';
 import {
@@ -53,6 +54,7 @@ export const lifecycleSectionSchema = z
     riskExpiryReminder: duration.optional(),
     verifyWithin: duration.optional(),
     autoApprove: z.boolean().optional(),
+    onboardingGrace: duration.optional(),
   })
   .strict();
 
@@ -117,6 +119,18 @@ export function slaOverrideFor(config: Config, scopeName: string): SlaOverride {
   if (!scope) return {};
   const sla = parseSection(config, scope).sla ?? {};
   return Object.fromEntries(Object.entries(sla).map(([k, v]) => [k, durationMs(v)])) as SlaOverride;
+}
+
+/**
+ * The scope's onboarding grace in ms (0: none). While a scope is onboarding (from when ctem first
+ * learned of an exposure in it, for this long), SLA clocks wait for the end of the grace: a backlog
+ * is worked through without breaching on arrival.
+ */
+export function onboardingGraceMs(config: Config, scopeName: string): number {
+  const scope = config.scopes.find((s) => s.name === scopeName);
+  if (!scope) return 0;
+  const grace = parseSection(config, scope).onboardingGrace;
+  return grace ? durationMs(grace) : 0;
 }
 
 /** Check every scope's section at start-up, so a mistake is reported before any workflow needs it. */

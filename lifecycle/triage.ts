@@ -23,7 +23,10 @@ export interface TriageResult {
   assetId: number;
   weaknessKey: string;
   scope: string;
+  /** When the scanner first saw it (shown). */
   firstSeen: string;
+  /** When its SLA clock starts: ctem learned of it, or the end of the scope's onboarding grace. */
+  slaStart: string;
   /** "act", "attend", "track*", "track" (exposures.priority). */
   outcome: Outcome;
   /** "Act", "Attend", "Track*", "Track". */
@@ -46,6 +49,8 @@ interface FactsRow {
   vuln_key: string;
   scope: string | null;
   first_seen: Date;
+  learned_at: Date;
+  sla_start: Date | null;
   state: string;
   criticality: Criticality;
   kev_date: string | null;
@@ -63,7 +68,7 @@ interface FactsRow {
 }
 
 const factsSql = `
-  select e.id, e.asset_id, e.vuln_key, e.scope, e.first_seen, e.state, a.criticality,
+  select e.id, e.asset_id, e.vuln_key, e.scope, e.first_seen, e.learned_at, e.sla_start, e.state, a.criticality,
          to_char(coalesce(k.date_added, c5.kev_date_added, nv.kev_date_added), 'YYYY-MM-DD') as kev_date,
          to_char(k.due_date, 'YYYY-MM-DD') as kev_due, k.known_ransomware,
          ep.probability, ep.percentile,
@@ -126,14 +131,28 @@ export class Triage {
     this.catalog = PolicyCatalog.fromConfig(config, baseDir);
   }
 
-  /** Judge a batch of exposures; one query, then the pure policy per exposure. */
-  async triage(db: Pool | PoolClient, exposureIds: string[], now = new Date()): Promise<TriageResult[]> {
+  /**
+   * Judge a batch of exposures; one query, then the pure policy per exposure. Each SLA clock starts
+   * at `slaStart` when given (a new lifecycle), else where the exposure's current one started.
+   */
+  async triage(
+    db: Pool | PoolClient,
+    exposureIds: string[],
+    now = new Date(),
+    slaStart?: Map<string, { at: Date; because: string }>,
+  ): Promise<TriageResult[]> {
     if (exposureIds.length === 0) return [];
     const { rows } = await db.query<FactsRow>(factsSql, [exposureIds]);
-    return rows.map((r) => this.judge(r, now));
+    return rows.map((r) =>
+      this.judge(
+        r,
+        now,
+        slaStart?.get(r.id) ?? { at: r.sla_start ?? r.learned_at, because: 'ctem learned of it' },
+      ),
+    );
   }
 
-  private judge(r: FactsRow, now: Date): TriageResult {
+  private judge(r: FactsRow, now: Date, start: { at: Date; because: string }): TriageResult {
     const scopeName = r.scope ?? 'unscoped';
     const scope = this.config.scopes.find((s) => s.name === r.scope);
     const ctx = scope ? scopeContext(scope) : NO_SCOPE;
@@ -146,6 +165,7 @@ export class Triage {
           ? { probability: r.reported_epss, percentile: r.reported_epss_percentile ?? 0 }
           : null;
     const firstSeen = r.first_seen.toISOString();
+    const slaStart = start.at.toISOString();
     const facts: PriorityFacts = {
       weakness: r.vuln_key,
       kev: r.kev_date
@@ -166,10 +186,11 @@ export class Triage {
         reachability: ctx.reachability,
         requirements: ctx.requirements as { cr: Requirement; ir: Requirement; ar: Requirement },
       },
-      firstSeen,
+      firstSeen: slaStart,
+      clockStartedAt: start.because,
     };
     const d = decidePriority(policy, facts, now);
-    const { due, capped } = cappedDue(d.dueAt, firstSeen, d.outcome, slaOverrideFor(this.config, scopeName));
+    const { due, capped } = cappedDue(d.dueAt, slaStart, d.outcome, slaOverrideFor(this.config, scopeName));
     const reasons = capped
       ? [...d.reasons, `Scope ${scopeName} caps ${d.label} at a shorter window: due ${due}.`]
       : d.reasons;
@@ -179,6 +200,7 @@ export class Triage {
       weaknessKey: r.vuln_key,
       scope: scopeName,
       firstSeen,
+      slaStart,
       outcome: d.outcome,
       priority: d.label,
       slaDue: due,

@@ -64,9 +64,9 @@ function guarded(executor: PatchExecutor, ctx: PatchExecutorContext): PatchExecu
   return {
     name: executor.name,
     ...(executor.advisoriesIn ? { advisoriesIn: (text: string) => executor.advisoriesIn!(text) } : {}),
-    plan: async (unitId: string, targets: PatchTarget[]): Promise<PatchPlan> => {
+    plan: async (rolloutId: string, targets: PatchTarget[]): Promise<PatchPlan> => {
       try {
-        return await executor.plan(unitId, targets);
+        return await executor.plan(rolloutId, targets);
       } catch (err) {
         throw nonRetryable(err);
       }

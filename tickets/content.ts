@@ -4,15 +4,15 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import { compareVersions } from '../domain/remediation.ts';
-import type { RemediationUnitSummary } from '../domain/ports.ts';
+import { compareVersions } from '../domain/versions.ts';
+import type { CampaignSummary } from '../domain/ports.ts';
 import { projectRoot } from '../runtime/paths.ts';
 
 const bundledDir = path.join(projectRoot, 'templates', 'tickets');
 
 /** The key written on the ticket itself; stable for a unit, safe as a Jira label and in queries. */
-export function externalKeyFor(unitId: string): string {
-  return `ctem-ru-${createHash('sha256').update(unitId).digest('hex').slice(0, 24)}`;
+export function externalKeyFor(campaignId: string): string {
+  return `ctem-ru-${createHash('sha256').update(campaignId).digest('hex').slice(0, 24)}`;
 }
 
 /** Marker written into a comment so a retried comment can be recognised on the ticket. */
@@ -22,7 +22,7 @@ export function commentMarker(idempotencyKey: string): string {
 
 export interface TicketView {
   summary: string;
-  unitId: string;
+  campaignId: string;
   externalKey: string;
   scope: string;
   owner?: string;
@@ -31,7 +31,7 @@ export interface TicketView {
   slaDue?: string;
   /** YYYY-MM-DD of the SLA deadline (Jira's duedate). */
   slaDueDate?: string;
-  exposures: RemediationUnitSummary['exposures'];
+  exposures: CampaignSummary['exposures'];
   assets: string[];
   reasons: string[];
   fixes: string[];
@@ -39,7 +39,7 @@ export interface TicketView {
 }
 
 /** Fix instructions per package ("Upgrade openssl from 3.0.2 to 3.0.7 or later (CVE-…)"), else the action. */
-function fixInstructions(unit: RemediationUnitSummary): string[] {
+function fixInstructions(unit: CampaignSummary): string[] {
   const byPackage = new Map<string, { from: Set<string>; to?: string; keys: string[] }>();
   for (const e of unit.exposures) {
     if (!e.package) continue;
@@ -59,10 +59,10 @@ function fixInstructions(unit: RemediationUnitSummary): string[] {
   return fixes.length ? fixes : [unit.action];
 }
 
-export function ticketView(unit: RemediationUnitSummary, dashboardUrl?: string): TicketView {
+export function ticketView(unit: CampaignSummary, dashboardUrl?: string): TicketView {
   const summaryTemplate = loadTemplate(path.join(bundledDir, 'summary.hbs'), false);
   const base = {
-    unitId: unit.id,
+    campaignId: unit.id,
     externalKey: externalKeyFor(unit.id),
     scope: unit.scope,
     owner: unit.owner,

@@ -6,12 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { terminalStates } from '../domain/exposure.ts';
 import { inTransaction, type Pool, type PoolClient } from '../runtime/pool.ts';
-import type {
-  RemediationUnitSummary,
-  TicketRef,
-  TicketStatusCategory,
-  TicketSystem,
-} from '../domain/ports.ts';
+import type { CampaignSummary, TicketRef, TicketStatusCategory, TicketSystem } from '../domain/ports.ts';
 import { commentMarker, externalKeyFor } from './content.ts';
 import { mergeParts, splitUnit, type GroupBy } from './grouping.ts';
 import type { RemoteTicketSystem } from './remote.ts';
@@ -46,7 +41,7 @@ export function moveLockName(system: string, ticketKey: string): string {
 /** Exposure states that mean someone has to work the ticket. */
 const needsWork = new Set<string>(['remediating', 'reopened']);
 
-function reopenNote(unit: RemediationUnitSummary): string {
+function reopenNote(unit: CampaignSummary): string {
   const back = unit.exposures.filter((e) => needsWork.has(e.state));
   return `Reopened: ${back.map((e) => `${e.weaknessKey} on ${e.asset}`).join(', ')} ${
     back.length === 1 ? 'needs' : 'need'
@@ -79,7 +74,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
    * The ticket of each group the unit's exposures fall in (one for the default grouping). Returns the
    * ticket of the unit's first exposure; close, reopen and comment on it reach the unit's other tickets.
    */
-  async upsert(unit: RemediationUnitSummary): Promise<TicketRef> {
+  async upsert(unit: CampaignSummary): Promise<TicketRef> {
     const first = unit.exposures[0];
     if (!first)
       throw ApplicationFailure.nonRetryable(
@@ -91,7 +86,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     const refs = new Map<string, TicketRef>();
     // Groups are locked in key order, so units sharing groups cannot deadlock each other.
     for (const key of [...parts.keys()].sort())
-      refs.set(key, await this.upsertGroup(key, groupBy, { unitId: unit.id, part: parts.get(key)! }));
+      refs.set(key, await this.upsertGroup(key, groupBy, { campaignId: unit.id, part: parts.get(key)! }));
     await this.leaveStaleGroups(unit.id, [...parts.keys()], groupBy);
     return refs.get([...parts.keys()][0]!)!;
   }
@@ -99,7 +94,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
   private async upsertGroup(
     groupKey: string,
     groupBy: GroupBy,
-    member: { unitId: string; part: RemediationUnitSummary } | undefined,
+    member: { campaignId: string; part: CampaignSummary } | undefined,
   ): Promise<TicketRef> {
     const { ref, reopen } = await this.writeGroup(groupKey, groupBy, member);
     // Work is back on a ticket that was closed (a regression, a new member): reopen it, after the
@@ -112,7 +107,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
   private async writeGroup(
     groupKey: string,
     groupBy: GroupBy,
-    member: { unitId: string; part: RemediationUnitSummary } | undefined,
+    member: { campaignId: string; part: CampaignSummary } | undefined,
   ): Promise<{ ref: TicketRef; reopen?: string }> {
     const system = this.remote.name;
     return await inTransaction(this.pool, async (client) => {
@@ -131,13 +126,13 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
       ).rows[0]!;
       if (member)
         await client.query(
-          `insert into ticket_units (system, group_key, unit_id, summary) values ($1, $2, $3, $4)
-           on conflict (system, group_key, unit_id) do update set summary = excluded.summary, updated_at = now()`,
-          [system, groupKey, member.unitId, JSON.stringify(member.part)],
+          `insert into ticket_units (system, group_key, campaign_id, summary) values ($1, $2, $3, $4)
+           on conflict (system, group_key, campaign_id) do update set summary = excluded.summary, updated_at = now()`,
+          [system, groupKey, member.campaignId, JSON.stringify(member.part)],
         );
       const members = (
-        await client.query<{ summary: RemediationUnitSummary }>(
-          `select summary from ticket_units where system = $1 and group_key = $2 order by unit_id`,
+        await client.query<{ summary: CampaignSummary }>(
+          `select summary from ticket_units where system = $1 and group_key = $2 order by campaign_id`,
           [system, groupKey],
         )
       ).rows.map((r) => r.summary);
@@ -236,11 +231,11 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
   }
 
   /** An exposure moved out of the unit: its old group's ticket is re-rendered without it. */
-  private async leaveStaleGroups(unitId: string, current: string[], groupBy: GroupBy): Promise<void> {
+  private async leaveStaleGroups(campaignId: string, current: string[], groupBy: GroupBy): Promise<void> {
     const { rows } = await this.pool.query<{ group_key: string }>(
-      `delete from ticket_units where system = $1 and unit_id = $2 and not (group_key = any($3::text[]))
+      `delete from ticket_units where system = $1 and campaign_id = $2 and not (group_key = any($3::text[]))
        returning group_key`,
-      [this.remote.name, unitId, current],
+      [this.remote.name, campaignId, current],
     );
     for (const { group_key } of rows) {
       const left = await this.pool.query(
@@ -258,7 +253,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
               t2.ticket_key = $2 as self
          from tickets t
          join ticket_units u on u.system = t.system and u.group_key = t.group_key
-         join ticket_units u2 on u2.system = u.system and u2.unit_id = u.unit_id
+         join ticket_units u2 on u2.system = u.system and u2.campaign_id = u.campaign_id
          join tickets t2 on t2.system = u2.system and t2.group_key = u2.group_key
         where t.system = $1 and t.ticket_key = $2 and t2.ticket_key is not null
         order by t2.group_key`,

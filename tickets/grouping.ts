@@ -1,18 +1,18 @@
 // Which ticket an exposure goes to (scopes[].tickets.groupBy): its remediation unit by default, or
 // its own ticket, its asset's ticket, or its fix's ticket across assets. A unit is split into the
 // groups of its exposures; a group's ticket shows every member unit's part together. Pure.
-import type { RemediationUnitSummary } from '../domain/ports.ts';
+import type { CampaignSummary } from '../domain/ports.ts';
 import type { ScopeTickets } from './config.ts';
 
 export type GroupBy = ScopeTickets['groupBy'];
 
-type Exposure = RemediationUnitSummary['exposures'][number];
+type Exposure = CampaignSummary['exposures'][number];
 
 function fixKeyOf(e: Exposure): string {
   return e.package ? `pkg:${e.package.name}` : `weakness:${e.weaknessKey}`;
 }
 
-export function groupKeyOf(unit: RemediationUnitSummary, e: Exposure, groupBy: GroupBy): string {
+export function groupKeyOf(unit: CampaignSummary, e: Exposure, groupBy: GroupBy): string {
   const who = `${unit.scope}:${unit.owner ?? 'unowned'}`;
   switch (groupBy) {
     case 'unit':
@@ -27,17 +27,16 @@ export function groupKeyOf(unit: RemediationUnitSummary, e: Exposure, groupBy: G
 }
 
 /** The unit's parts per ticket group, in the order of the unit's exposures. */
-export function splitUnit(
-  unit: RemediationUnitSummary,
-  groupBy: GroupBy,
-): Map<string, RemediationUnitSummary> {
-  const parts = new Map<string, RemediationUnitSummary>();
+export function splitUnit(unit: CampaignSummary, groupBy: GroupBy): Map<string, CampaignSummary> {
+  const parts = new Map<string, CampaignSummary>();
   for (const e of unit.exposures) {
     const key = groupKeyOf(unit, e, groupBy);
     const part = parts.get(key) ?? { ...unit, exposures: [] };
     part.exposures.push(e);
     parts.set(key, part);
   }
+  // A part counts its own exposures (all of the campaign's when there is one part).
+  if (parts.size > 1) for (const part of parts.values()) part.totals = totalsOf(part.exposures);
   return parts;
 }
 
@@ -63,7 +62,7 @@ function mostUrgent(priorities: string[]): string {
  * One summary for a group's ticket from its members' parts: every exposure, the most urgent priority,
  * the earliest deadline; actions differing only by asset ("Upgrade x on a", "… on b") are joined.
  */
-export function mergeParts(groupKey: string, parts: RemediationUnitSummary[]): RemediationUnitSummary {
+export function mergeParts(groupKey: string, parts: CampaignSummary[]): CampaignSummary {
   const sorted = [...parts].sort((a, b) => a.id.localeCompare(b.id));
   const first = sorted[0];
   if (!first) throw new Error(`ticket group ${groupKey} has no members`);
@@ -79,15 +78,32 @@ export function mergeParts(groupKey: string, parts: RemediationUnitSummary[]): R
     .filter((d): d is string => !!d)
     .sort();
   const owners = new Set(sorted.map((p) => p.owner));
-  const exposures = sorted.flatMap((p) => p.exposures);
+  const exposures = [...new Map(sorted.flatMap((p) => p.exposures).map((e) => [e.id, e])).values()];
+  const subjects = [...new Set(sorted.map((p) => p.subject))];
   return {
     id: groupKey,
     scope: first.scope,
     ...(owners.size === 1 && first.owner ? { owner: first.owner } : {}),
+    kind: sorted.every((p) => p.kind === first.kind) ? first.kind : 'weakness',
+    subject: subjects.join(', '),
     action,
     priority: mostUrgent(sorted.map((p) => p.priority)),
     ...(dues[0] ? { slaDue: dues[0] } : {}),
-    exposures: [...new Map(exposures.map((e) => [e.id, e])).values()],
+    totals: totalsOf(exposures),
+    exposures,
     ...(new Set(sorted.map((p) => p.url)).size === 1 && first.url ? { url: first.url } : {}),
+  };
+}
+
+/** What a list of exposures counts: all of them, the open ones, their assets, per state. */
+export function totalsOf(exposures: CampaignSummary['exposures']): CampaignSummary['totals'] {
+  const states: CampaignSummary['totals']['states'] = {};
+  for (const e of exposures) states[e.state] = (states[e.state] ?? 0) + 1;
+  const closed = new Set(['resolved', 'false-positive', 'retired']);
+  return {
+    exposures: exposures.length,
+    open: exposures.filter((e) => !closed.has(e.state)).length,
+    assets: new Set(exposures.map((e) => e.asset)).size,
+    states,
   };
 }

@@ -1,21 +1,25 @@
 // A ticket changed on the remote side (Jira webhook, ServiceNow outbound REST, GLPI poll): if its
-// status category differs from what the ledger knows, signal `ticketChanged` to the exposure
-// workflows of its unit. The ledger row stays locked until the signals are sent, and is updated
+// status category differs from what the ledger knows, signal `ticketChanged` to the campaign
+// workflows holding its exposures. The ledger row stays locked until the signals are sent, and is updated
 // only after, so a failed delivery is retried by the sender (webhook retry, next poll) and a
 // repeated delivery of the same change signals nothing.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { exposureWorkflowId } from '../domain/exposure.ts';
+import { campaignWorkflowId } from '../domain/campaign.ts';
 import { inTransaction, type Pool, type PoolClient } from '../runtime/pool.ts';
 import type { TicketStatusCategory } from '../domain/ports.ts';
-import type { TicketChangedSignal } from '../contracts/exposure.ts';
+import type { TicketChange } from '../contracts/campaign.ts';
 import { moveLockName, moveLockSql, recordTicketEvents } from './exactlyOnce.ts';
 
-/** Signal name the exposure workflow listens on (workflows/exposure/messages.ts, ticketChangedSignal). */
+/** Signal name the campaign workflow listens on (contracts/campaign.ts, ticketChangedSignal). */
+/** The campaign workflows holding a ticket's exposures. */
+const PLACES = `(select coalesce(jsonb_agg(distinct jsonb_build_array(x.campaign_id, x.campaign_shard)), '[]'::jsonb)
+                   from exposures x where x.id = any(tickets.exposure_ids) and x.campaign_id is not null) as places`;
+
 export const ticketChangedSignalName = 'ticketChanged';
 
-/** Payload of the ticketChanged signal: the exposure workflow's contract, plus what the ledger knows. */
-export interface TicketChanged extends TicketChangedSignal {
-  /** The ticket group (the remediation unit id by default). */
+/** Payload of the ticketChanged signal: the campaign workflow's contract, plus what the ledger knows. */
+export interface TicketChanged extends TicketChange {
+  /** The ticket group (the campaign id by default). */
   group: string;
   previous?: TicketStatusCategory;
   /** The system's own status name or number. */
@@ -47,7 +51,9 @@ export async function applyInboundTicketChange(
 ): Promise<InboundOutcome> {
   return await inTransaction(pool, async (client) => {
     const { rows } = await client.query<LedgerRow>(
-      `select group_key, ticket_url, exposure_ids, last_status from tickets where system = $1 and ticket_key = $2 for update`,
+      `select group_key, ticket_url, exposure_ids, last_status,
+              ${PLACES}
+         from tickets where system = $1 and ticket_key = $2 for update`,
       [change.system, change.key],
     );
     const row = rows[0];
@@ -56,7 +62,7 @@ export async function applyInboundTicketChange(
     const pending = pendingChange(row, change, now);
     await deliver(pending.workflowIds, pending.signal);
     await recordAcknowledged(client, pending, row.exposure_ids);
-    return { outcome: 'signalled', group: row.group_key, workflows: row.exposure_ids.length };
+    return { outcome: 'signalled', group: row.group_key, workflows: pending.workflowIds.length };
   });
 }
 
@@ -65,9 +71,11 @@ interface LedgerRow {
   ticket_url: string | null;
   exposure_ids: string[];
   last_status: TicketStatusCategory | null;
+  /** [campaign id, shard] of the ticket's exposures: the workflows that hold them. */
+  places: [string, number][];
 }
 
-/** A change to signal: the exposure workflows of the unit and the payload. */
+/** A change to signal: the campaign workflows of the ticket's exposures and the payload. */
 export interface PendingTicketChange {
   workflowIds: string[];
   signal: TicketChanged;
@@ -75,8 +83,9 @@ export interface PendingTicketChange {
 
 function pendingChange(row: LedgerRow, change: InboundTicketChange, now: Date): PendingTicketChange {
   return {
-    workflowIds: row.exposure_ids.map(exposureWorkflowId),
+    workflowIds: row.places.map(([campaign, shard]) => campaignWorkflowId(campaign, shard)),
     signal: {
+      exposureIds: row.exposure_ids,
       ticket: { system: change.system, key: change.key, ...(row.ticket_url ? { url: row.ticket_url } : {}) },
       status: change.category,
       at: now.toISOString(),
@@ -127,7 +136,7 @@ export async function pendingTicketChanges(
   const system = changes[0]!.system;
   const select = (db: Pool | PoolClient, keys: string[]) =>
     db.query<LedgerRow & { ticket_key: string; moved_since_read: boolean }>(
-      `select ticket_key, group_key, ticket_url, exposure_ids, last_status,
+      `select ticket_key, group_key, ticket_url, exposure_ids, last_status, ${PLACES},
               coalesce(status_changed_at >= $3, false) as moved_since_read
          from tickets where system = $1 and ticket_key = any($2::text[])`,
       [system, keys, readStartedAt ?? null],

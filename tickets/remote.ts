@@ -2,12 +2,7 @@
 // update, comment, transition), from which TicketSystem's idempotent operations are built once here.
 // The PostgreSQL ledger (exactlyOnce.ts) wraps the same primitives for the exactly-once guarantee.
 import { ApplicationFailure } from '@temporalio/activity';
-import type {
-  RemediationUnitSummary,
-  TicketRef,
-  TicketStatusCategory,
-  TicketSystem,
-} from '../domain/ports.ts';
+import type { CampaignSummary, TicketRef, TicketStatusCategory, TicketSystem } from '../domain/ports.ts';
 import { commentMarker, ticketView, type TicketView } from './content.ts';
 
 export interface RemoteStatus {
@@ -32,7 +27,7 @@ export interface FindOptions {
 export interface RemoteTicketSystem extends TicketSystem {
   /** Run a sequence of calls in one remote session (GLPI logs in once); others just run fn. */
   session<T>(fn: () => Promise<T>): Promise<T>;
-  view(unit: RemediationUnitSummary): TicketView;
+  view(unit: CampaignSummary): TicketView;
   /** What update() would write, for skipping unchanged updates. */
   contentHash(view: TicketView): string;
   /**
@@ -40,8 +35,8 @@ export interface RemoteTicketSystem extends TicketSystem {
    * answer lost, so a miss may only mean the system's search has not caught up yet (Jira).
    */
   find(externalKey: string, opts?: FindOptions): Promise<TicketRef | undefined>;
-  create(view: TicketView, unit: RemediationUnitSummary): Promise<TicketRef & { number?: string }>;
-  update(ref: TicketRef, view: TicketView, unit: RemediationUnitSummary): Promise<void>;
+  create(view: TicketView, unit: CampaignSummary): Promise<TicketRef & { number?: string }>;
+  update(ref: TicketRef, view: TicketView, unit: CampaignSummary): Promise<void>;
   hasComment(ref: TicketRef, marker: string): Promise<boolean>;
   addComment(ref: TicketRef, text: string, marker: string): Promise<void>;
   remoteStatus(ref: TicketRef): Promise<RemoteStatus>;
@@ -71,14 +66,14 @@ export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
     return await fn();
   }
 
-  view(unit: RemediationUnitSummary): TicketView {
+  view(unit: CampaignSummary): TicketView {
     return ticketView(unit, this.dashboardUrl);
   }
 
   abstract contentHash(view: TicketView): string;
   abstract find(externalKey: string, opts?: FindOptions): Promise<TicketRef | undefined>;
-  abstract create(view: TicketView, unit: RemediationUnitSummary): Promise<TicketRef & { number?: string }>;
-  abstract update(ref: TicketRef, view: TicketView, unit: RemediationUnitSummary): Promise<void>;
+  abstract create(view: TicketView, unit: CampaignSummary): Promise<TicketRef & { number?: string }>;
+  abstract update(ref: TicketRef, view: TicketView, unit: CampaignSummary): Promise<void>;
   abstract hasComment(ref: TicketRef, marker: string): Promise<boolean>;
   abstract addComment(ref: TicketRef, text: string, marker: string): Promise<void>;
   abstract remoteStatus(ref: TicketRef): Promise<RemoteStatus>;
@@ -88,7 +83,7 @@ export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
     return to;
   }
 
-  async upsert(unit: RemediationUnitSummary): Promise<TicketRef> {
+  async upsert(unit: CampaignSummary): Promise<TicketRef> {
     return await this.session(async () => {
       const view = this.view(unit);
       const found = await this.find(view.externalKey);

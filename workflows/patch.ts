@@ -20,13 +20,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PatchingActivities } from '../activities/patching.ts';
-import type { LifecycleActivities } from '../activities/lifecycle.ts';
+import type { CampaignActivities } from '../activities/campaign.ts';
 import type { PatchRolloutPolicy } from '../patching/config.ts';
 import type { HostApplyOutcome, PlannedRollout } from '../contracts/patching.ts';
 import type { PatchPlan, RescanTicket } from '../domain/ports.ts';
 import { exposureWorkflowId } from '../domain/exposure.ts';
 import { describeMaintenanceWindow, maintenanceWindowAt } from '../domain/maintenance.ts';
-import { patchRolloutFinishedSignal, type PatchRolloutFinishedSignal } from '../contracts/exposure.ts';
+import { patchRolloutFinishedSignal, type PatchRolloutFinished } from '../contracts/campaign.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,
@@ -65,7 +65,7 @@ function planning(heartbeatTimeoutMs = 120_000) {
   });
 }
 
-const lifecycle = proxyActivities<Pick<LifecycleActivities, 'notifyAudience' | 'requestRescan'>>({
+const lifecycle = proxyActivities<Pick<CampaignActivities, 'notifyAudience' | 'requestRescan'>>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '2 seconds', maximumInterval: '5 minutes', backoffCoefficient: 2 },
 });
@@ -159,30 +159,42 @@ async function notify(
   const { rolloutId, input } = r;
   const first = input.exposures[0]!;
   return await lifecycle.notifyAudience({
-    key: `${input.unitId}:${key}:${rolloutId}`,
+    key: `${subjectOf(r)}:${key}:${rolloutId}`,
     kind,
     exposureId: first.exposureId,
     scope: input.scope,
-    unitId: input.unitId,
+    ...(input.campaignId ? { campaignId: input.campaignId } : { unitId: subjectOf(r) }),
     ...(input.owner ? { owner: input.owner } : {}),
     ...(level !== undefined ? { level } : {}),
     audiences,
     text,
     eventKey: `${rolloutId}:notify:${key}`,
     patchRolloutId: rolloutId,
+    exposureIds: input.exposures.map((e) => e.exposureId),
   });
 }
 
+/** What the rollout patches: its campaign, or the remediation unit of a rollout of the previous release. */
+function subjectOf(r: Rollout): string {
+  return r.input.campaignId ?? r.input.unitId ?? r.rolloutId;
+}
+
 /**
- * Every exposure of the unit hears how the rollout ended (the one that started it as well: it may
- * have continued as new since). Added after the first rollouts ran, hence the patch guard.
+ * The campaign that started the rollout hears how it ended. A rollout of the previous release tells
+ * every exposure of its unit instead (their workflows are gone once migrated: nobody hears it then).
+ * Added after the first rollouts ran, hence the patch guard.
  */
-async function tellExposures(
-  r: Rollout,
-  end: PatchRolloutFinishedSignal,
-  joined: string[] = [],
-): Promise<void> {
+async function tellExposures(r: Rollout, end: PatchRolloutFinished, joined: string[] = []): Promise<void> {
   if (!patched('rollout-tells-exposures')) return;
+  if (r.input.reportTo) {
+    try {
+      await getExternalWorkflowHandle(r.input.reportTo).signal(patchRolloutFinishedSignal, end);
+    } catch (err) {
+      // The campaign has ended meanwhile (every exposure closed by a scan, marked false positive…).
+      log.info('patch rollout end not delivered', { campaign: r.input.reportTo, error: String(err) });
+    }
+    return;
+  }
   const ids = [...new Set([...r.input.exposures.map((e) => e.exposureId), ...joined])];
   await Promise.all(
     ids.map(async (exposureId) => {
@@ -231,6 +243,7 @@ async function finish(
         lifecycle.requestRescan({
           requestId: `${rolloutId}:verify:${e.exposureId}`,
           exposureId: e.exposureId,
+          ...(input.campaignId ? { campaignId: input.campaignId } : {}),
           scope: input.scope,
           assetId: e.assetId,
           weaknessKey: e.weaknessKey,
@@ -249,7 +262,7 @@ async function planRollout(r: Rollout): Promise<PlannedRollout> {
   try {
     return await planning(input.heartbeatTimeoutMs).planPatchRollout({
       rolloutId,
-      unitId: input.unitId,
+      campaignId: subjectOf(r),
       scope: input.scope,
       targets: input.targets,
       exposureIds: input.exposures.map((e) => e.exposureId),
@@ -262,13 +275,13 @@ async function planRollout(r: Rollout): Promise<PlannedRollout> {
       'escalation',
       'patch-plan-failed',
       ['owner', 'channel', 'securityLead'],
-      `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
+      `Patch of ${subjectOf(r)} could not be planned: ${failureMessage(err)}`,
       1,
     );
     await tellExposures(r, {
       rolloutId,
       status: 'failed',
-      summary: `Patch of ${input.unitId} could not be planned: ${failureMessage(err)}`,
+      summary: `Patch of ${subjectOf(r)} could not be planned: ${failureMessage(err)}`,
     });
     throw err;
   }
@@ -305,7 +318,7 @@ async function awaitDecision(r: Rollout, policy: PatchRolloutPolicy, plan: Patch
         'escalation',
         `patch-approval-timeout-${level}`,
         level === 1 ? ['approver', 'securityLead', 'channel'] : ['securityLead', 'ciso', 'channel'],
-        `No decision on the patch of ${input.unitId} after ${Math.round((level * periodMs) / 60_000)} minutes: approve or reject it (approvers: ${view.approvers.join(', ')})\n${plan.summary}`,
+        `No decision on the patch of ${subjectOf(r)} after ${Math.round((level * periodMs) / 60_000)} minutes: approve or reject it (approvers: ${view.approvers.join(', ')})\n${plan.summary}`,
         Math.min(level, 2),
       );
     }
@@ -392,7 +405,7 @@ async function applyBatches(
       return await finish(
         r,
         'failed',
-        `Patch of ${input.unitId} failed on ${failed.map((f) => f.host).join(', ')} (${stage}); the rollout stopped, ${batches.slice(i + 1).flat().length} host(s) left untouched.\n${failed.map((f) => `${f.host}: ${f.outputTail.split('\n').slice(-5).join('\n')}`).join('\n')}`,
+        `Patch of ${subjectOf(r)} failed on ${failed.map((f) => f.host).join(', ')} (${stage}); the rollout stopped, ${batches.slice(i + 1).flat().length} host(s) left untouched.\n${failed.map((f) => `${f.host}: ${f.outputTail.split('\n').slice(-5).join('\n')}`).join('\n')}`,
         outcomes,
         true,
       );
@@ -402,7 +415,7 @@ async function applyBatches(
   return await finish(
     r,
     'succeeded',
-    `Patch of ${input.unitId} applied on ${outcomes.map((o) => o.host).join(', ')}${reboot.length ? `; reboot required on ${reboot.join(', ')}` : ''}`,
+    `Patch of ${subjectOf(r)} applied on ${outcomes.map((o) => o.host).join(', ')}${reboot.length ? `; reboot required on ${reboot.join(', ')}` : ''}`,
     outcomes,
     false,
     new Date(Date.now()).toISOString(),
@@ -418,7 +431,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     );
   const view: PatchRolloutView = {
     rolloutId,
-    unitId: input.unitId,
+    campaignId: input.campaignId ?? input.unitId ?? rolloutId,
     scope: input.scope,
     status: 'planning',
     approvers: [],
@@ -443,7 +456,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     return await finish(
       r,
       'blocked',
-      `Patch of ${input.unitId} is blocked by its dry run:\n${(plan.problems ?? []).map((p) => `${p.host}: ${p.message}`).join('\n')}`,
+      `Patch of ${subjectOf(r)} is blocked by its dry run:\n${(plan.problems ?? []).map((p) => `${p.host}: ${p.message}`).join('\n')}`,
       [],
       true,
     );
@@ -462,7 +475,7 @@ export async function patchRollout(input: PatchRolloutInput): Promise<PatchRollo
     return await finish(
       r,
       'rejected',
-      `Patch of ${input.unitId} rejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`,
+      `Patch of ${subjectOf(r)} rejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`,
       [],
       false,
     );

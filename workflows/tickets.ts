@@ -1,10 +1,10 @@
 // Reading ticket systems that cannot call us (GLPI; ServiceNow as a safety net): one long-running
-// workflow per system polls for changed tickets, signals `ticketChanged` to the exposure workflows
+// workflow per system polls for changed tickets, signals `ticketChanged` to the campaign workflows
 // of each changed ticket, then records the change. A crash between the two repeats the signal, never
-// loses it; the exposure workflow treats a repeated status as no news.
+// loses it; the campaign treats a repeated status as no news.
 import { continueAsNew, getExternalWorkflowHandle, log, proxyActivities, sleep } from '@temporalio/workflow';
 import type { createItsmActivities } from '../activities/tickets.ts';
-import { ticketChangedSignal } from '../contracts/exposure.ts';
+import { ticketChangedSignal } from '../contracts/campaign.ts';
 import type { TicketStatusPollInput } from '../contracts/tickets.ts';
 
 type ItsmActivities = ReturnType<typeof createItsmActivities>;
@@ -26,7 +26,7 @@ export async function ticketStatusPoll(input: TicketStatusPollInput): Promise<ne
         try {
           await getExternalWorkflowHandle(workflowId).signal(ticketChangedSignal, change.signal);
         } catch (err) {
-          // The exposure's workflow has ended (resolved, retired): nobody is waiting for this ticket.
+          // The campaign has ended (every exposure closed): nobody is waiting for this ticket.
           log.warn('ticket change not delivered', {
             workflowId,
             ticket: change.signal.ticket.key,

@@ -370,12 +370,12 @@ export class SlackBot {
     if (click.kind === 'approve')
       return await this.act(person, stored, channel, body.user.id, targets, { kind: 'approve' });
     if (click.kind === 'snooze' && click.days !== undefined) {
-      const until = this.deps.decisions.snoozeUntil(stored.model.notification.unit.scope, click.days);
+      const until = this.deps.decisions.snoozeUntil(stored.model.notification.campaign.scope, click.days);
       return await this.act(person, stored, channel, body.user.id, targets, { kind: 'snooze', until });
     }
     if (click.kind === 'snooze' || modalKinds.has(click.kind)) {
       const actor: Actor = { personId: person.id, via: 'slack' };
-      const unit = stored.model.notification.unit;
+      const unit = stored.model.notification.campaign;
       // Asking every workflow of a very large unit would not fit in the 3 s a trigger id lives;
       // then the workflows judge the submission alone.
       if (targets.length <= 50) {
@@ -419,7 +419,7 @@ export class SlackBot {
     if (approve) return await this.answerPatch(stored, channel, body.user.id, true);
     const person = await this.personOrRefusal(stored, channel, body.user.id, 'rejectPatch');
     if (!person) return;
-    const exposureIds = stored.model.notification.unit.exposures.map((e) => e.id);
+    const exposureIds = stored.model.notification.campaign.exposures.map((e) => e.id);
     const refused = await this.deps.decisions.precheckPatch(
       { personId: person.id, via: 'slack' },
       rolloutId,
@@ -430,7 +430,7 @@ export class SlackBot {
       await this.tell(channel, body.user.id, `:no_entry: Not done: ${refused}.`);
       return;
     }
-    const unit = stored.model.notification.unit;
+    const unit = stored.model.notification.campaign;
     const view = this.side.renderer.patchRejectModal(
       { m: `${channel}/${ts}`, r: rolloutId },
       `Patch plan for *${unit.action}* (${unit.exposures.length} exposure${unit.exposures.length === 1 ? '' : 's'}, scope ${unit.scope})`,
@@ -450,7 +450,7 @@ export class SlackBot {
     const reason = await this.deps.decisions.refuseUnknownAccount(
       'slack',
       userId,
-      stored.model.notification.unit.exposures.map((e) => e.id),
+      stored.model.notification.campaign.exposures.map((e) => e.id),
       kind,
       patchRolloutOf(stored.model.notification),
     );
@@ -470,7 +470,7 @@ export class SlackBot {
     const person = await this.personOrRefusal(stored, channel, userId, kind);
     if (!person) return;
     const rolloutId = patchRolloutOf(stored.model.notification)!;
-    const exposureIds = stored.model.notification.unit.exposures.map((e) => e.id);
+    const exposureIds = stored.model.notification.campaign.exposures.map((e) => e.id);
     const outcome = await this.deps.decisions.decidePatch(
       { personId: person.id, via: 'slack' },
       rolloutId,
@@ -610,7 +610,7 @@ export class SlackBot {
   }
 
   private targetText(model: ChatMessageModel, ids: string[]): string {
-    const unit = model.notification.unit;
+    const unit = model.notification.campaign;
     if (ids.length === 1) {
       const e = unit.exposures.find((x) => x.id === ids[0]);
       if (e) return `*${e.weaknessKey}* on *${e.asset}* (${e.priority}): ${e.title}`;

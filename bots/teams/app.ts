@@ -263,7 +263,7 @@ export class TeamsBot {
     }
     if (targets.length === 0) return message('Nothing on this card is open to that decision any more.');
 
-    const scope = model.notification.unit.scope;
+    const scope = model.notification.campaign.scope;
     const decisions = this.deps.decisions;
     let input: DecisionInput;
     switch (verb) {
@@ -339,7 +339,7 @@ export class TeamsBot {
       return message(
         'This card is not a patch approval ctem is tracking any more; decide from the dashboard.',
       );
-    const exposureIds = stored.model.notification.unit.exposures.map((e) => e.id);
+    const exposureIds = stored.model.notification.campaign.exposures.map((e) => e.id);
     const person = this.deps.decisions.people.resolve({
       transport: 'teams',
       userIds: [activity.from.aadObjectId, activity.from.id].filter((x): x is string => !!x),

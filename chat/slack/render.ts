@@ -58,13 +58,13 @@ export class SlackRenderer {
     const view = buildView(model, {
       nowMs: this.now(),
       personName: (id) => this.people.person(id)?.name ?? id,
-      snoozeChoices: snoozeChoicesFor(this.config, model.notification.unit.scope),
+      snoozeChoices: snoozeChoicesFor(this.config, model.notification.campaign.scope),
     });
     return this.messageTemplate(view) as SlackPayload;
   }
 
   modal(model: ChatMessageModel, origin: ModalOrigin, targetText: string): unknown {
-    const scope = model.notification.unit.scope;
+    const scope = model.notification.campaign.scope;
     const limits = decisionLimits(this.config, scope);
     const maxRiskDays = Math.floor(limits.maxRiskAcceptanceMs / 86_400_000);
     const defaultDays = Math.min(90, maxRiskDays);

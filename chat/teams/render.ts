@@ -19,7 +19,7 @@ export class TeamsRenderer {
   ) {}
 
   card(model: ChatMessageModel): unknown {
-    const scope = model.notification.unit.scope;
+    const scope = model.notification.campaign.scope;
     const nowMs = this.now();
     const snoozeChoices = snoozeChoicesFor(this.config, scope);
     const view = buildView(model, {

@@ -106,14 +106,15 @@ export function defineExposure(exposure: Command): void {
           `priority   ${t.priority ?? '-'}${t.policyVersion ? ` (policy ${t.policyVersion})` : ''}`,
           `SLA due    ${t.slaDue ?? '-'}${t.slaBreachedAt ? `  breached at ${t.slaBreachedAt}` : ''}`,
           `owner      ${t.owner ?? '-'}`,
-          ...(t.remediationUnit
+          ...(t.campaign
             ? [
-                `unit       ${t.remediationUnit.action ?? t.remediationUnit.id}${t.remediationUnit.ticket ? `  ticket ${t.remediationUnit.ticket.key}` : ''}`,
+                `campaign   ${t.campaign.id}${t.campaign.fix ? ` (${t.campaign.fix})` : ''}${t.campaign.ticket ? `  ticket ${t.campaign.ticket.key}` : ''}`,
               ]
             : []),
           ...(t.snoozedUntil ? [`snoozed    until ${t.snoozedUntil}`] : []),
           ...(t.riskAccepted ? [`accepted   by ${t.riskAccepted.by} until ${t.riskAccepted.until}`] : []),
-          `first seen ${t.firstSeen}`,
+          `first seen ${t.firstSeen} (by the scanner)`,
+          `learned    ${t.learnedAt}${t.slaStart !== t.learnedAt ? `  SLA clock from ${t.slaStart}` : ''}`,
           ...(t.fixedAt ? [`fixed at   ${t.fixedAt}`] : []),
           ...(t.verified ? [`verified   ${t.verified.at} by scan ${t.verified.scanId}`] : []),
           ...(t.exposureSeconds !== null

@@ -54,8 +54,10 @@ export interface PriorityFacts {
     /** Explicit modified metrics for this asset (they win over the policy's attack-vector cap). */
     modified?: Readonly<Record<string, string>>;
   };
-  /** ISO time the exposure was first seen: the SLA clock starts there. */
+  /** When the SLA clock starts (the exposure's first sighting, or when ctem learned of it). */
   firstSeen: string;
+  /** How the clock start is described in the reasons ("first seen" unless said otherwise). */
+  clockStartedAt?: string;
 }
 
 /** The discrete inputs of the tree, floors and deadlines. */
@@ -455,7 +457,7 @@ export function decidePriority(policy: Policy, facts: PriorityFacts, now: Date):
   const started =
     candidate.from === 'kevDateAdded' && kevAdded !== undefined && kevAdded > firstSeen
       ? `its KEV date ${isoDate(kevAdded)}`
-      : `first seen ${isoDate(firstSeen)}`;
+      : `${facts.clockStartedAt ?? 'first seen'} ${isoDate(firstSeen)}`;
   reasons.push(
     candidate.rule.startsWith('outcome:')
       ? `${label} is due ${policy.outcomes[j.outcome].slaDays} days after ${started}: ${isoDate(due)}.`

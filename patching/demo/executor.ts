@@ -7,7 +7,7 @@ import type { PatchExecutor, PatchPlan, PatchResult, PatchTarget } from '../../d
 export function createDemoPatchExecutor(): PatchExecutor {
   return {
     name: 'demo',
-    async plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan> {
+    async plan(rolloutId: string, targets: PatchTarget[]): Promise<PatchPlan> {
       const steps = targets.flatMap((t) =>
         t.packages.map((p) => ({
           host: t.host,
@@ -16,7 +16,7 @@ export function createDemoPatchExecutor(): PatchExecutor {
       );
       return {
         executor: 'demo',
-        unitId,
+        rolloutId,
         targets,
         summary: `demo plan: ${steps.length} package upgrade(s) on ${targets.map((t) => t.host).join(', ')}; nothing will run`,
         steps,

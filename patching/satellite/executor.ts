@@ -236,8 +236,8 @@ export function errataSearchQuery(errataIds: string[]): string {
 }
 
 /** The tag that finds a job again after a retry: derived from unit and host, search-safe. */
-export function jobTag(unitId: string, host: string): string {
-  return `ctem-${createHash('sha256').update(`${unitId}\n${host}`).digest('hex').slice(0, 20)}`;
+export function jobTag(rolloutId: string, host: string): string {
+  return `ctem-${createHash('sha256').update(`${rolloutId}\n${host}`).digest('hex').slice(0, 20)}`;
 }
 
 export class SatellitePatchExecutor implements PatchExecutor {
@@ -303,13 +303,13 @@ export class SatellitePatchExecutor implements PatchExecutor {
     return { applicable, installable };
   }
 
-  async plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan> {
+  async plan(rolloutId: string, targets: PatchTarget[]): Promise<PatchPlan> {
     const checked = targets.map(validateTarget);
     const api = this.api();
     const steps: PatchPlan['steps'] = [];
     const problems: NonNullable<PatchPlan['problems']> = [];
     const lines: string[] = [
-      `Patch plan for ${unitId} through Red Hat Satellite ${this.settings.url}, ${targets.length} host(s):`,
+      `Patch plan for ${rolloutId} through Red Hat Satellite ${this.settings.url}, ${targets.length} host(s):`,
     ];
     const planned: PatchTarget[] = [];
     try {
@@ -360,7 +360,7 @@ export class SatellitePatchExecutor implements PatchExecutor {
         'Problems (apply would not reach the fix):',
         ...problems.map((p) => `  ${p.host}: ${p.message}`),
       );
-    return { executor: this.name, unitId, targets: planned, summary: lines.join('\n'), steps, problems };
+    return { executor: this.name, rolloutId, targets: planned, summary: lines.join('\n'), steps, problems };
   }
 
   async apply(plan: PatchPlan): Promise<PatchResult> {
@@ -369,7 +369,7 @@ export class SatellitePatchExecutor implements PatchExecutor {
     const hosts: PatchResult['hosts'] = [];
     try {
       for (const [i, target] of plan.targets.entries()) {
-        const outcome = await this.applyHost(api, plan.unitId, target, i);
+        const outcome = await this.applyHost(api, plan.rolloutId, target, i);
         hosts.push(outcome);
         if (!outcome.ok) break;
       }
@@ -385,7 +385,7 @@ export class SatellitePatchExecutor implements PatchExecutor {
 
   private async applyHost(
     api: SatelliteApi,
-    unitId: string,
+    rolloutId: string,
     target: PatchTarget,
     index: number,
   ): Promise<PatchResult['hosts'][number]> {
@@ -397,7 +397,7 @@ export class SatellitePatchExecutor implements PatchExecutor {
       return { host, ok: false, output: 'the approved plan lists no installable errata for this host' };
     const found = await this.findHost(api, host);
     if (!found) return { host, ok: false, output: `Satellite knows no host named ${host}` };
-    const tag = jobTag(unitId, host);
+    const tag = jobTag(rolloutId, host);
     let job = (
       await api.get<ForemanIndex<JobInvocation>>('/api/v2/job_invocations', {
         search: `description ~ "${tag}"`,

@@ -178,7 +178,7 @@ export class SshPatchExecutor implements PatchExecutor {
     private readonly access: SshAccess,
   ) {}
 
-  async plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan> {
+  async plan(rolloutId: string, targets: PatchTarget[]): Promise<PatchPlan> {
     targets.forEach(prevalidate);
     const steps: PatchPlan['steps'] = [];
     const problems: NonNullable<PatchPlan['problems']> = [];
@@ -264,11 +264,11 @@ export class SshPatchExecutor implements PatchExecutor {
         session.close();
       }
     }
-    const header = `Patch plan for ${unitId} over SSH, ${targets.length} host(s):`;
+    const header = `Patch plan for ${rolloutId} over SSH, ${targets.length} host(s):`;
     const problemLines = problems.map((p) => `  ${p.host}: ${p.message}`);
     return {
       executor: this.name,
-      unitId,
+      rolloutId,
       targets,
       summary: [
         header,

@@ -207,12 +207,12 @@ export class WsusPatchExecutor implements PatchExecutor {
     return { ...merged[0]!, kbs: merged.flatMap((m) => m.kbs) };
   }
 
-  async plan(unitId: string, targets: PatchTarget[]): Promise<PatchPlan> {
+  async plan(rolloutId: string, targets: PatchTarget[]): Promise<PatchPlan> {
     const checked = targets.map((t, i) => this.validate(t, i));
     const steps: PatchPlan['steps'] = [];
     const problems: NonNullable<PatchPlan['problems']> = [];
     const lines = [
-      `Patch plan for ${unitId} through WSUS on ${this.settings.server}, target group "${this.targetGroup}" (an approval reaches every computer in the group), ${targets.length} host(s):`,
+      `Patch plan for ${rolloutId} through WSUS on ${this.settings.server}, target group "${this.targetGroup}" (an approval reaches every computer in the group), ${targets.length} host(s):`,
     ];
     for (const { computer, kbs } of checked) {
       const report = await this.run('plan', computer, kbs, new EvidenceLog());
@@ -266,7 +266,7 @@ export class WsusPatchExecutor implements PatchExecutor {
         'Problems (apply would not reach the fix):',
         ...problems.map((p) => `  ${p.host}: ${p.message}`),
       );
-    return { executor: this.name, unitId, targets, summary: lines.join('\n'), steps, problems };
+    return { executor: this.name, rolloutId, targets, summary: lines.join('\n'), steps, problems };
   }
 
   async apply(plan: PatchPlan): Promise<PatchResult> {

@@ -22,7 +22,7 @@ const chaosExecutor = (): PatchExecutor => {
   const demo = createDemoPatchExecutor();
   return {
     name: 'chaos',
-    plan: async (unitId, targets) => ({ ...(await demo.plan(unitId, targets)), executor: 'chaos' }),
+    plan: async (campaignId, targets) => ({ ...(await demo.plan(campaignId, targets)), executor: 'chaos' }),
     async apply(plan) {
       // The simulated hosts behave like real ones under the real executors: ssh first reads each
       // host's installed versions and upgrades only what is short of the fix, satellite finds its
@@ -31,13 +31,13 @@ const chaosExecutor = (): PatchExecutor => {
       // applies (changed = true), and a second change of the same host is a duplicate.
       const hosts = plan.targets.map((t) => t.host).join(',');
       const done = await pool.query(
-        'select 1 from chaos_patch_applies where unit_id = $1 and hosts = $2 and changed',
-        [plan.unitId, hosts],
+        'select 1 from chaos_patch_applies where campaign_id = $1 and hosts = $2 and changed',
+        [plan.campaignId, hosts],
       );
       const changed = done.rowCount === 0;
       await pool.query(
-        'insert into chaos_patch_applies (unit_id, hosts, pid, changed) values ($1, $2, $3, $4)',
-        [plan.unitId, hosts, process.pid, changed],
+        'insert into chaos_patch_applies (campaign_id, hosts, pid, changed) values ($1, $2, $3, $4)',
+        [plan.campaignId, hosts, process.pid, changed],
       );
       if (changed) return await demo.apply(plan);
       return {

@@ -115,7 +115,7 @@ describe('crash suite: the demo loop under SIGKILL and server restarts', () => {
     cleanups.push(() => pool.end());
     await migrate(pool);
     await pool.query(
-      `create table chaos_patch_applies (id bigserial primary key, unit_id text not null, hosts text not null, pid integer not null, changed boolean not null)`,
+      `create table chaos_patch_applies (id bigserial primary key, campaign_id text not null, hosts text not null, pid integer not null, changed boolean not null)`,
     );
     const startTemporal = () =>
       startTemporalDevServer({ port: temporalPort, headless: true, dbFile, logLevel: 'error' });
@@ -359,14 +359,14 @@ scopes:${scopes}
     const patchJobDupes = await q<{ n: number }>(
       `select count(*)::int as n from (select 1 from patch_jobs group by rollout_id, host having count(*) > 1) d`,
     );
-    const rolloutsPerUnit = await q<{ unit_id: string; n: number }>(
-      `select unit_id, count(*)::int as n from patch_rollouts group by unit_id`,
+    const rolloutsPerUnit = await q<{ campaign_id: string; n: number }>(
+      `select campaign_id, count(*)::int as n from patch_rollouts group by campaign_id`,
     );
     const rolloutStates = await q<{ status: string; n: number }>(
       `select status, count(*)::int as n from patch_rollouts group by status order by status`,
     );
-    const applies = await q<{ unit_id: string; n: number; calls: number }>(
-      `select unit_id, count(*) filter (where changed)::int as n, count(*)::int as calls from chaos_patch_applies group by unit_id`,
+    const applies = await q<{ campaign_id: string; n: number; calls: number }>(
+      `select campaign_id, count(*) filter (where changed)::int as n, count(*)::int as calls from chaos_patch_applies group by campaign_id`,
     );
     const approvals = await q<{ exposure_id: string; n: number }>(
       `select exposure_id, count(*)::int as n from events where type = 'approve' and actor = 'dana' group by exposure_id`,

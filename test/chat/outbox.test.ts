@@ -59,7 +59,7 @@ describe('the Slack notifier', () => {
     expect(first.delivered[0]!.ref).toMatch(/^D0OLIVIA\/\d+\.\d+$/);
     const again = await notifier.notify({ ...n, text: 'Reminder: still open', kind: 'reminder' });
     expect(again.delivered[0]!.ref).toBe(first.delivered[0]!.ref);
-    const mine = world.slack.calls.filter((c) => JSON.stringify(c.args).includes(n.unit.action));
+    const mine = world.slack.calls.filter((c) => JSON.stringify(c.args).includes(n.campaign.action));
     expect(mine.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update']);
     const update = mine[1]!.args as { blocks: unknown[]; text: string };
     expect(JSON.stringify(update.blocks)).toContain('Reminder: still open');
@@ -84,7 +84,7 @@ describe('the Slack notifier', () => {
     ]);
     const posted = world.slack
       .callsTo('chat.postMessage')
-      .filter((c) => JSON.stringify(c.args).includes(n.unit.action));
+      .filter((c) => JSON.stringify(c.args).includes(n.campaign.action));
     expect(posted).toHaveLength(4);
     expect(JSON.stringify(posted[0]!.args.blocks)).toContain('SLA escalation (level 2)');
   });
@@ -96,7 +96,7 @@ describe('the Slack notifier', () => {
     expect(receipt.delivered[0]!.ref).toMatch(/^D0OLIVIA\//);
     const attempts = world.slack.callsTo('chat.postMessage').slice(-2);
     expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(990);
-    expect(JSON.stringify(attempts[1]!.args)).toContain(n.unit.action);
+    expect(JSON.stringify(attempts[1]!.args)).toContain(n.campaign.action);
   });
 
   it('reports a permanent error (ok:false) instead of retrying it, and names who was not reached', async () => {
@@ -185,7 +185,9 @@ describe('the outbox', () => {
     const second = await notifier.notify(n);
     expect(second.delivered[0]!.ref).not.toBe(first.delivered[0]!.ref);
     expect(
-      world.slack.calls.filter((c) => JSON.stringify(c.args).includes(n.unit.action)).map((c) => c.method),
+      world.slack.calls
+        .filter((c) => JSON.stringify(c.args).includes(n.campaign.action))
+        .map((c) => c.method),
     ).toEqual(['chat.postMessage', 'chat.update', 'chat.postMessage']);
   });
 });

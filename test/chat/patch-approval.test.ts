@@ -49,13 +49,13 @@ interface Rollout {
 async function rolloutAwaitingApproval(weakness: string, host: string): Promise<Rollout> {
   const [exposureId] = await world.exposures({ weaknesses: [weakness], host });
   const v = await view(world.temporal.client, exposureId!);
-  const unitId = v.remediationUnitId!;
+  const campaignId = v.remediationUnitId!;
   const handle = await world.temporal.client.workflow.start('patchRollout', {
     taskQueue: world.taskQueue,
-    workflowId: patchRolloutWorkflowId(`${unitId}:chat`),
+    workflowId: patchRolloutWorkflowId(`${campaignId}:chat`),
     args: [
       {
-        unitId,
+        campaignId,
         scope: 'prod',
         targets: [
           {

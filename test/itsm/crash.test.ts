@@ -260,14 +260,14 @@ describe('a worker killed between the remote create and the local record', () =>
           'select remediation_unit_id as unit from exposures where id = $1',
           [id],
         );
-        const unitId = unitRow.rows[0]!.unit;
-        expect(unitId).toBeTruthy();
-        const externalKey = externalKeyFor(unitId);
+        const campaignId = unitRow.rows[0]!.unit;
+        expect(campaignId).toBeTruthy();
+        const externalKey = externalKeyFor(campaignId);
         const created = c.ticketsFor(externalKey);
         expect(created).toHaveLength(1);
         const before = await db.pool.query<{ ticket_key: string | null }>(
           'select ticket_key from tickets where system = $1 and group_key = $2',
-          [c.system, unitId],
+          [c.system, campaignId],
         );
         expect(before.rows.filter((r) => r.ticket_key !== null)).toEqual([]);
 
@@ -291,12 +291,12 @@ describe('a worker killed between the remote create and the local record', () =>
         expect(creates() - createsBefore).toBe(1);
         const { rows } = await db.pool.query(
           'select ticket_key from tickets where system = $1 and group_key = $2',
-          [c.system, unitId],
+          [c.system, campaignId],
         );
         expect(rows).toEqual([{ ticket_key: created[0] }]);
         const unit = await db.pool.query<{ ticket: { key: string } }>(
           'select ticket from remediation_units where id = $1',
-          [unitId],
+          [campaignId],
         );
         expect(unit.rows[0]!.ticket.key).toBe(created[0]);
       } finally {

@@ -7,7 +7,7 @@ import { createTicketSystem } from '../../tickets/systems.ts';
 import { servicenow as serviceNowSystem } from '../../tickets/servicenow/index.ts';
 import { serviceNowSchema } from '../../tickets/servicenow/config.ts';
 import { mergeParts } from '../../tickets/grouping.ts';
-import type { RemediationUnitSummary } from '../../domain/ports.ts';
+import type { CampaignSummary } from '../../domain/ports.ts';
 import type { ExposureState } from '../../domain/exposure.ts';
 import { configWith, envSecret, sampleUnit, silentLog } from './harness.ts';
 
@@ -39,11 +39,7 @@ describe('grouping exposures into tickets', () => {
   }
 
   /** The lifecycle's record of each exposure's state (what "closed" means for a shared ticket). */
-  async function setStates(
-    unit: RemediationUnitSummary,
-    state: ExposureState,
-    only?: string[],
-  ): Promise<void> {
+  async function setStates(unit: CampaignSummary, state: ExposureState, only?: string[]): Promise<void> {
     for (const e of unit.exposures) {
       if (only && !only.includes(e.id)) continue;
       await db.pool.query(
@@ -147,7 +143,7 @@ describe('grouping exposures into tickets', () => {
     const ref = await system.upsert(unit);
     const { rows } = await db.pool.query<{ group_key: string; ticket_key: string }>(
       `select t.group_key, t.ticket_key from tickets t join ticket_units u using (system, group_key)
-        where u.unit_id = $1 order by t.group_key`,
+        where u.campaign_id = $1 order by t.group_key`,
       [unit.id],
     );
     expect(rows.map((r) => r.group_key).sort()).toEqual(

@@ -12,7 +12,7 @@ import { configSchema, type Config } from '../../domain/config.ts';
 import { createWorker } from '../../worker/worker.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { registerTicketWebhooks } from '../../bots/webhooks/index.ts';
-import type { RemediationUnitSummary } from '../../domain/ports.ts';
+import type { CampaignSummary } from '../../domain/ports.ts';
 import type { Pool } from '../../runtime/pool.ts';
 import type { TestTemporal } from '../support/temporal.ts';
 import { testDeps } from '../support/deps.ts';
@@ -93,7 +93,7 @@ export async function startWebhooks(opts: {
 let unitCounter = 0;
 
 /** A remediation unit as the lifecycle summarises it: "upgrade openssl on web-01", two CVEs. */
-export function sampleUnit(overrides: Partial<RemediationUnitSummary> = {}): RemediationUnitSummary {
+export function sampleUnit(overrides: Partial<CampaignSummary> = {}): CampaignSummary {
   const n = ++unitCounter;
   const tag = randomBytes(3).toString('hex');
   const exposureBase = 100 + n;

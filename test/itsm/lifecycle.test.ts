@@ -284,12 +284,12 @@ scopes:
             expect(views[1]!.tickets).toEqual(views[0]!.tickets);
             const ticket = views[0]!.tickets[0]!;
             expect(ticket.system).toBe(c.system);
-            const unitId = views[0]!.remediationUnitId!;
-            const externalKey = externalKeyFor(unitId);
+            const campaignId = views[0]!.remediationUnitId!;
+            const externalKey = externalKeyFor(campaignId);
             expect(c.ticketsWith(externalKey)).toEqual([ticket.key]);
 
             // --- what it says: what, where, priority and why, SLA deadline, the fix, a link back.
-            const unit = (await unitSummary(db.pool, unitId))!;
+            const unit = (await unitSummary(db.pool, campaignId))!;
             const text = c.description(ticket.key);
             expect(text).toContain(c.shown(unit.action));
             for (const e of unit.exposures) {
@@ -303,7 +303,7 @@ scopes:
             expect(text).toContain(unit.slaDue!);
             expect(text).toContain('Upgrade openssl from 1.0 to 3.0.8 or later');
             expect(c.raw(ticket.key)).toContain(
-              `https://ctem.example.com/units/${encodeURIComponent(unitId)}`,
+              `https://ctem.example.com/units/${encodeURIComponent(campaignId)}`,
             );
             if (c.system === 'jira')
               expect(jira.issues.get(ticket.key)!.fields.duedate).toBe(unit.slaDue!.slice(0, 10));
@@ -318,7 +318,7 @@ scopes:
             workflowIds.push(exposureWorkflowId(third));
             await dispatch([third], 'new', await newScan(db.pool, scope));
             const thirdView = await untilState(temporal.client, third, 'awaiting-decision', WAIT);
-            expect(thirdView.remediationUnitId).toBe(unitId);
+            expect(thirdView.remediationUnitId).toBe(campaignId);
             await approve(third);
             await eventually(
               'the re-rendered ticket',

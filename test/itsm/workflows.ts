@@ -12,7 +12,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { createItsmActivities } from '../../activities/tickets.ts';
-import type { RemediationUnitSummary, TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
+import type { CampaignSummary, TicketRef, TicketStatusCategory } from '../../domain/ports.ts';
 import { ticketChangedSignal, type TicketChangedSignal } from '../../contracts/exposure.ts';
 
 export { ticketStatusPoll } from '../../workflows/tickets.ts';
@@ -26,7 +26,7 @@ const itsm = proxyActivities<ItsmActivities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '1 second', maximumAttempts: 20 },
 });
 
-export const upsertUpdate = defineUpdate<TicketRef, [RemediationUnitSummary]>('upsert');
+export const upsertUpdate = defineUpdate<TicketRef, [CampaignSummary]>('upsert');
 export const commentUpdate = defineUpdate<void, [string, string]>('comment');
 export const closeUpdate = defineUpdate<void, [string]>('close');
 export const reopenUpdate = defineUpdate<void, [string]>('reopen');

@@ -57,15 +57,16 @@ export function crashPorts(
   const tickets: TicketSystem = {
     name: 'crashrec',
     async upsert(unit) {
-      const found = await pool.query<{ key: string }>('select key from crash_tickets where unit_id = $1', [
-        unit.id,
-      ]);
+      const found = await pool.query<{ key: string }>(
+        'select key from crash_tickets where campaign_id = $1',
+        [unit.id],
+      );
       if (found.rows[0]) {
         await call('ticket-found', unit.id);
         return { system: 'crashrec', key: found.rows[0].key };
       }
       const key = `CRASH-${Date.now()}`;
-      await pool.query('insert into crash_tickets (unit_id, key) values ($1, $2)', [unit.id, key]);
+      await pool.query('insert into crash_tickets (campaign_id, key) values ($1, $2)', [unit.id, key]);
       await call('ticket-create', unit.id);
       if (opts.slowTicket) await new Promise((r) => setTimeout(r, 60_000));
       return { system: 'crashrec', key } satisfies TicketRef;

@@ -271,10 +271,10 @@ describe('decisions', () => {
       expect(after.remediationUnitId).toMatch(/^ru:prod:adam:/);
       await eventually(
         'the new owner asked',
-        async () => log.notifications.filter((n) => n.unit.id === after.remediationUnitId),
+        async () => log.notifications.filter((n) => n.campaign.id === after.remediationUnitId),
         (n) => n.length === 1,
       );
-      expect(log.notifications.find((n) => n.unit.id === after.remediationUnitId)!.to).toEqual(['adam']);
+      expect(log.notifications.find((n) => n.campaign.id === after.remediationUnitId)!.to).toEqual(['adam']);
       // The new owner may now decide as an owner; the old one is still the scope's owner.
       expect(
         (await applyDecision(temporal.client, id, { kind: 'snooze', actor: by('adam'), until: inMs(DAY) }))

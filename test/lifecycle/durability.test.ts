@@ -66,7 +66,7 @@ beforeAll(async () => {
   await db.pool.query(
     `create table crash_calls (id bigserial primary key, kind text not null, key text not null, pid integer not null)`,
   );
-  await db.pool.query(`create table crash_tickets (unit_id text primary key, key text not null)`);
+  await db.pool.query(`create table crash_tickets (campaign_id text primary key, key text not null)`);
   // The dispatcher runs in this process (as it would in `ctem ingest`): the same integrations here.
   crashRegistry = crashPorts(db.pool);
 });
@@ -343,7 +343,7 @@ describe('durability', () => {
       const verifying = await untilState(temporal.client, id, 'verifying');
       expect(verifying.fixedAt).toBeDefined();
       expect(
-        log.patches.filter((p) => p.op === 'apply' && p.unitId === verifying.remediationUnitId),
+        log.patches.filter((p) => p.op === 'apply' && p.campaignId === verifying.remediationUnitId),
       ).toHaveLength(1);
       const { rows } = await db.pool.query<{ n: number; keys: number }>(
         `select count(*)::int as n, count(distinct idempotency_key)::int as keys from events where exposure_id = $1`,

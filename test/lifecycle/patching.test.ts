@@ -382,7 +382,7 @@ describe('patching from the exposure lifecycle', () => {
     expect((await installs(hostA)).length).toBe(1);
     expect(
       (
-        await db.pool.query('select count(*)::int as n from patch_rollouts where unit_id = $1', [
+        await db.pool.query('select count(*)::int as n from patch_rollouts where campaign_id = $1', [
           (await view(temporal.client, later)).remediationUnitId,
         ])
       ).rows[0],

@@ -15,7 +15,7 @@ import {
   defaultLifecycleRules,
 } from '../../domain/sla.ts';
 import { authorizationContext, authorizeDecision } from '../../domain/authorization.ts';
-import { compareVersions, fixActionOf, remediationUnitId, unitAction } from '../../domain/remediation.ts';
+import { compareVersions, fixActionOf, remediationUnitId, unitAction } from '../../domain/versions.ts';
 import { refusal } from '../../domain/decisionAdmission.ts';
 import { lifecycleRulesFor, validateLifecycleSettings } from '../../lifecycle/settings.ts';
 import { ConfigError, parseConfig } from '../../domain/config.ts';

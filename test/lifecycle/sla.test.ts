@@ -95,7 +95,7 @@ describe('the SLA escalation ladder', () => {
 
       // Who was reached at each level.
       const sent = log.notifications.filter(
-        (n) => n.unit.exposures.some((e) => e.id === id) && n.kind !== 'decision-request',
+        (n) => n.campaign.exposures.some((e) => e.id === id) && n.kind !== 'decision-request',
       );
       expect(sent.map((n) => [n.kind, n.level, n.to, n.channels?.slack])).toEqual([
         ['reminder', 0, ['olivia'], undefined],
@@ -231,8 +231,8 @@ describe('the SLA escalation ladder', () => {
         () => view(temporal.client, id),
         (x) => x.tickets.length === 1,
       );
-      const unitId = approved.remediationUnitId!;
-      const ofUnit = () => log.tickets.filter((t) => t.unitId === unitId);
+      const campaignId = approved.remediationUnitId!;
+      const ofUnit = () => log.tickets.filter((t) => t.campaignId === campaignId);
       expect(ofUnit().map((t) => [t.op, t.priority])).toEqual([['create', approved.priority]]);
       const next = approved.priority === 'Act' ? 'Attend' : 'Act';
 

@@ -4,9 +4,10 @@
 import type { Client } from '@temporalio/client';
 import { historyFixtureJson } from './histories.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
-import { exposureId, exposureWorkflowId } from '../../domain/exposure.ts';
+import { exposureId, type ExposureState } from '../../domain/exposure.ts';
 import type { Pool } from '../../runtime/pool.ts';
 import type {
+  DigestNotification,
   Notifier,
   OwnerNotification,
   PatchExecutor,
@@ -17,24 +18,26 @@ import type {
   TicketSystem,
 } from '../../domain/ports.ts';
 import type { IntegrationRegistry } from '../../app/integrations.ts';
-import { exposureStateQuery, type ExposureView } from '../../contracts/exposure.ts';
+import { campaignWorkflowId, exposureQuery, type ExposureView } from '../../contracts/campaign.ts';
 
 /** Everything the recording ports were asked to do, in order. */
 export interface PortLog {
   notifications: OwnerNotification[];
-  /** Ticket calls; creates and updates carry the unit's priority as rendered. */
-  tickets: { op: string; unitId?: string; ref?: TicketRef; text?: string; priority?: string }[];
-  patches: { op: 'plan' | 'apply'; unitId: string }[];
+  /** Messages about many campaigns: daily queues, escalation digests, onboarding summaries. */
+  digests: DigestNotification[];
+  /** Ticket calls; creates and updates carry the campaign's priority as rendered. */
+  tickets: { op: string; campaignId?: string; ref?: TicketRef; text?: string; priority?: string }[];
+  patches: { op: 'plan' | 'apply'; rolloutId: string; hosts: string[] }[];
   rescans: RescanRequest[];
 }
 
 export function newPortLog(): PortLog {
-  return { notifications: [], tickets: [], patches: [], rescans: [] };
+  return { notifications: [], digests: [], tickets: [], patches: [], rescans: [] };
 }
 
 /**
  * Register recording implementations under the names "recording" (notifier, ticket system, patch
- * executor, scan connector). The ticket system keeps one ticket per unit, as the real ones must.
+ * executor, scan connector). The ticket system keeps one ticket per campaign, as the real ones must.
  */
 /**
  * The registry of a test's workers and dispatches: the built-in one with "recording" ports that
@@ -51,16 +54,20 @@ export function recordingPorts(
       log.notifications.push(n);
       return { delivered: [{ via: 'recording', ref: n.key }] };
     },
+    async digest(n) {
+      log.digests.push(n);
+      return { delivered: [{ via: 'recording', ref: n.key }] };
+    },
   };
   const ticketSystem: TicketSystem = {
     name: 'recording',
-    async upsert(unit) {
-      let ref = tickets.get(unit.id);
+    async upsert(campaign) {
+      let ref = tickets.get(campaign.id);
       if (!ref) {
         ref = { system: 'recording', key: `REC-${tickets.size + 1}` };
-        tickets.set(unit.id, ref);
-        log.tickets.push({ op: 'create', unitId: unit.id, ref, priority: unit.priority });
-      } else log.tickets.push({ op: 'update', unitId: unit.id, ref, priority: unit.priority });
+        tickets.set(campaign.id, ref);
+        log.tickets.push({ op: 'create', campaignId: campaign.id, ref, priority: campaign.priority });
+      } else log.tickets.push({ op: 'update', campaignId: campaign.id, ref, priority: campaign.priority });
       return ref;
     },
     async comment(ref, text) {
@@ -78,12 +85,12 @@ export function recordingPorts(
   };
   const patch: PatchExecutor = {
     name: 'recording',
-    async plan(unitId, targets): Promise<PatchPlan> {
-      log.patches.push({ op: 'plan', unitId });
-      return { executor: 'recording', unitId, targets, summary: 'recorded plan', steps: [] };
+    async plan(rolloutId, targets): Promise<PatchPlan> {
+      log.patches.push({ op: 'plan', rolloutId, hosts: targets.map((t) => t.host) });
+      return { executor: 'recording', rolloutId, targets, summary: 'recorded plan', steps: [] };
     },
     async apply(plan) {
-      log.patches.push({ op: 'apply', unitId: plan.unitId });
+      log.patches.push({ op: 'apply', rolloutId: plan.rolloutId, hosts: plan.targets.map((t) => t.host) });
       const ok = opts.patchOk ?? true;
       return {
         ok,
@@ -109,10 +116,13 @@ export function recordingPorts(
 }
 
 /**
- * A configuration with two scopes: "prod" (recording ports wired, SLA windows in seconds) and
+ * A configuration with two scopes: "prod" (recording ports wired, SLA windows in seconds, every
+ * decision request urgent and escalations sent at once unless `notifications` says otherwise) and
  * "bare" (nothing configured: the honest no-op paths). Windows: Act due after `actWindow`.
  */
-export function lifecycleConfig(opts: { actWindow?: string; ladder?: string; extra?: string } = {}): Config {
+export function lifecycleConfig(
+  opts: { actWindow?: string; ladder?: string; extra?: string; notifications?: string } = {},
+): Config {
   const act = opts.actWindow ?? '1h';
   return parseConfig(`
 version: 1
@@ -134,6 +144,7 @@ scopes:
     tickets: { system: recording }
     patch: { executor: recording }
     scan: { connector: recording }
+    notifications: ${opts.notifications ?? '{ urgent: { priority: [Act, Attend, Track*, Track] }, escalationWindow: 0s }'}
     lifecycle:
       sla: { act: ${act}, attend: ${act}, track*: ${act}, track: ${act} }
 ${opts.ladder ?? ''}
@@ -224,6 +235,7 @@ export async function newScan(
   scope: string,
   at: Date = new Date(),
 ): Promise<{ scanId: number; at: string }> {
+  await pool.query('insert into scopes (name) values ($1) on conflict do nothing', [scope]);
   const { rows } = await pool.query<{ id: number }>(
     `insert into scans (scanner, format, source, scope, started_at, finished_at) values ('test', 'test', 'rescan', $1, $2, $2) returning id`,
     [scope, at.toISOString()],
@@ -231,8 +243,90 @@ export async function newScan(
   return { scanId: rows[0]!.id, at: at.toISOString() };
 }
 
-export async function view(client: Client, id: string): Promise<ExposureView> {
-  return await client.workflow.getHandle(exposureWorkflowId(id)).query(exposureStateQuery);
+/**
+ * An exposure as its campaign holds it; once it has left the campaign (closed), as its row in the
+ * read model says.
+ */
+export async function view(client: Client, pool: Pool, id: string): Promise<ExposureView> {
+  const { rows } = await pool.query<{
+    campaign_id: string | null;
+    campaign_shard: number | null;
+    scope: string;
+    asset_id: number;
+    vuln_key: string;
+    state: ExposureState;
+    priority: string | null;
+    sla_due: Date | null;
+    sla_paused: boolean;
+    sla_start: Date | null;
+    owner: string | null;
+    policy_version: string | null;
+    escalation_level: number;
+    sla_breached_at: Date | null;
+    fixed_at: Date | null;
+    verified_at: Date | null;
+    verified_scan_id: number | null;
+    first_seen: Date;
+    resolved_at: Date | null;
+  }>('select * from exposures where id = $1', [id]);
+  const r = rows[0];
+  if (!r) throw new Error(`no exposure ${id}`);
+  if (r.campaign_id && r.campaign_shard) {
+    const held = await client.workflow
+      .getHandle(campaignWorkflowId(r.campaign_id, r.campaign_shard))
+      .query(exposureQuery, id)
+      .catch(() => null);
+    if (held) return held;
+  }
+  const label = (p: string | null) =>
+    ({ act: 'Act', attend: 'Attend', 'track*': 'Track*', track: 'Track' })[p ?? 'track'] ?? p ?? 'Track';
+  return {
+    exposureId: id,
+    campaignId: r.campaign_id ?? '',
+    scope: r.scope,
+    assetId: r.asset_id,
+    weaknessKey: r.vuln_key,
+    state: r.state,
+    priority: label(r.priority),
+    ...(r.sla_due ? { slaDue: r.sla_due.toISOString() } : {}),
+    slaPaused: r.sla_paused,
+    slaStart: (r.sla_start ?? r.first_seen).toISOString(),
+    ...(r.owner ? { owner: r.owner } : {}),
+    policyVersion: r.policy_version ?? '',
+    escalationLevel: r.escalation_level,
+    ...(r.sla_breached_at ? { slaBreachedAt: r.sla_breached_at.toISOString() } : {}),
+    unverifiedWindows: 0,
+    ...(r.fixed_at ? { fixedAt: r.fixed_at.toISOString() } : {}),
+    ...(r.verified_at && r.verified_scan_id
+      ? { verifiedBy: { scanId: Number(r.verified_scan_id), at: r.verified_at.toISOString() } }
+      : {}),
+    firstSeen: r.first_seen.toISOString(),
+    ...(r.resolved_at ? { resolvedAt: r.resolved_at.toISOString() } : {}),
+  };
+}
+
+/** The decisions recorded on an exposure, oldest first (kind and who). */
+export async function decisionsOf(pool: Pool, id: string): Promise<{ kind: string; by: string }[]> {
+  const { rows } = await pool.query<{ type: string; actor: string }>(
+    `select type, actor from events where exposure_id = $1
+        and type in ('approve', 'snooze', 'acceptRisk', 'markFalsePositive', 'reassign') order by id`,
+    [id],
+  );
+  return rows.map((r) => ({ kind: r.type, by: r.actor }));
+}
+
+/** The campaign workflow holding an exposure now. */
+export async function campaignOf(
+  pool: Pool,
+  id: string,
+): Promise<{ campaignId: string; workflowId: string }> {
+  const { rows } = await pool.query<{ campaign_id: string; campaign_shard: number }>(
+    'select campaign_id, campaign_shard from exposures where id = $1',
+    [id],
+  );
+  const r = rows[0];
+  if (!r?.campaign_id) throw new Error(`exposure ${id} is in no campaign`);
+  return { campaignId: r.campaign_id, workflowId: campaignWorkflowId(r.campaign_id, r.campaign_shard) };
 }
 
 function describeError(err: unknown): string {
@@ -271,13 +365,14 @@ export async function eventually<T>(
 
 export async function untilState(
   client: Client,
+  pool: Pool,
   id: string,
   state: string,
   timeoutMs?: number,
 ): Promise<ExposureView> {
   return await eventually(
     `exposure ${id} to be ${state}`,
-    () => view(client, id),
+    () => view(client, pool, id),
     (v) => v.state === state,
     timeoutMs,
   );
@@ -292,11 +387,11 @@ export async function eventTypes(pool: Pool, id: string): Promise<string[]> {
 }
 
 /**
- * With CTEM_RECORD_HISTORIES=1, save the workflow's event history as a replay fixture under
- * test/lifecycle/histories/ (replay.test.ts replays every fixture against the current code).
+ * With CTEM_RECORD_HISTORIES=1, save the history of the campaign workflow holding an exposure as a
+ * replay fixture under test/lifecycle/histories/ (replay.test.ts replays every fixture).
  */
-export async function keepHistory(client: Client, id: string, name: string): Promise<void> {
-  await keepWorkflowHistory(client, exposureWorkflowId(id), name);
+export async function keepHistory(client: Client, pool: Pool, id: string, name: string): Promise<void> {
+  await keepWorkflowHistory(client, (await campaignOf(pool, id)).workflowId, name);
 }
 
 /** Any workflow's history as a replay fixture (test/lifecycle/histories), with CTEM_RECORD_HISTORIES=1. */

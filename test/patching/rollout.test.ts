@@ -197,14 +197,14 @@ const openssl = (host: string, assetId: number): PatchTarget => ({
 
 let counter = 0;
 async function startRollout(
-  input: Omit<PatchRolloutInput, 'unitId'> & { unitId?: string },
+  input: Omit<PatchRolloutInput, 'campaignId'> & { campaignId?: string },
 ): Promise<WorkflowHandle> {
   counter++;
-  const unitId = input.unitId ?? `ru:${input.scope}:${counter}:${taskQueue}`;
+  const campaignId = input.campaignId ?? `ru:${input.scope}:${counter}:${taskQueue}`;
   return await temporal.client.workflow.start('patchRollout', {
     taskQueue,
-    workflowId: `patch-${unitId}`,
-    args: [{ ...input, unitId }],
+    workflowId: `patch-${campaignId}`,
+    args: [{ ...input, campaignId }],
   });
 }
 
@@ -626,14 +626,14 @@ describe('per-scope concurrency across rollouts', () => {
     const acts = createPatchingActivities(testDeps({ pool: db.pool, config, registry }));
     const plan = {
       executor: 'ssh',
-      unitId: 'u',
+      campaignId: 'u',
       targets: [openssl('web-01', 1), openssl('web-02', 2)],
       summary: '',
       steps: [],
     };
     for (const id of ['slots-r1', 'slots-r2'])
       await db.pool.query(
-        `insert into patch_rollouts (id, unit_id, scope, executor, plan, summary, status) values ($1, $1, 'slots', 'ssh', $2, '', 'approved')`,
+        `insert into patch_rollouts (id, campaign_id, scope, executor, plan, summary, status) values ($1, $1, 'slots', 'ssh', $2, '', 'approved')`,
         [id, JSON.stringify(plan)],
       );
     const claim = (rolloutId: string, host: string) =>
@@ -656,7 +656,7 @@ describe('per-scope concurrency across rollouts', () => {
   it('refuses a slot to a rollout nobody approved', async () => {
     const acts = createPatchingActivities(testDeps({ pool: db.pool, config, registry }));
     await db.pool.query(
-      `insert into patch_rollouts (id, unit_id, scope, executor, plan, summary, status) values ('unapproved', 'u', 'slots2', 'ssh', '{"targets":[],"steps":[]}', '', 'awaiting-approval')`,
+      `insert into patch_rollouts (id, campaign_id, scope, executor, plan, summary, status) values ('unapproved', 'u', 'slots2', 'ssh', '{"targets":[],"steps":[]}', '', 'awaiting-approval')`,
     );
     await expect(
       acts.claimPatchSlot({

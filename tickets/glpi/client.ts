@@ -3,7 +3,7 @@
 // comments, killSession at the end. externalid carries the unit's external key. GLPI has no
 // outbound webhooks, so changes are read by polling (changedSince).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { RemediationUnitSummary, TicketRef } from '../../domain/ports.ts';
+import type { CampaignSummary, TicketRef } from '../../domain/ports.ts';
 import type { GlpiConfig } from './config.ts';
 import { commentMarker, contentHash, renderText, type TicketView } from '../content.ts';
 import type { TicketSystemDeps } from '../module.ts';
@@ -159,7 +159,7 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
     return row?.id !== undefined ? this.refFor(row.id) : undefined;
   }
 
-  async create(view: TicketView, unit: RemediationUnitSummary): Promise<TicketRef & { number?: string }> {
+  async create(view: TicketView, unit: CampaignSummary): Promise<TicketRef & { number?: string }> {
     const res = await this.request('create ticket', 'POST', 'Ticket', {
       input: {
         ...this.fields(view),
@@ -178,7 +178,7 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
     return { ...ref, number: String(id) };
   }
 
-  async update(ref: TicketRef, view: TicketView, unit: RemediationUnitSummary): Promise<void> {
+  async update(ref: TicketRef, view: TicketView, unit: CampaignSummary): Promise<void> {
     const res = await this.request('update ticket', 'PUT', `Ticket/${ref.key}`, { input: this.fields(view) });
     const results = Array.isArray(res.body) ? (res.body as Record<string, unknown>[]) : [];
     const failed = results.find((r) => r[ref.key] === false);
@@ -187,7 +187,7 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
   }
 
   /** Link the ticket to each asset GLPI knows by name; assets GLPI does not know are left unlinked. */
-  private async linkAssets(ref: TicketRef, view: TicketView, _unit: RemediationUnitSummary): Promise<void> {
+  private async linkAssets(ref: TicketRef, view: TicketView, _unit: CampaignSummary): Promise<void> {
     const itemtype = this.cfg.assetItemtype;
     const linked = await this.listAll<{ itemtype?: string; items_id?: number }>(
       'read linked items',

@@ -181,7 +181,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
           labels: [...new Set([...this.cfg.labels, view.externalKey])],
           ...this.fields(view),
         } as Parameters<CloudClient['issues']['createIssue']>[0]['fields'],
-        properties: [{ key: 'ctem', value: { unitId: view.unitId, externalKey: view.externalKey } }],
+        properties: [{ key: 'ctem', value: { campaignId: view.campaignId, externalKey: view.externalKey } }],
       }),
     );
     return { ...this.refFor(created.key), number: created.key };

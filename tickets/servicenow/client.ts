@@ -1,7 +1,7 @@
 // ServiceNow through the Table API with Node's fetch: incident (or a configured table), basic or
 // OAuth bearer auth, correlation_id as the unit's external key, encoded queries with values escaped,
 // sysparm_limit/sysparm_offset paging and sysparm_display_value where names are wanted.
-import type { RemediationUnitSummary, TicketRef } from '../../domain/ports.ts';
+import type { CampaignSummary, TicketRef } from '../../domain/ports.ts';
 import type { ServiceNowConfig } from './config.ts';
 import { commentMarker, contentHash, renderText, type TicketView } from '../content.ts';
 import type { TicketSystemDeps } from '../module.ts';
@@ -182,7 +182,7 @@ export class ServiceNowTicketSystem extends RemoteTicketSystemBase {
     return { ...this.refFor(row.sys_id), number: row.number };
   }
 
-  async update(ref: TicketRef, view: TicketView, _unit: RemediationUnitSummary): Promise<void> {
+  async update(ref: TicketRef, view: TicketView, _unit: CampaignSummary): Promise<void> {
     await this.request('update record', 'PATCH', this.tableUrl(`/${ref.key}`, { sysparm_fields: 'sys_id' }), {
       ...this.fields(view),
       correlation_id: view.externalKey,
