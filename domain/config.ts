@@ -51,19 +51,21 @@ export const personSchema = z
 export const roleNames = ['owner', 'approver', 'securityLead', 'ciso'] as const;
 export type RoleName = (typeof roleNames)[number];
 
+/** Which assets a rule applies to: any one criterion matching is enough. */
+const assetMatch = z
+  .object({
+    cidrs: z.array(cidr).default([]),
+    hostnames: z.array(z.string().min(1)).default([]),
+    tags: z.array(z.string().min(1)).default([]),
+    images: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
 export const scopeSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a lower-case name (letters, digits, _ -)'),
     description: z.string().optional(),
-    match: z
-      .object({
-        cidrs: z.array(cidr).default([]),
-        hostnames: z.array(z.string().min(1)).default([]),
-        tags: z.array(z.string().min(1)).default([]),
-        images: z.array(z.string().min(1)).default([]),
-      })
-      .strict()
-      .default({ cidrs: [], hostnames: [], tags: [], images: [] }),
+    match: assetMatch.default({ cidrs: [], hostnames: [], tags: [], images: [] }),
     criticality: criticality.default('medium'),
     internetFacing: z.boolean().default(false),
     /** How often the scope's scan cycle runs. */
@@ -88,6 +90,11 @@ export const scopeSchema = z
       })
       .strict()
       .default({ owner: [], approver: [], securityLead: [], ciso: [] }),
+    /**
+     * Who owns which assets of the scope: the first rule whose match fits the asset names the owner
+     * of its exposures (and so their campaigns); assets no rule matches go to roles.owner[0].
+     */
+    ownership: z.array(z.object({ owner: z.string(), match: assetMatch }).strict()).default([]),
     channel: z.object({ slack: z.string().optional(), teams: z.string().optional() }).strict().default({}),
     tickets: z.record(z.string(), z.unknown()).optional(),
     patch: z.record(z.string(), z.unknown()).optional(),
@@ -171,6 +178,15 @@ export const configSchema = z
             });
         });
       }
+      // An owner decides on what they own: ownership only goes to the scope's owners.
+      s.ownership.forEach((rule, j) => {
+        if (!s.roles.owner.includes(rule.owner))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['scopes', i, 'ownership', j, 'owner'],
+            message: `"${rule.owner}" is not an owner of scope ${s.name}: list them under scopes[${i}].roles.owner first`,
+          });
+      });
     });
   });
 

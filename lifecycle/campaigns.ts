@@ -2,6 +2,7 @@
 // reading a campaign back as the CampaignSummary that tickets, messages and patch rollouts are
 // written from.
 import type { Config } from '../domain/config.ts';
+import { ScopeMatcher, type ScopedAsset } from '../domain/inventory.ts';
 import type { ExposureState } from '../domain/exposure.ts';
 import { terminalStates } from '../domain/exposure.ts';
 import { campaignAction, campaignId, campaignKeyOf, type CampaignKey } from '../domain/campaign.ts';
@@ -23,6 +24,11 @@ interface FactRow {
   campaign_id: string | null;
   campaign_shard: number | null;
   asset_name: string;
+  hostname: string | null;
+  fqdn: string | null;
+  ips: string[];
+  tags: string[];
+  image_repo: string | null;
   kind: string | null;
   package_name: string | null;
   package_type: string | null;
@@ -36,7 +42,7 @@ interface FactRow {
 const factsSql = `
   select e.id, e.scope, e.owner, e.asset_id, e.vuln_key, e.state, e.campaign_id, e.campaign_shard,
          coalesce(a.fqdn, a.hostname, a.image_repo, a.cloud_id, a.url, a.ips[1], a.identity_key) as asset_name,
-         o.kind, o.package_name, o.package_type, o.package_version, o.fixed_version,
+         a.hostname, a.fqdn, a.ips, a.tags, a.image_repo, o.kind, o.package_name, o.package_type, o.package_version, o.fixed_version,
          concat_ws(' ', array_to_string(v.aliases, ' '), v.reported_solution) as advisory_text
     from exposures e
     join assets a on a.id = e.asset_id
@@ -65,9 +71,34 @@ function keyOf(row: FactRow): CampaignKey {
   });
 }
 
-/** The owner an exposure starts with: the one already set, else the scope's first owner. */
+/** The owner an exposure starts with when none is set: the scope's first owner. */
 export function defaultOwner(config: Config, scope: string | null | undefined): string | undefined {
   return config.scopes.find((s) => s.name === scope)?.roles.owner[0];
+}
+
+/**
+ * Who owns an asset of a scope: the first of the scope's ownership rules that matches it, else the
+ * scope's first owner. The rules are compiled once per scope.
+ */
+export class Ownership {
+  private readonly matchers = new Map<string, ScopeMatcher>();
+
+  constructor(private readonly config: Config) {}
+
+  ownerOf(scope: string | null, asset: ScopedAsset): string | undefined {
+    const s = this.config.scopes.find((x) => x.name === scope);
+    if (!s) return undefined;
+    if (s.ownership.length > 0) {
+      let m = this.matchers.get(s.name);
+      if (!m) {
+        m = new ScopeMatcher(s.ownership.map((r) => ({ name: r.owner, match: r.match })));
+        this.matchers.set(s.name, m);
+      }
+      const owner = m.scopeOf(asset);
+      if (owner) return owner;
+    }
+    return s.roles.owner[0];
+  }
 }
 
 /** Where an exposure's lifecycle is held. */
@@ -135,12 +166,22 @@ export async function assignCampaigns(
   const out = new Map<string, CampaignPlace>();
   if (exposureIds.length === 0) return out;
   const cap = Math.max(1, opts.shardCap ?? DEFAULT_SHARD_CAP);
+  const ownership = new Ownership(config);
   return await inTransaction(pool, async (db) => {
     const { rows } = await db.query<FactRow>(factsSql, [exposureIds]);
     const campaigns = new Map<string, CampaignRow>();
     const wanted = rows.map((row) => {
       const scope = row.scope ?? 'unscoped';
-      const owner = opts.ownerOverride ?? row.owner ?? defaultOwner(config, row.scope);
+      const owner =
+        opts.ownerOverride ??
+        row.owner ??
+        ownership.ownerOf(row.scope, {
+          ...(row.hostname ? { hostname: row.hostname } : {}),
+          ...(row.fqdn ? { fqdn: row.fqdn } : {}),
+          ips: row.ips,
+          tags: row.tags,
+          ...(row.image_repo ? { imageRepo: row.image_repo } : {}),
+        });
       const key = keyOf(row);
       const id = campaignId(scope, owner, key.key);
       if (!campaigns.has(id))
