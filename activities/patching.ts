@@ -56,6 +56,18 @@ export function planForHost(plan: PatchPlan, host: string): PatchPlan {
   };
 }
 
+/**
+ * A plan as recorded. The previous release keyed a plan by its remediation unit (`unitId`) where this
+ * one names the rollout: an executor's idempotency key (the Satellite job tag) must stay the one the
+ * plan was applied under, or a retried apply of a rollout planned before the upgrade would not find
+ * the job it started (and every such plan would share one key per host).
+ */
+function recordedPlan(plan: PatchPlan & { unitId?: string }): PatchPlan {
+  if (plan.rolloutId || !plan.unitId) return plan;
+  const { unitId, ...rest } = plan;
+  return { ...rest, rolloutId: unitId };
+}
+
 interface RolloutRow {
   campaign_id: string;
   scope: string;
@@ -324,7 +336,7 @@ async function applyToHost(deps: Deps, req: HostApplyRequest): Promise<HostApply
     req.host,
   ]);
   const executor = executorFor(deps, job.scope);
-  const result = await applyWithHeartbeat(deps, req, executor, job.plan);
+  const result = await applyWithHeartbeat(deps, req, executor, recordedPlan(job.plan));
   const h = result.hosts.find((x) => x.host === req.host) ?? {
     host: req.host,
     ok: false,

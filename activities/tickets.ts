@@ -32,8 +32,8 @@ export function createItsmActivities(deps: Deps) {
   const ticketSystem = (name: string): TicketSystem => systemNamed(name);
 
   return {
-    async itsmUpsertTicket(system: string, unit: CampaignSummary): Promise<TicketRef> {
-      return await ticketSystem(system).upsert(unit);
+    async itsmUpsertTicket(system: string, campaign: CampaignSummary): Promise<TicketRef> {
+      return await ticketSystem(system).upsert(campaign);
     },
     async itsmCommentTicket(ref: TicketRef, text: string, idempotencyKey: string): Promise<void> {
       await ticketSystem(ref.system).comment(ref, text, idempotencyKey);

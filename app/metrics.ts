@@ -7,8 +7,12 @@ import type { Pool } from '../runtime/pool.ts';
 import { onRequestRefused } from '../bots/audit.ts';
 import { systemClock } from '../runtime/clock.ts';
 
-/** Workflow types counted by status on /metrics (the ones that run per exposure, scope or ticket). */
-const COUNTED_WORKFLOWS = ['exposureWorkflow', 'patchRollout', 'ticketStatusPoll', 'scheduledScanCycle'];
+/**
+ * Workflow types counted by status on /metrics: the long-running ones, one per campaign (shard), patch
+ * rollout, polled ticket or scope's scan cycle. The short schedule runs (feeds, digests, queues,
+ * escalations) are left out.
+ */
+const COUNTED_WORKFLOWS = ['campaignWorkflow', 'patchRollout', 'ticketStatusPoll', 'scheduledScanCycle'];
 
 /**
  * Prometheus metrics of one ctem process. Business gauges (exposures by state, SLA breaches, ingest

@@ -11,6 +11,7 @@ import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from '../
 import { startTemporalDevServer, type RunningTemporal } from '../runtime/temporal.ts';
 import { connectClient, connectWorker } from '../runtime/temporalConnection.ts';
 import { ensureSchedules } from '../lifecycle/schedules.ts';
+import { migrateLegacyLifecycles } from '../lifecycle/migrateLegacy.ts';
 import { validateLifecycleSettings } from '../lifecycle/settings.ts';
 import { validateNotificationSettings } from '../lifecycle/notificationPolicy.ts';
 import { createWorker, installWorkerRuntime } from '../worker/worker.ts';
@@ -129,6 +130,14 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     log.info({ schedules }, 'schedules in place');
     const pollers = await startTicketPollers(client, config, config.temporal.taskQueue);
     if (pollers.length) log.info({ pollers }, 'ticket pollers running');
+    // Lifecycles of the previous release (one workflow per exposure) move into their campaigns.
+    const legacy = await migrateLegacyLifecycles(composition.deps, client, {
+      taskQueue: config.temporal.taskQueue,
+    });
+    if (legacy.found) {
+      log.info({ legacy }, 'lifecycles of the previous release moved into campaigns');
+      progress(`moved ${legacy.moved} lifecycle(s) of the previous release into campaigns`);
+    }
 
     progress('starting the HTTP server');
     const http = new HttpServer(log.child({ part: 'http' }));

@@ -1,17 +1,20 @@
 // `npm run bench:chat [-- --rate 100 --seconds 30 --via slack|direct]`
 //
 // Signed Slack button clicks against the bot's endpoint on loopback, at a steady rate, each one an
-// "Approve fix" on a different exposure whose real lifecycle workflow is waiting for a decision:
+// "Approve fix" for the whole of a different campaign (one weakness on one asset each) whose real
+// campaign workflow is waiting for a decision:
 //   ack_p99_ms        — request sent → HTTP response (Slack's ack)         (target ≤ 50 ms)
 //   held_p99_ms       — request sent → the workflow has taken the decision  (target ≤ 1000 ms)
 //                       (the server's time of the update's acceptance in the workflow's history,
 //                       bench/support/held.ts; its handler has written the audit event by then)
-// With --via direct the same updates go straight from this process to the workflows (no Slack, no
-// bot): what Temporal and the worker alone sustain on this host. cpu_<role>_s figures say where the
-// machine's time went from the first click until every decision was held (Linux /proc).
+//   updated_p99_ms    — request sent → the campaign's message edited in place (chat.update seen
+//                       by the Slack test server: what is left, who acted, no stale buttons)
+// With --via direct the same campaign decisions go straight from this process to the workflows (no
+// Slack, no bot): what Temporal and the worker alone sustain on this host. cpu_<role>_s figures say
+// where the machine's time went from the first click until every decision was held (Linux /proc).
 // Everything is real except Slack: embedded PostgreSQL, a Temporal dev server, the worker with the
-// exposure workflow (in its own process, as a deployment may run workers apart from the HTTP
-// server; its workflow cache holds every exposure, so updates do not replay histories), the
+// campaign workflow (in its own process, as a deployment may run workers apart from the HTTP
+// server; its workflow cache holds every campaign, so updates do not replay histories), the
 // project's HTTP server with Bolt, the Slack notifier and outbox; the Slack Web API is the local
 // test server (no rate limit, so message updates never queue up behind the 1/s per channel pace,
 // which is not what this measures). One JSON line per figure on stdout; the host's load average is
@@ -35,7 +38,8 @@ import { decisionHeldAt } from './support/held.ts';
 import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { dispatchChanges } from '../lifecycle/dispatch.ts';
-import { applyDecision } from '../lifecycle/decide.ts';
+import { decideCampaign } from '../lifecycle/decide.ts';
+import { campaignWorkflowId } from '../contracts/campaign.ts';
 import { FakeSlackApi } from '../test/fakes/slack-api.ts';
 import { compose } from '../app/compose.ts';
 import { pino } from 'pino';
@@ -168,6 +172,8 @@ integrations:
 scopes:
   - name: bench
     roles: { owner: [olivia] }
+    # Every decision request goes out at once (the daily queue is not what this measures).
+    notifications: { urgent: { priority: [Act, Attend, Track*, Track] }, escalationWindow: 0s }
 `;
   const config = parseConfig(configText);
 
@@ -188,7 +194,7 @@ scopes:
   say('starting the HTTP server with the Slack bot in its own process');
   const port = Number(await startChild('bot', childEnv));
 
-  // ---- one exposure per click, each on its own asset (its own unit and message) -----------------
+  // ---- one exposure per click, each on its own asset (its own campaign and message) -------------
   say(`seeding ${clicks} exposures and starting their lifecycles`);
   const at = new Date().toISOString();
   await pool.query(`insert into scopes (name) values ('bench') on conflict do nothing`);
@@ -233,7 +239,7 @@ scopes:
     ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId, at })),
     { taskQueue },
   );
-  // Wait until every decision request is posted (one message per unit).
+  // Wait until every decision request is posted (one message per campaign).
   for (;;) {
     const posted = slack.callsTo('chat.postMessage').length;
     if (posted >= clicks) break;
@@ -247,6 +253,14 @@ scopes:
   say(
     `${clicks} decision requests posted in ${((Date.now() - seeded) / 1000).toFixed(1)} s; ${waiting[0]!.n} awaiting a decision`,
   );
+  const { rows: places } = await pool.query<{ id: string; campaign_id: string; campaign_shard: number }>(
+    `select id, campaign_id, campaign_shard from exposures where id = any($1::text[])`,
+    [ids],
+  );
+  const campaignOf = new Map(places.map((p) => [p.id, p.campaign_id]));
+  const workflowOf = new Map(places.map((p) => [p.id, campaignWorkflowId(p.campaign_id, p.campaign_shard)]));
+  if (new Set(places.map((p) => p.campaign_id)).size !== clicks)
+    throw new Error('every exposure should be a campaign of its own');
   const messageOf = new Map<string, { channel: string; ts: string }>();
   for (const m of slack.messages.values()) {
     const hit = /CVE-2099-(\d{6})/.exec(JSON.stringify(m.blocks));
@@ -272,11 +286,11 @@ scopes:
     const started = performance.now();
     sentAt.set(ids[i]!, Date.now());
     try {
-      const r = await applyDecision(client, ids[i]!, {
+      const r = await decideCampaign(client, pool, campaignOf.get(ids[i]!)!, {
         kind: 'approve',
         actor: { personId: 'olivia', via: 'slack' },
       });
-      if (r.ok) ackMs.push(performance.now() - started);
+      if (r.applied.length > 0) ackMs.push(performance.now() - started);
       else failures++;
     } catch {
       failures++; // e.g. the server's deadline passed while it was swamped
@@ -358,9 +372,25 @@ scopes:
     await new Promise((r) => setTimeout(r, 250));
   }
   const allHeldSeconds = (performance.now() - t0) / 1000;
+  // Each campaign's message edited in place after its decision (the first chat.update it gets).
+  const updatedAt = new Map<string, number>();
+  const updatesDeadline = Date.now() + 60_000;
+  while (via === 'slack' && Date.now() < updatesDeadline) {
+    for (const c of slack.callsTo('chat.update')) {
+      const m = slack.messages.get(`${String(c.args.channel)}/${String(c.args.ts)}`);
+      const hit = m ? /CVE-2099-(\d{6})/.exec(JSON.stringify(m.blocks)) : null;
+      const id = hit ? ids[Number(hit[1]) - 100000] : undefined;
+      if (id && !updatedAt.has(id)) updatedAt.set(id, slack.startedAtMs + c.at);
+    }
+    if (updatedAt.size >= clicks - failures) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
   const cpu1 = cpuByRole(roots);
   agent.destroy();
-  const held = await decisionHeldAt(client, ids, { deadlineMs: Date.now() + 20_000 });
+  const held = await decisionHeldAt(client, ids, {
+    deadlineMs: Date.now() + 20_000,
+    workflowOf: (id) => workflowOf.get(id)!,
+  });
   const heldMs = [...held]
     .map(([id, at]) => at - (sentAt.get(id) ?? NaN))
     .filter((x) => Number.isFinite(x))
@@ -379,6 +409,15 @@ scopes:
   figure('held_p50_ms', percentile(heldMs, 50), 'ms', undefined);
   figure('held_p99_ms', percentile(heldMs, 99), 'ms', 1000);
   figure('held_max_ms', heldMs.at(-1) ?? NaN, 'ms', undefined);
+  if (via === 'slack') {
+    const updatedMs = [...updatedAt]
+      .map(([id, at]) => at - (sentAt.get(id) ?? NaN))
+      .filter((x) => Number.isFinite(x))
+      .sort((a, b) => a - b);
+    figure('messages_updated', updatedMs.length, 'messages', undefined, { of: clicks });
+    figure('updated_p50_ms', percentile(updatedMs, 50), 'ms', undefined);
+    figure('updated_p99_ms', percentile(updatedMs, 99), 'ms', undefined);
+  }
   // Where the machine's time went from the first click until every decision was held.
   for (const role of Object.keys(cpu1).sort())
     figure(`cpu_${role}_s`, (cpu1[role] ?? 0) - (cpu0[role] ?? 0), 's', undefined, {

@@ -279,7 +279,6 @@ try {
     namespace: 'default',
     taskQueue,
     deps,
-    extra: { maxCachedWorkflows: 20_000 },
   });
   const running = worker.run();
   stops.push(async () => {
@@ -350,7 +349,6 @@ try {
     namespace: 'default',
     taskQueue: bareQueue,
     workflowsPath: path.join(projectRoot, 'bench', 'workflows', 'bare.ts'),
-    maxCachedWorkflows: 20_000,
   });
   const bareRunning = bareWorker.run();
   stops.push(async () => {

@@ -47,11 +47,12 @@ export async function startChatBots(deps: ChatBotsDeps): Promise<ChatBots | unde
     log,
     ...(deps.now ? { now: deps.now } : {}),
   });
-  // Decisions taken outside chat through this API (the dashboard) show on the chat messages too;
-  // the bots record their own on the message that was clicked.
+  // Decisions taken outside chat through this API (the dashboard) update the messages showing their
+  // campaigns too; the bots update them for their own (chat/acting.ts), and answer the clicker.
   decisions.onDecided((actor, input, outcomes) => {
     if (actor.via === 'slack' || actor.via === 'teams') return;
-    const accepted = outcomes.filter((o): o is Extract<typeof o, { ok: true }> => o.ok);
+    const accepted = outcomes.filter((o) => o.ok).map((o) => o.exposureId);
+    if (accepted.length === 0) return;
     const person = decisions.people.person(actor.personId);
     runtime.delivery
       .recordDecisionOn(
@@ -59,7 +60,7 @@ export async function startChatBots(deps: ChatBotsDeps): Promise<ChatBots | unde
           personId: actor.personId,
           name: person?.name ?? actor.personId,
           kind: input.kind,
-          exposureIds: accepted.map((o) => o.exposureId),
+          exposureIds: accepted,
           at: new Date((deps.now ?? Date.now)()).toISOString(),
           detail: describeDecision(input, (id) => decisions.people.person(id)?.name ?? id),
           via: actor.via === 'dashboard' ? 'the dashboard' : actor.via,

@@ -223,6 +223,18 @@ export class DecisionApi {
     return { outcomes, ...(r.reason ? { reason: r.reason } : {}) };
   }
 
+  /**
+   * The campaign's exposures still open (not resolved, false positive or retired): what a refusal
+   * of a campaign-wide decision is recorded against when no workflow was asked.
+   */
+  async openExposuresOf(campaignId: string): Promise<string[]> {
+    const { rows } = await this.deps.pool.query<{ id: string }>(
+      `select id from exposures where campaign_id = $1 and state not in ('resolved', 'false-positive', 'retired') order by id`,
+      [campaignId],
+    );
+    return rows.map((r) => r.id);
+  }
+
   private tell(actor: Actor, input: DecisionInput, outcomes: DecisionOutcome[]): void {
     for (const l of this.listeners) {
       try {

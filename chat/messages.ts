@@ -1,9 +1,10 @@
-// What a chat message about a remediation unit shows, independent of Slack or Teams: the
-// notification as the lifecycle sent it, the latest state of each exposure, and the decisions taken
-// from chat. The model is stored beside each posted message (chat_messages.model) so a click, a
-// retry or a later notification with the same key re-renders the same message in place.
+// What a chat message holds, independent of Slack or Teams: a campaign's message (the notification
+// as the lifecycle sent it, the latest state of its exposures, the decisions taken on it), a digest
+// about many campaigns (the daily queue, gathered escalations, an onboarding summary), or a scope
+// alert. The model is stored beside each posted message (chat_messages.model) so a click, a retry,
+// a decision elsewhere or a later notification with the same key re-renders the same message in place.
 import { createHash } from 'node:crypto';
-import type { OwnerNotification } from '../domain/ports.ts';
+import type { CampaignSummary, DigestNotification, OwnerNotification } from '../domain/ports.ts';
 import type { Decision, DecisionKind, ExposureState } from '../domain/exposure.ts';
 import { terminalStates } from '../domain/exposure.ts';
 import { admittedIn } from '../domain/decisionAdmission.ts';
@@ -21,6 +22,8 @@ export interface ChatAction {
   /** What was decided, in words: "snoozed until 2026-01-10". */
   detail: string;
   via: string;
+  /** The campaign it was about (a digest shows each decision under its campaign). */
+  campaignId?: string;
 }
 
 export interface ChatMessageModel {
@@ -28,9 +31,23 @@ export interface ChatMessageModel {
   /** Latest known state per exposure id, overriding the notification's snapshot. */
   states: Record<string, ExposureState>;
   actions: ChatAction[];
+  /**
+   * When the campaign's summary shown was read after a decision (epoch ms, by campaign id): of two
+   * refreshes at once, the one read last is kept (chat/delivery.ts).
+   */
+  readAt?: Record<string, number>;
 }
 
-/** A scope alert (bots/alerts.ts): a fact for the scope's channel, no decisions on it. */
+/** A message about many campaigns (domain/ports.ts DigestNotification) and the decisions taken on it. */
+export interface DigestModel {
+  type: 'digest';
+  digest: DigestNotification;
+  actions: ChatAction[];
+  /** When each campaign's entry was last read after a decision (epoch ms, by campaign id). */
+  readAt?: Record<string, number>;
+}
+
+/** A scope alert (chat/alerts.ts): a fact for the scope's channel, no decisions on it. */
 export interface AlertModel {
   type: 'alert';
   rule: 'new-exposure' | 'sla-breached' | 'end-of-life';
@@ -45,10 +62,20 @@ export interface AlertModel {
 }
 
 /** What chat_messages.model holds. */
-export type StoredModel = ChatMessageModel | AlertModel;
+export type StoredModel = ChatMessageModel | DigestModel | AlertModel;
 
 export function isAlert(model: unknown): model is AlertModel {
   return typeof model === 'object' && model !== null && (model as { type?: unknown }).type === 'alert';
+}
+
+export function isDigest(model: unknown): model is DigestModel {
+  return typeof model === 'object' && model !== null && (model as { type?: unknown }).type === 'digest';
+}
+
+/** How a stored model is rendered: where the message sits. */
+export interface RenderContext {
+  /** Posted (or to be posted) as a reply in the thread of the campaign's original message. */
+  inThread: boolean;
 }
 
 /**
@@ -63,7 +90,7 @@ export function patchRolloutOf(n: OwnerNotification): string | undefined {
 }
 
 /** Whether the message still asks for a patch answer: a request or reminder, not yet answered. */
-function patchAsked(model: ChatMessageModel): boolean {
+export function patchAsked(model: ChatMessageModel): boolean {
   const kind = model.notification.kind;
   return (kind === 'decision-request' || kind === 'reminder') && patchDecisionOf(model) === undefined;
 }
@@ -95,21 +122,44 @@ export function stateOf(model: ChatMessageModel, exposureId: string): ExposureSt
   );
 }
 
-/**
- * States a notification may show for an exposure whose owner is still to decide: the message is
- * rendered from a snapshot taken while the lifecycle was asking, so it can lag a step behind.
- */
-const beforeDecision: readonly ExposureState[] = [
-  'open',
-  'triaged',
-  'validated',
-  'awaiting-decision',
-  'reopened',
+/** Decision kinds, in the order forms and menus offer them. */
+export const decisionKinds: readonly DecisionKind[] = [
+  'approve',
+  'snooze',
+  'acceptRisk',
+  'markFalsePositive',
+  'reassign',
 ];
 
+/** The decision kinds an exposure in this state may still take. */
+export function kindsAdmittedIn(state: ExposureState): DecisionKind[] {
+  return decisionKinds.filter((k) => admittedIn[k].includes(state));
+}
+
 /**
- * Exposures of the message a decision of this kind may still apply to, as far as the message
- * knows; the workflow's validator has the last word (and its refusal is shown and recorded).
+ * States in which an exposure still waits for its owner's decision: what a decision for the whole
+ * campaign applies to (approve, snooze… take every exposure in these states).
+ */
+export const waitingStates: readonly ExposureState[] = admittedIn.approve;
+
+/** How many of the campaign's exposures (all of them, listed or not) a campaign-wide decision would take. */
+export function waitingCount(campaign: CampaignSummary, states?: Record<string, ExposureState>): number {
+  let n = 0;
+  for (const [state, count] of Object.entries(campaign.totals.states) as [ExposureState, number][])
+    if (waitingStates.includes(state)) n += count;
+  if (!states) return n;
+  // Listed exposures whose state the message learnt after the summary was taken.
+  for (const e of campaign.exposures) {
+    const now = states[e.id];
+    if (now === undefined || now === e.state) continue;
+    n += Number(waitingStates.includes(now)) - Number(waitingStates.includes(e.state));
+  }
+  return Math.max(0, n);
+}
+
+/**
+ * Exposures of the message a decision of this kind may still apply to, as far as the message knows
+ * (the listed ones); the workflow's validator has the last word.
  */
 export function actionableIds(model: ChatMessageModel, kind: DecisionKind): string[] {
   // A patch approval request is answered about the rollout, never per exposure.
@@ -117,77 +167,17 @@ export function actionableIds(model: ChatMessageModel, kind: DecisionKind): stri
   return model.notification.campaign.exposures
     .filter((e) => {
       const s = stateOf(model, e.id);
-      return s !== undefined && (beforeDecision.includes(s) || admittedIn[kind].includes(s));
+      return s !== undefined && admittedIn[kind].includes(s);
     })
     .map((e) => e.id);
 }
 
-// ---- the view both renderers fill their templates from ------------------------------------------
+// ---- words shared by the views ------------------------------------------------------------------
 
 export interface SnoozeChoice {
   days: number;
   label: string;
 }
-
-export interface ExposureLine {
-  ref: string;
-  weaknessKey: string;
-  title: string;
-  asset: string;
-  priority: string;
-  state: ExposureState;
-  stateLabel: string;
-  /** Some decision may still be taken on it. */
-  open: boolean;
-  /** Position among the shown lines (Slack action ids must be unique per message). */
-  index: number;
-}
-
-export interface MessageView {
-  kind: OwnerNotification['kind'];
-  kindLabel: string;
-  level?: number;
-  /** The notification's first line; `detail` the rest (a patch plan's steps, a failure's output). */
-  headline: string;
-  detail?: string;
-  scope: string;
-  action: string;
-  priority: string;
-  slaDue?: string;
-  overdue: boolean;
-  owner?: string;
-  reasons: string[];
-  fixes: string[];
-  exposures: ExposureLine[];
-  moreCount: number;
-  total: number;
-  /** How many exposures a decision "for all" would still touch. */
-  openCount: number;
-  many: boolean;
-  snoozeChoices: SnoozeChoice[];
-  acted: string[];
-  /** A patch plan's approval request: approve or reject the rollout, nothing per exposure. */
-  patch?: { rolloutId: string; open: boolean };
-  url?: string;
-  /** Fallback text for notifications and screen readers. */
-  summary: string;
-}
-
-export interface ViewContext {
-  nowMs: number;
-  personName(id: string): string;
-  snoozeChoices: SnoozeChoice[];
-  /** Most exposure lines a message lists (the rest are counted). */
-  maxLines?: number;
-}
-
-const kindLabels: Record<OwnerNotification['kind'], string> = {
-  'decision-request': 'Decision needed',
-  reminder: 'Reminder',
-  escalation: 'SLA escalation',
-  alert: 'Alert',
-  'state-change': 'Update',
-};
 
 const stateLabels: Record<ExposureState, string> = {
   open: 'open',
@@ -204,15 +194,21 @@ const stateLabels: Record<ExposureState, string> = {
   retired: 'asset retired',
 };
 
-const verbs: Record<DecisionKind | PatchDecisionKind, string> = {
-  approvePatch: 'approved the patch plan',
-  rejectPatch: 'rejected the patch plan',
-  approve: 'approved the fix',
-  snooze: 'snoozed',
-  acceptRisk: 'accepted the risk',
-  markFalsePositive: 'marked as false positive',
-  reassign: 'reassigned',
-};
+/** The order a campaign's state counts are spelt out in: what waits first, what is closed last. */
+const stateOrder: readonly ExposureState[] = [
+  'awaiting-decision',
+  'reopened',
+  'open',
+  'triaged',
+  'validated',
+  'snoozed',
+  'risk-accepted',
+  'remediating',
+  'verifying',
+  'resolved',
+  'false-positive',
+  'retired',
+];
 
 export function stateLabel(state: ExposureState): string {
   return stateLabels[state];
@@ -224,91 +220,75 @@ export function formatTime(iso: string): string {
   return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-function relative(ms: number): string {
+export function relative(ms: number): string {
   const abs = Math.abs(ms);
   if (abs >= 86_400_000) return `${Math.round(abs / 86_400_000)} d`;
   if (abs >= 3_600_000) return `${Math.round(abs / 3_600_000)} h`;
   return `${Math.max(1, Math.round(abs / 60_000))} min`;
 }
 
-export function buildView(model: ChatMessageModel, ctx: ViewContext): MessageView {
-  const n = model.notification;
-  const unit = n.campaign;
-  const maxLines = ctx.maxLines ?? 15;
-  const rolloutId = patchRolloutOf(n);
-  const lines: ExposureLine[] = unit.exposures.slice(0, maxLines).map((e, index) => {
-    const state = stateOf(model, e.id) ?? e.state;
-    return {
-      ref: exposureRef(e.id),
-      weaknessKey: e.weaknessKey,
-      title: e.title,
-      asset: e.asset,
-      priority: e.priority,
-      state,
-      stateLabel: stateLabel(state),
-      open:
-        rolloutId === undefined &&
-        !terminalStates.includes(state) &&
-        (Object.keys(admittedIn) as DecisionKind[]).some((k) => admittedIn[k].includes(state)),
-      index,
-    };
-  });
-  const reasons = [...new Set([...unit.exposures.flatMap((e) => e.reasons)])].slice(0, 6);
-  const fixes = [unit.action];
-  for (const e of unit.exposures) {
-    const p = e.package;
-    if (p?.name && p.fixedVersion) {
-      const line = `${p.name}${p.version ? ` ${p.version}` : ''} → ${p.fixedVersion} or later (${e.weaknessKey})`;
-      if (!fixes.includes(line) && fixes.length < 6) fixes.push(line);
-    }
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** "2 awaiting decision · 3 fix approved, remediating · 1 resolved". */
+export function stateBreakdown(states: Partial<Record<ExposureState, number>>): string {
+  return stateOrder
+    .filter((s) => (states[s] ?? 0) > 0)
+    .map((s) => `${states[s]} ${stateLabels[s]}`)
+    .join(' · ');
+}
+
+/** A campaign's state counts with what the message learnt since its summary was taken. */
+export function currentStates(
+  campaign: CampaignSummary,
+  states?: Record<string, ExposureState>,
+): Partial<Record<ExposureState, number>> {
+  const counts = { ...campaign.totals.states };
+  if (!states) return counts;
+  for (const e of campaign.exposures) {
+    const now = states[e.id];
+    if (now === undefined || now === e.state) continue;
+    counts[e.state] = Math.max(0, (counts[e.state] ?? 1) - 1);
+    counts[now] = (counts[now] ?? 0) + 1;
   }
-  const dueMs = unit.slaDue ? Date.parse(unit.slaDue) : NaN;
-  const overdue = !Number.isNaN(dueMs) && dueMs < ctx.nowMs;
-  const slaDue = unit.slaDue
-    ? `${formatTime(unit.slaDue)} (${overdue ? `overdue by ${relative(ctx.nowMs - dueMs)}` : `in ${relative(dueMs - ctx.nowMs)}`})`
-    : undefined;
-  const openCount =
-    rolloutId !== undefined
-      ? 0
-      : unit.exposures.filter((e) => {
-          const s = stateOf(model, e.id) ?? e.state;
-          return !terminalStates.includes(s) && s !== 'remediating' && s !== 'verifying';
-        }).length;
-  const acted = model.actions.map((a) => {
-    const count = a.exposureIds.length === 1 ? '' : ` for ${a.exposureIds.length} exposures`;
-    return `${a.name} ${verbs[a.kind]}${count}${a.detail ? ` (${a.detail})` : ''} · ${formatTime(a.at)} via ${a.via}`;
-  });
-  const levelWords = n.kind === 'escalation' && n.level !== undefined ? ` (level ${n.level})` : '';
-  const label =
-    rolloutId !== undefined && n.kind === 'decision-request'
-      ? 'Patch approval needed'
-      : `${kindLabels[n.kind]}${levelWords}`;
-  const summary = `${label}: ${unit.action} [${unit.priority}]`;
-  return {
-    kind: n.kind,
-    kindLabel: label,
-    level: n.level,
-    headline: n.text.split('\n')[0]!,
-    ...(n.text.includes('\n') ? { detail: n.text.slice(n.text.indexOf('\n') + 1).trim() } : {}),
-    scope: unit.scope,
-    action: unit.action,
-    priority: unit.priority,
-    slaDue,
-    overdue,
-    owner: unit.owner ? ctx.personName(unit.owner) : undefined,
-    reasons,
-    fixes,
-    exposures: lines,
-    moreCount: Math.max(0, unit.exposures.length - lines.length),
-    total: unit.exposures.length,
-    openCount,
-    many: unit.exposures.length > 1,
-    snoozeChoices: ctx.snoozeChoices,
-    acted,
-    ...(rolloutId !== undefined ? { patch: { rolloutId, open: patchAsked(model) } } : {}),
-    url: unit.url,
-    summary,
-  };
+  return counts;
+}
+
+/**
+ * Where the campaign stands, in one sentence: what still waits for a decision, else what was
+ * decided, else that it is closed.
+ */
+export function campaignStatus(campaign: CampaignSummary, states?: Record<string, ExposureState>): string {
+  const counts = currentStates(campaign, states);
+  const total = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
+  const open = total - terminalStates.reduce((a, s) => a + (counts[s] ?? 0), 0);
+  const waiting = (['awaiting-decision', 'reopened', 'open', 'triaged', 'validated'] as const).reduce(
+    (a, s) => a + (counts[s] ?? 0),
+    0,
+  );
+  const assets = plural(campaign.totals.assets, 'asset');
+  if (waiting > 0)
+    return `${waiting} of ${plural(open, 'open exposure')} on ${assets} ${waiting === 1 ? 'waits' : 'wait'} for a decision`;
+  if (open > 0) return `No decision pending on ${assets}: ${stateBreakdown(counts)}`;
+  if (total > 0) return `Closed: ${stateBreakdown(counts)}`;
+  return 'No exposure left in this campaign';
+}
+
+const verbs: Record<DecisionKind | PatchDecisionKind, string> = {
+  approvePatch: 'approved the patch plan',
+  rejectPatch: 'rejected the patch plan',
+  approve: 'approved the fix',
+  snooze: 'snoozed',
+  acceptRisk: 'accepted the risk',
+  markFalsePositive: 'marked as false positive',
+  reassign: 'reassigned',
+};
+
+/** "Olivia Owner approved the fix for 2 exposures (…) · 2026-01-01 10:00 UTC via Slack". */
+export function actedLine(a: ChatAction): string {
+  const count = a.exposureIds.length === 1 ? '' : ` for ${a.exposureIds.length} exposures`;
+  return `${a.name} ${verbs[a.kind]}${count}${a.detail ? ` (${a.detail})` : ''} · ${formatTime(a.at)} via ${a.via}`;
 }
 
 type WithoutActor<D> = D extends unknown ? Omit<D, 'actor'> : never;

@@ -6,10 +6,13 @@
 // - a message is one row of chat_messages (transport, conversation, notification key) holding what
 //   it should show; a send renders that model at send time, posts the message the first time and
 //   edits it in place afterwards. Pending sends of the same message coalesce, so a burst of changes
-//   (fifty clicks, a retried activity) becomes one edit showing the latest state, never a flood.
+//   (fifty clicks, a retried activity) becomes one edit showing the latest state, never a flood;
+// - a message whose notification names a thread (a reminder, an escalation to the owner) is posted
+//   as a reply to the message stored under that key in the same conversation, when there is one.
 import type { Logger } from 'pino';
 import type { Pool } from '../runtime/pool.ts';
 import { Batcher } from './batch.ts';
+import type { RenderContext } from './messages.ts';
 
 export type Transport = 'slack' | 'teams';
 
@@ -17,9 +20,13 @@ export type Transport = 'slack' | 'teams';
 export interface ChatTransport {
   readonly name: Transport;
   /** The platform payload (Block Kit, Adaptive Card activity) for a stored message model. */
-  render(model: unknown): unknown;
-  /** Post a new message; returns its reference (Slack "<channel>/<ts>", Teams activity id). */
-  post(conversation: string, payload: unknown): Promise<string>;
+  render(model: unknown, ctx: RenderContext): unknown;
+  /**
+   * Post a new message; returns its reference (Slack "<channel>/<ts>", Teams activity id). With
+   * `threadRef` (the reference of a message in the same conversation) it is posted as a reply in
+   * that message's thread; MessageGoneError when that message no longer exists.
+   */
+  post(conversation: string, payload: unknown, threadRef?: string): Promise<string>;
   /** Replace a message's content. Throws MessageGoneError when it no longer exists. */
   update(conversation: string, ref: string, payload: unknown): Promise<void>;
   /** A message only one person sees (Slack); the payload names the user. */
@@ -71,6 +78,8 @@ export interface OutboxOptions {
   staleAfterMs?: number;
   /** How long a caller waits for a send another caller or process is making. */
   waitTimeoutMs?: number;
+  /** How long a reply waits for its original's first send to finish before posting on its own. */
+  parentWaitMs?: number;
 }
 
 interface OutboxRow {
@@ -85,6 +94,14 @@ interface OutboxRow {
   model: unknown;
   message_ref: string | null;
   has_message: boolean;
+  /** The original the message was posted under as a reply, once posted. */
+  thread_ref: string | null;
+  /** The notification key of the original it should be posted under, if any. */
+  parent_key: string | null;
+  /** That original's reference in this conversation, when it was posted here. */
+  parent_ref: string | null;
+  /** Whether that original exists in this conversation (posted or still waiting to be). */
+  parent_stored: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -96,6 +113,7 @@ export class Outbox {
   private readonly maxAttempts: number;
   private readonly staleAfterMs: number;
   private readonly waitTimeoutMs: number;
+  private readonly parentWaitMs: number;
   private sweeper?: NodeJS.Timeout;
   private stopped = false;
 
@@ -112,6 +130,7 @@ export class Outbox {
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.staleAfterMs = opts.staleAfterMs ?? 120_000;
     this.waitTimeoutMs = opts.waitTimeoutMs ?? 120_000;
+    this.parentWaitMs = opts.parentWaitMs ?? 10_000;
   }
 
   register(transport: ChatTransport): this {
@@ -291,11 +310,16 @@ export class Outbox {
                  and s.notification_key = o.notification_key and s.status = 'sending' and s.id <> o.id
                  and s.claimed_at > clock_timestamp() - make_interval(secs => $2::float8 / 1000))
          returning o.id, o.transport, o.conversation, o.notification_key, o.kind, o.payload, o.attempts)
-       select c.*, m.model, m.message_ref, m.notification_key is not null as has_message
+       select c.*, m.model, m.message_ref, m.notification_key is not null as has_message, m.thread_ref,
+              m.model -> 'notification' ->> 'thread' as parent_key, p.message_ref as parent_ref,
+              p.notification_key is not null as parent_stored
          from claimed c
          left join chat_messages m
            on c.kind = 'message' and m.transport = c.transport and m.conversation = c.conversation
-          and m.notification_key = c.notification_key`,
+          and m.notification_key = c.notification_key
+         left join chat_messages p
+           on p.transport = c.transport and p.conversation = c.conversation
+          and p.notification_key = m.model -> 'notification' ->> 'thread' and p.notification_key <> c.notification_key`,
       [id, this.staleAfterMs],
     );
     return rows[0];
@@ -320,13 +344,12 @@ export class Outbox {
         // The model as it was when the send was claimed: a change after that queues the next send.
         if (!row.has_message)
           return await this.fail(row, 'no message model stored for this key and conversation');
-        const message = { message_ref: row.message_ref, model: row.model };
-        const payload = transport.render(message.model);
-        if (message.message_ref) {
+        if (row.message_ref) {
           try {
-            await transport.update(row.conversation, message.message_ref, payload);
-            await this.finish(row, message.message_ref);
-            return { ok: true, ref: message.message_ref, posted: false };
+            const payload = transport.render(row.model, { inThread: row.thread_ref !== null });
+            await transport.update(row.conversation, row.message_ref, payload);
+            await this.finish(row, row.message_ref);
+            return { ok: true, ref: row.message_ref, posted: false };
           } catch (err) {
             if (!(err instanceof MessageGoneError)) throw err;
             this.log.info(
@@ -335,7 +358,22 @@ export class Outbox {
             );
           }
         }
-        const ref = await transport.post(row.conversation, payload);
+        const threadRef = await this.threadOf(row);
+        if (threadRef) {
+          try {
+            const payload = transport.render(row.model, { inThread: true });
+            const ref = await transport.post(row.conversation, payload, threadRef);
+            await this.finish(row, ref, true, threadRef);
+            return { ok: true, ref, posted: true };
+          } catch (err) {
+            if (!(err instanceof MessageGoneError)) throw err;
+            this.log.info(
+              { conversation: row.conversation, key: row.notification_key },
+              'original gone; posting on its own',
+            );
+          }
+        }
+        const ref = await transport.post(row.conversation, transport.render(row.model, { inThread: false }));
         await this.finish(row, ref, true);
         return { ok: true, ref, posted: true };
       } catch (err) {
@@ -356,6 +394,27 @@ export class Outbox {
         await sleep(Math.min(30_000, 250 * 2 ** transientFailures));
       }
     }
+  }
+
+  /**
+   * The reference of the original a new message should reply to: the message stored under its
+   * notification's `thread` key in the same conversation. An original still waiting for its own
+   * send (the lifecycle sends it just before) is waited for a little; none at all: no thread.
+   */
+  private async threadOf(row: OutboxRow): Promise<string | undefined> {
+    if (!row.parent_key || !row.parent_stored) return undefined;
+    if (row.parent_ref) return row.parent_ref;
+    const deadline = Date.now() + this.parentWaitMs;
+    for (let polls = 0; Date.now() < deadline && !this.stopped; polls++) {
+      await sleep(Math.min(500, 20 * 2 ** polls));
+      const { rows } = await this.pool.query<{ message_ref: string | null }>(
+        `select message_ref from chat_messages where transport = $1 and conversation = $2 and notification_key = $3`,
+        [row.transport, row.conversation, row.parent_key],
+      );
+      if (rows[0]?.message_ref) return rows[0].message_ref;
+      if (!rows[0]) return undefined;
+    }
+    return undefined;
   }
 
   private lane(row: OutboxRow): { lane: string; spacingMs: number } {
@@ -389,16 +448,24 @@ export class Outbox {
     );
   }
 
-  /** Mark the send done; a new post's reference goes on its message in the same statement. */
-  private async finish(row: OutboxRow, ref: string | undefined, posted = false): Promise<void> {
+  /**
+   * Mark the send done; a new post's reference (and the original it replied to) goes on its message
+   * in the same statement.
+   */
+  private async finish(
+    row: OutboxRow,
+    ref: string | undefined,
+    posted = false,
+    threadRef?: string,
+  ): Promise<void> {
     await this.pool.query(
       `with done as (
          update chat_outbox set status = 'sent', message_ref = $2, finished_at = clock_timestamp(), last_error = null
           where id = $1 returning transport, conversation, notification_key)
-       update chat_messages m set message_ref = $2, posted_at = now(), updated_at = now()
+       update chat_messages m set message_ref = $2, thread_ref = $4, posted_at = now(), updated_at = now()
          from done d
         where $3 and m.transport = d.transport and m.conversation = d.conversation and m.notification_key = d.notification_key`,
-      [row.id, ref ?? null, posted],
+      [row.id, ref ?? null, posted, threadRef ?? null],
     );
   }
 

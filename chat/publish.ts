@@ -1,9 +1,10 @@
-// Publishing one notification to several conversations of one platform, for the Notifier ports.
+// Publishing one message (a campaign's notification, a digest) to several conversations of one
+// platform, for the Notifier ports.
 // The notifier is called inside the lifecycle's notification transaction, so it waits only a short
 // while: what is delivered by then is reported with its message reference; what is still waiting
 // for its rate-limit slot (or a Retry-After) keeps going in the background and is reported as
 // queued; what failed for good is reported with the platform's error.
-import type { NotificationReceipt, OwnerNotification } from '../domain/ports.ts';
+import type { NotificationReceipt } from '../domain/ports.ts';
 import type { Delivery, Transport } from './outbox.ts';
 import type { ChatRuntime } from './runtime.ts';
 
@@ -13,7 +14,8 @@ export async function publishAll(
   runtime: ChatRuntime,
   transport: Transport,
   conversations: string[],
-  n: OwnerNotification,
+  key: string,
+  send: (conversation: string) => Promise<Delivery>,
   alreadyMissing: string[] = [],
   waitMs = 2_000,
 ): Promise<NotificationReceipt> {
@@ -22,7 +24,7 @@ export async function publishAll(
     return { delivered: [], skipped: problems.join('; ') || `nobody to reach on ${transport}` };
   const results = await Promise.all(
     conversations.map(async (conversation) => {
-      const sending = runtime.delivery.publish(transport, conversation, n);
+      const sending = send(conversation);
       sending.catch((err: unknown) => runtime.deps.log.warn({ err, conversation }, 'background send failed'));
       let timer: NodeJS.Timeout | undefined;
       const queued = new Promise<typeof QUEUED>((resolve) => {
@@ -43,7 +45,6 @@ export async function publishAll(
     else if (r.permanent) problems.push(`${transport} ${conversation}: ${r.error}`);
     else delivered.push({ via: transport, ref: `queued:${conversation}` });
   }
-  if (problems.length > 0)
-    runtime.deps.log.warn({ key: n.key, problems }, 'some recipients were not reached');
+  if (problems.length > 0) runtime.deps.log.warn({ key, problems }, 'some recipients were not reached');
   return { delivered, ...(delivered.length === 0 ? { skipped: problems.join('; ') } : {}) };
 }

@@ -88,7 +88,7 @@ export class ChatRuntime {
       const token = resolveSecret(slackConfig.botToken, env, deps.baseDir);
       const client = createSlackWebClient(token, slackConfig, log.child({ part: 'slack-web-api' }));
       const renderer = new SlackRenderer(config, this.people);
-      const transport = new SlackTransport(client, (m) => renderer.render(m as StoredModel));
+      const transport = new SlackTransport(client, (m, ctx) => renderer.render(m as StoredModel, ctx));
       this.outbox.register(transport);
       this.slack = { config: slackConfig, token, client, renderer, transport };
     }
@@ -97,7 +97,9 @@ export class ChatRuntime {
       const tokens = new BotTokenProvider(teamsConfig, secret);
       const renderer = new TeamsRenderer(config, this.people);
       const conversations = new TeamsConversations(pool, teamsConfig);
-      const transport = new TeamsTransport(tokens, conversations, (m) => renderer.activity(m as StoredModel));
+      const transport = new TeamsTransport(tokens, conversations, (m, ctx) =>
+        renderer.activity(m as StoredModel, ctx),
+      );
       this.outbox.register(transport);
       this.teams = { config: teamsConfig, tokens, renderer, transport, conversations };
     }

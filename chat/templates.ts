@@ -37,6 +37,14 @@ function env(folder: string): typeof Handlebars {
     Array.isArray(items) ? items.map((i) => `• ${String(i)}`).join('\n') : '',
   );
   hb.registerHelper('lines', (items: unknown) => (Array.isArray(items) ? items.map(String).join('\n') : ''));
+  /** The non-empty ones of several texts, one per line: (stack a b c). */
+  hb.registerHelper('stack', (...args: unknown[]) =>
+    args
+      .slice(0, -1)
+      .map((a) => (a === undefined || a === null ? '' : String(a)))
+      .filter((a) => a !== '')
+      .join('\n'),
+  );
   /** A bold mrkdwn title over its text: (titled "Scope" (md scope)). */
   hb.registerHelper('titled', (title: unknown, body: unknown) => `*${String(title)}*\n${String(body ?? '')}`);
   /** Inline choice: (pick cond "yes" "no"). */

@@ -33,6 +33,11 @@ export const commands: CommandEntry[] = [
     define: async () => (await import('./commands/db.ts')).defineDb,
   },
   {
+    name: 'migrate',
+    summary: 'move the lifecycles of the previous release into campaigns',
+    define: async () => (await import('./commands/migrate.ts')).defineMigrate,
+  },
+  {
     name: 'parse',
     summary: 'print the normalized findings of a scanner report as NDJSON, one per line (no database)',
     define: async () => (await import('./commands/parse.ts')).defineParse,

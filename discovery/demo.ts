@@ -32,6 +32,8 @@ export function createDemoScanConnector(ctx: IntegrationContext): ScanConnector 
           scope: req.scope,
           scanTime: new Date(deps.clock()),
           coveredAssetIds: req.assetIds,
+          // A targeted re-scan checks what it was asked about (all of the scanner's checks when none).
+          ...(req.weaknessKeys.length ? { coveredKeys: req.weaknessKeys } : {}),
         },
       );
       return {

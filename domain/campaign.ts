@@ -50,9 +50,13 @@ export function campaignKeyOf(f: CampaignFacts): CampaignKey {
   return { key: `weakness:${f.weaknessKey}`, kind: 'weakness', subject: f.weaknessKey };
 }
 
-/** "cmp:<scope>:<owner>:<12 hex of the key>": readable, stable, short enough for an external ticket key. */
-export function campaignId(scope: string, owner: string | undefined, key: string): string {
-  return `cmp:${scope}:${owner ?? 'unowned'}:${sha256Hex(key).slice(0, 12)}`;
+/**
+ * "cmp:<scope>:<owner>:<12 hex of the installation and the key>": readable, stable, short enough for
+ * an external ticket key. The installation (its database's id) keeps two installations that share a
+ * Temporal namespace from addressing each other's campaign workflows.
+ */
+export function campaignId(scope: string, owner: string | undefined, key: string, installation = ''): string {
+  return `cmp:${scope}:${owner ?? 'unowned'}:${sha256Hex(installation ? `${installation}\n${key}` : key).slice(0, 12)}`;
 }
 
 /** What a person does, in words, for the campaign's members: "Upgrade openssl to 3.0.14 or later on 120 assets". */

@@ -187,8 +187,20 @@ export interface DigestNotification {
   title: string;
   /** A sentence under the heading. */
   text: string;
-  /** The campaigns, most urgent first (their exposure lists cut short), each with its own lines. */
-  campaigns: { campaign: CampaignSummary; lines?: string[]; level?: number }[];
+  /**
+   * The campaigns, most urgent first (their exposure lists cut short), each with its own lines (in
+   * a queue: what waits for a decision, then the reminders queued since the last queue).
+   */
+  campaigns: {
+    campaign: CampaignSummary;
+    lines?: string[];
+    level?: number;
+    /**
+     * In a queue, why the campaign is urgent under the owner's policy ("in CISA KEV"): its request
+     * was sent at once, and the queue lists it again because it still waits for a decision.
+     */
+    urgent?: string;
+  }[];
   /** Campaigns not listed. */
   more?: number;
   /** Link to the dashboard's queue. */

@@ -33,8 +33,9 @@ async function inventory(
     on conflict do nothing`);
   for (const e of exposures)
     await pool.query(
-      `insert into exposures (id, asset_id, vuln_key, scope, first_seen, last_seen)
-       select $1, a.id, $3, a.scope, $4, $4 from assets a where a.identity_key = $2`,
+      // ctem learned of each when the scanner first saw it (the SLA clock starts at learned_at).
+      `insert into exposures (id, asset_id, vuln_key, scope, first_seen, last_seen, learned_at)
+       select $1, a.id, $3, a.scope, $4, $4, $4 from assets a where a.identity_key = $2`,
       [e.id, e.asset, e.cve, e.firstSeen],
     );
 }

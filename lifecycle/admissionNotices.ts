@@ -1,13 +1,14 @@
-// What the owner hears when a scan files new exposures into their campaign: at once when one of
-// them is urgent under the notification policy (the campaign's message the first time, a reply in
-// its thread after that), else nothing until the daily queue. A backlog import (baseline) files
+// What the owner hears when a scan files new exposures into their campaign: at once when the new
+// ones are urgent under the owner's notification policy (urgentReason, the same rule as for every
+// later message: lifecycle/notificationPolicy.ts) — the campaign's message the first time, a reply
+// in its thread after that — else nothing until the daily queue. A backlog import (baseline) files
 // silently and sends each owner one summary.
 import type { Deps } from '../runtime/deps.ts';
 import type { NotifyOutcome } from '../contracts/lifecycle.ts';
 import type { CampaignSummary, DigestNotification } from '../domain/ports.ts';
 import type { TriageResult } from './triage.ts';
 import { campaignSummary, mostUrgent, type CampaignPlace } from './campaigns.ts';
-import { isUrgent, notificationPolicyFor } from './notificationPolicy.ts';
+import { notificationPolicyFor, urgentReason } from './notificationPolicy.ts';
 import {
   campaignMessageKey,
   decisionRequestText,
@@ -47,8 +48,8 @@ export async function askOnAdmission(
       },
     };
   const policy = notificationPolicyFor(deps.config, place.scope, place.owner);
-  const urgent = fresh.filter((j) => isUrgent(policy, { priority: j.priority, kev: j.kev }));
-  if (urgent.length === 0)
+  const why = urgentReason(policy, fresh);
+  if (why === undefined)
     return {
       event: {
         type: 'queued',
@@ -63,7 +64,6 @@ export async function askOnAdmission(
   const original = campaignMessageKey(place.campaignId);
   const scanId = fresh[0]!.scanId;
   const again = await wasDelivered(deps, original);
-  const why = urgent.some((j) => j.kev) ? 'in CISA KEV' : `${urgent[0]!.priority} priority`;
   const outcome = await sendCampaignMessage(deps, {
     key: again ? `${original}:joined:${scanId}` : original,
     kind: again ? 'reminder' : 'decision-request',

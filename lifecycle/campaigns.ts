@@ -152,6 +152,23 @@ async function lockCampaigns(
   };
 }
 
+const installations = new WeakMap<Pool, Promise<string>>();
+
+/** This installation's id (db/migrations/016_installation.sql), read once per pool. */
+export function installationId(pool: Pool): Promise<string> {
+  let id = installations.get(pool);
+  if (!id) {
+    id = pool.query<{ id: string }>('select id from installation').then((r) => {
+      if (!r.rows[0])
+        throw new Error('the installation table is empty: run the database migrations (ctem db migrate)');
+      return r.rows[0].id;
+    });
+    id.catch(() => installations.delete(pool));
+    installations.set(pool, id);
+  }
+  return id;
+}
+
 /**
  * Put each exposure in its campaign (owner × fix in its scope) and a shard of it with room, creating
  * campaigns as needed, and return exposure id → place. An exposure already in the right campaign
@@ -167,6 +184,7 @@ export async function assignCampaigns(
   if (exposureIds.length === 0) return out;
   const cap = Math.max(1, opts.shardCap ?? DEFAULT_SHARD_CAP);
   const ownership = new Ownership(config);
+  const installation = await installationId(pool);
   return await inTransaction(pool, async (db) => {
     const { rows } = await db.query<FactRow>(factsSql, [exposureIds]);
     const campaigns = new Map<string, CampaignRow>();
@@ -183,7 +201,7 @@ export async function assignCampaigns(
           ...(row.image_repo ? { imageRepo: row.image_repo } : {}),
         });
       const key = keyOf(row);
-      const id = campaignId(scope, owner, key.key);
+      const id = campaignId(scope, owner, key.key, installation);
       if (!campaigns.has(id))
         campaigns.set(id, {
           id,

@@ -28,7 +28,7 @@ import { systemClock } from '../runtime/clock.ts';
 import { Triage, type TriageResult } from './triage.ts';
 import { assignCampaigns, type CampaignPlace } from './campaigns.ts';
 import { admitToCampaigns, inParallel, type CampaignStartOptions } from './campaignStart.ts';
-import { onboardingGraceMs } from './settings.ts';
+import { onboardingBaseline, onboardingGraceMs } from './settings.ts';
 import { askOnAdmission, sendOnboardingSummaries } from './admissionNotices.ts';
 
 export type ChangeKind = 'new' | 'gone' | 'reappeared' | 'retired' | 'seen';
@@ -228,6 +228,8 @@ interface Dispatch {
   result: DispatchResult;
   /** Scope → when its onboarding started (ctem first learned of an exposure in it). */
   onboarding: Map<string, number>;
+  /** Scopes whose first import this is, and which treat it as a backlog import (onboardingBaseline). */
+  baselineScopes: Set<string>;
 }
 
 interface Admit {
@@ -363,7 +365,16 @@ async function clockStarts(
   return out;
 }
 
-async function dispatchBatch(d: Dispatch, batch: ExposureChange[]): Promise<Judged[]> {
+/** A batch after its database work: triaged, written, placed; ready for its campaigns. */
+interface Prepared {
+  batch: ExposureChange[];
+  judged: Judged[];
+  places: Map<string, CampaignPlace>;
+  tells: Tell[];
+}
+
+/** The database half of a batch: current states, triage, the admitted rows and their campaigns. */
+async function prepareBatch(d: Dispatch, batch: ExposureChange[]): Promise<Prepared> {
   const { pool, result, config } = d;
   let t = performance.now();
   const state = await readBatchState(pool, batch);
@@ -412,28 +423,46 @@ async function dispatchBatch(d: Dispatch, batch: ExposureChange[]): Promise<Judg
     },
   );
   result.phasesMs.record += performance.now() - t;
+  return { batch, judged, places, tells };
+}
 
-  t = performance.now();
+/**
+ * The Temporal half of a batch: one start or signal per campaign workflow, the owners asked where
+ * the policy says so, then the admissions' records and the batch marked dispatched.
+ */
+async function admitBatch(d: Dispatch, { batch, judged, places, tells }: Prepared): Promise<Judged[]> {
+  const { pool, result } = d;
+  let t = performance.now();
   const items = judged
     .filter((j) => places.has(j.exposureId))
     .map((j) => ({ place: places.get(j.exposureId)!, admission: admissionOf(j) }));
   const judgedOf = new Map(judged.map((j) => [j.exposureId, j]));
   const notices = new Map<string, { type: string; reason: string; data: Record<string, unknown> }>();
+  // The owner is asked once per campaign, when every shard workflow of it holds its admissions: a
+  // campaign split over shards is one message, not one per shard.
+  const asking = new Map<string, { workflows: Set<string>; fresh: Judged[] }>();
+  for (const { place } of items) {
+    const a = asking.get(place.campaignId) ?? { workflows: new Set<string>(), fresh: [] };
+    a.workflows.add(campaignWorkflowId(place.campaignId, place.shard));
+    asking.set(place.campaignId, a);
+  }
   let notifyMs = 0;
   const admitted = await admitToCampaigns(
     d.activityDeps,
     d.client,
     items,
     d.opts,
-    async (_id, place, admissions) => {
-      const fresh = admissions.filter((a) => a.how === 'new').map((a) => judgedOf.get(a.cell.id)!);
-      if (fresh.length === 0) return;
+    async (workflowId, place, admissions) => {
+      const a = asking.get(place.campaignId)!;
+      a.fresh.push(...admissions.filter((x) => x.how === 'new').map((x) => judgedOf.get(x.cell.id)!));
+      a.workflows.delete(workflowId);
+      if (a.workflows.size > 0 || a.fresh.length === 0) return;
       const n = performance.now();
-      const notice = await askOnAdmission(d.activityDeps, place, fresh, {
-        baseline: d.opts.baseline === true,
+      const notice = await askOnAdmission(d.activityDeps, place, a.fresh, {
+        baseline: d.opts.baseline === true || d.baselineScopes.has(place.scope),
       });
       if (notice.outcome?.sent === 'now' && !notice.outcome.alreadySent) result.asked++;
-      for (const j of fresh) notices.set(j.exposureId, notice.event);
+      for (const j of a.fresh) notices.set(j.exposureId, notice.event);
       notifyMs += performance.now() - n;
     },
   );
@@ -464,6 +493,30 @@ async function dispatchBatch(d: Dispatch, batch: ExposureChange[]): Promise<Judg
   );
   result.phasesMs.record += performance.now() - t;
   return judged.filter((j) => !j.reopenedFrom);
+}
+
+/**
+ * The changes in an order that keeps each campaign's exposures together (scope, then the package or
+ * weakness, then the asset), so a batch holds whole campaigns: one start each, few signals.
+ */
+async function orderedByFix(pool: Pool, changes: ExposureChange[]): Promise<ExposureChange[]> {
+  const ids = [...new Set(changes.map((c) => c.exposureId))];
+  const { rows } = await pool.query<{ id: string; key: string }>(
+    `select e.id, concat_ws('|', coalesce(e.scope, ''), o.package_type, coalesce(o.package_name, e.vuln_key),
+                            lpad(e.asset_id::text, 12, '0')) as key
+       from exposures e
+       left join lateral (
+         select package_type, package_name from observations o where o.exposure_id = e.id
+          order by o.present desc, o.last_seen desc limit 1) o on true
+      where e.id = any($1::text[])`,
+    [ids],
+  );
+  const keyOf = new Map(rows.map((r) => [r.id, r.key]));
+  return [...changes].sort((a, b) => {
+    const ka = keyOf.get(a.exposureId) ?? '';
+    const kb = keyOf.get(b.exposureId) ?? '';
+    return ka < kb ? -1 : ka > kb ? 1 : a.change < b.change ? -1 : a.change > b.change ? 1 : 0;
+  });
 }
 
 function admissionOf(j: Judged): Admission {
@@ -544,20 +597,48 @@ export async function dispatchChanges(
     triage: new Triage(config, deps.baseDir),
     result,
     onboarding: new Map(),
+    baselineScopes: await firstImports(pool, config),
   };
   const fresh: Judged[] = [];
-  for (let offset = 0; offset < changes.length; offset += batchSize) {
-    fresh.push(...(await dispatchBatch(d, changes.slice(offset, offset + batchSize))));
-    opts.onProgress?.(Math.min(offset + batchSize, changes.length), changes.length);
+  const ordered = changes.length > batchSize ? await orderedByFix(pool, changes) : changes;
+  // Two stages in a pipeline: the next batch's database work runs while this one's campaigns are
+  // started; the campaigns of one batch are admitted only after the previous batch's.
+  let admitting: Promise<void> = Promise.resolve();
+  let failed = false;
+  for (let offset = 0; offset < ordered.length && !failed; offset += batchSize) {
+    const prepared = await prepareBatch(d, ordered.slice(offset, offset + batchSize));
+    const done = Math.min(offset + batchSize, ordered.length);
+    admitting = admitting.then(async () => {
+      fresh.push(...(await admitBatch(d, prepared)));
+      opts.onProgress?.(done, ordered.length);
+    });
+    // A failure stops the dispatch before the remaining batches' database work; it is rethrown below.
+    admitting.catch(() => {
+      failed = true;
+    });
   }
-  if (opts.baseline && fresh.length)
+  await admitting;
+  const filed = opts.baseline ? fresh : fresh.filter((j) => d.baselineScopes.has(j.scope));
+  if (filed.length)
     await sendOnboardingSummaries(
       d.activityDeps,
-      [...new Set(fresh.map((j) => j.scanId))],
-      fresh.map((j) => j.exposureId),
+      [...new Set(filed.map((j) => j.scanId))],
+      filed.map((j) => j.exposureId),
     );
   deps.log?.info({ ...result, changes: changes.length }, 'lifecycle dispatch');
   return result;
+}
+
+/** Scopes set to treat their first import as a backlog import, that have no campaign yet. */
+async function firstImports(pool: Pool, config: Config): Promise<Set<string>> {
+  const candidates = config.scopes.filter((s) => onboardingBaseline(config, s.name)).map((s) => s.name);
+  if (candidates.length === 0) return new Set();
+  const { rows } = await pool.query<{ scope: string }>(
+    `select distinct scope from exposures where scope = any($1::text[]) and campaign_id is not null`,
+    [candidates],
+  );
+  const started = new Set(rows.map((r) => r.scope));
+  return new Set(candidates.filter((s) => !started.has(s)));
 }
 
 /** Dispatch everything one ingested scan changed. */

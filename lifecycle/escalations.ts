@@ -1,14 +1,16 @@
 // Escalations to managers, the CISO, approvers, security leads and scope channels, gathered: the
 // campaigns write what escalated (escalation_items, lifecycle/notify.ts), and this sends one message
-// per audience once its oldest waiting item is a window old (the scope's escalationWindow), listing
-// every campaign that escalated to it meanwhile. Items are claimed under the message's key before
+// per audience once its oldest waiting item is a window old — the recipient's own escalationWindow
+// (the person's, else the scope's, else 1h; a channel follows its scope), the same window that
+// decided it was gathered rather than sent at once — listing every campaign that escalated to it
+// meanwhile. Items for an owner's daily queue (audience "queue:<person>") are lifecycle/queue.ts's. Items are claimed under the message's key before
 // it is sent, and a claimed key with no message is sent first on the next run: nothing is lost,
 // nothing is sent twice.
 import type { Deps } from '../runtime/deps.ts';
 import { inTransaction } from '../runtime/pool.ts';
 import type { CampaignSummary, DigestNotification } from '../domain/ports.ts';
 import { campaignSummary } from './campaigns.ts';
-import { notificationPolicyFor } from './notificationPolicy.ts';
+import { escalationWindowFor } from './notificationPolicy.ts';
 import { sendDigest } from './notify.ts';
 import { byUrgency } from './admissionNotices.ts';
 
@@ -80,7 +82,8 @@ export async function sendEscalationDigests(
   // Claimed by a run that did not get to send them.
   const { rows: orphans } = await deps.pool.query<Item>(
     `select i.* from escalation_items i
-      where i.sent_key is not null and not exists (select 1 from notifications n where n.key = i.sent_key)
+      where i.audience not like 'queue:%' and i.sent_key is not null
+        and not exists (select 1 from notifications n where n.key = i.sent_key)
       order by i.created_at`,
   );
   const orphanKeys = new Map<string, Item[]>();
@@ -91,13 +94,14 @@ export async function sendEscalationDigests(
     run.items += items.length;
   }
   const { rows: waiting } = await deps.pool.query<{ audience: string; scope: string; oldest: Date }>(
-    `select audience, scope, min(created_at) as oldest from escalation_items where sent_key is null
+    `select audience, scope, min(created_at) as oldest from escalation_items
+      where sent_key is null and audience not like 'queue:%'
       group by audience, scope order by audience`,
   );
   const due = new Set<string>();
   for (const w of waiting) {
     const person = w.audience.startsWith('person:') ? w.audience.slice(7) : undefined;
-    const window = notificationPolicyFor(deps.config, w.scope, person).escalationWindowMs;
+    const window = escalationWindowFor(deps.config, w.scope, person);
     if (w.oldest.getTime() + window <= nowMs) due.add(w.audience);
   }
   for (const audience of due) {

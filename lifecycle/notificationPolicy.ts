@@ -13,7 +13,16 @@
 //     - id: olivia
 //       notifications: { urgent: { priority: [Act, Attend] }, dailyQueue: { time: '08:30' } }
 //
-// A person's section overrides the scope's, field by field.
+// A person's section overrides the scope's, field by field. Whose policy decides what:
+// - urgency is the OWNER's, judged by one rule (`urgentReason`) on the exposures a message is about:
+//   the new ones at admission, the ones asked about or reminded of later. Urgent: one of them has an
+//   urgent priority, or is in CISA KEV when `kev` is on. An SLA breach reaches the owner at once
+//   when `breach` is on. What is not urgent goes to the owner's next daily queue, which lists every
+//   campaign still waiting for their decision (urgent ones too, marked as already sent) and every
+//   reminder queued since their last queue.
+// - the escalation window is the RECIPIENT's (`escalationWindowFor`): a person's own section, else
+//   the scope's, else 1h; a scope channel follows the scope's. `0s` sends that recipient each
+//   escalation at once; any other window gathers it into one message per recipient per window.
 import { z } from 'zod';
 import { ConfigError, duration, durationMs, type Config } from '../domain/config.ts';
 
@@ -130,9 +139,28 @@ export function validateNotificationSettings(config: Config): void {
   config.people.forEach((p, i) => parse(p.notifications, `people[${i}].notifications`));
 }
 
-/** Is a decision request about a campaign with this priority (and KEV) urgent under the policy? */
-export function isUrgent(policy: NotificationPolicy, campaign: { priority: string; kev: boolean }): boolean {
-  return policy.urgentPriorities.includes(campaign.priority) || (policy.urgentKev && campaign.kev);
+/** What urgency is judged on: one exposure's priority label and whether it is in CISA KEV. */
+export interface UrgencyFacts {
+  priority: string;
+  kev: boolean;
+}
+
+/**
+ * Why a message about these exposures is urgent under the policy ("in CISA KEV", "Act priority"),
+ * or undefined when it is not: the one rule for admissions, later requests and the daily queue.
+ */
+export function urgentReason(policy: NotificationPolicy, exposures: UrgencyFacts[]): string | undefined {
+  if (policy.urgentKev && exposures.some((e) => e.kev)) return 'in CISA KEV';
+  const urgent = exposures.find((e) => policy.urgentPriorities.includes(e.priority));
+  return urgent ? `${urgent.priority} priority` : undefined;
+}
+
+/**
+ * How long an escalation to this recipient is gathered before it is sent (0: at once): the person's
+ * window, else the scope's, else the default; a channel (no person) follows its scope.
+ */
+export function escalationWindowFor(config: Config, scopeName: string, personId?: string): number {
+  return notificationPolicyFor(config, scopeName, personId).escalationWindowMs;
 }
 
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];

@@ -1,18 +1,21 @@
 // Reaching people about campaigns, under the notification policy (lifecycle/notificationPolicy.ts):
-// - a decision request goes out at once only when the campaign is urgent (Act, KEV…); otherwise it
-//   waits for the owner's daily queue (lifecycle/queue.ts);
+// - a decision request, a reminder or an escalation to the owner goes out at once only when the
+//   exposures it is about are urgent under the owner's policy (Act, KEV…; an SLA breach); otherwise
+//   it waits for the owner's next daily queue (lifecycle/queue.ts): a reminder is written down for
+//   it (escalation_items, audience "queue:<person>"), a decision request needs nothing written
+//   since the queue lists every campaign still waiting for a decision;
 // - each campaign has one original message per conversation ("campaign:<id>"): asking again,
 //   reminders and escalations to the owner are replies in its thread, and the original is updated in
 //   place;
-// - escalations to managers, the CISO and channels are gathered per audience and window
-//   (lifecycle/escalations.ts), unless the scope's window is 0.
+// - escalations to managers, the CISO and channels are gathered per recipient and window
+//   (lifecycle/escalations.ts), except for the recipients whose own window is 0s: those get it at
+//   once (lifecycle/notificationPolicy.ts says whose policy decides what).
 // One message per notification key whatever the retries: the key is locked while sending and stored
 // after. With no notifier configured, the record says nobody was told.
 import type { Config } from '../domain/config.ts';
 import type { EscalationAudience } from '../domain/sla.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { Pool, PoolClient } from '../runtime/pool.ts';
-import { terminalStates } from '../domain/exposure.ts';
 import type {
   CampaignSummary,
   DigestNotification,
@@ -23,10 +26,21 @@ import type {
 import type { AskOwnerRequest, CampaignNotifyRequest, NotifyOutcome } from '../contracts/lifecycle.ts';
 import type { RolloutNotifyRequest } from '../contracts/patching.ts';
 import { campaignSummary } from './campaigns.ts';
-import { isUrgent, notificationPolicyFor } from './notificationPolicy.ts';
+import { outcomeLabel } from './triage.ts';
+import {
+  escalationWindowFor,
+  notificationPolicyFor,
+  urgentReason,
+  type UrgencyFacts,
+} from './notificationPolicy.ts';
 
 /** Exposures a message lists before "and N more". */
 export const MESSAGE_EXPOSURES = 10;
+
+/** The escalation_items audience of what waits for a person's next daily queue. */
+export function queueAudience(personId: string): string {
+  return `queue:${personId}`;
+}
 
 /** The key of a campaign's original message: asks, reminders and escalations thread under it. */
 export function campaignMessageKey(campaignId: string): string {
@@ -231,20 +245,13 @@ export async function refreshCampaignMessage(deps: Deps, campaignId: string): Pr
   await Promise.all(deps.integrations.notifiers().map((x) => x.notify(n)));
 }
 
-/** The campaign has an open exposure in CISA KEV. */
-async function hasKev(db: Pool | PoolClient, campaignId: string): Promise<boolean> {
-  const { rows } = await db.query<{ kev: boolean }>(
-    `select coalesce(bool_or(kev), false) as kev from exposures
-      where campaign_id = $1 and state <> all($2::text[])`,
-    [campaignId, terminalStates],
+/** What urgency is judged on, for these exposures (lifecycle/notificationPolicy.ts urgentReason). */
+export async function urgencyFacts(db: Pool | PoolClient, exposureIds: string[]): Promise<UrgencyFacts[]> {
+  const { rows } = await db.query<{ priority: string | null; kev: boolean }>(
+    'select priority, kev from exposures where id = any($1::text[])',
+    [exposureIds],
   );
-  return rows[0]?.kev ?? false;
-}
-
-/** Whether the campaign's decision requests go out at once under its owner's policy. */
-export async function campaignIsUrgent(deps: Deps, campaign: CampaignSummary): Promise<boolean> {
-  const policy = notificationPolicyFor(deps.config, campaign.scope, campaign.owner);
-  return isUrgent(policy, { priority: campaign.priority, kev: await hasKev(deps.pool, campaign.id) });
+  return rows.map((r) => ({ priority: outcomeLabel(r.priority ?? 'track'), kev: r.kev }));
 }
 
 async function wasSent(db: Pool | PoolClient, key: string): Promise<boolean> {
@@ -300,8 +307,9 @@ export async function askOwner(deps: Deps, req: AskOwnerRequest): Promise<Notify
   const campaign = await campaignSummary(deps.pool, req.campaignId, { limit: MESSAGE_EXPOSURES });
   if (!campaign) throw new Error(`campaign ${req.campaignId} does not exist`);
   const why = req.why.join('; ');
+  const policy = notificationPolicyFor(deps.config, req.scope, req.owner);
   let outcome: NotifyOutcome;
-  if (!(await campaignIsUrgent(deps, campaign)))
+  if (!urgentReason(policy, await urgencyFacts(deps.pool, req.exposureIds)))
     outcome = { delivered: [], sent: 'queued', recipients: req.owner ? [req.owner] : [], alreadySent: false };
   else {
     const original = campaignMessageKey(req.campaignId);
@@ -330,60 +338,22 @@ export async function askOwner(deps: Deps, req: AskOwnerRequest): Promise<Notify
 
 /**
  * A reminder or an escalation about some of the campaign's exposures. The owner hears it in the
- * campaign's thread (a plain reminder of a campaign that is not urgent waits for the daily queue);
- * every other audience gets it in its next escalation message, or at once if the scope's window is 0.
+ * campaign's thread when it is urgent under their policy (a breach, or urgent exposures), else in
+ * their next daily queue; every other recipient gets it at once if their own escalation window is
+ * 0s, else in their next escalation message.
  */
 export async function notifyCampaign(deps: Deps, req: CampaignNotifyRequest): Promise<NotifyOutcome> {
   const campaign = await campaignSummary(deps.pool, req.campaignId, { limit: MESSAGE_EXPOSURES });
   if (!campaign) throw new Error(`campaign ${req.campaignId} does not exist`);
-  const policy = notificationPolicyFor(deps.config, req.scope, req.owner);
-  const breach = req.kind === 'escalation';
-  const text = breach
-    ? `Escalation (level ${req.level}): ${campaign.action}`
-    : `Reminder: ${campaign.action}`;
-  const outcomes: NotifyOutcome[] = [];
-  const ownerToo = req.audiences.includes('owner');
+  const text =
+    req.kind === 'escalation'
+      ? `Escalation (level ${req.level}): ${campaign.action}`
+      : `Reminder: ${campaign.action}`;
+  const told: Told[] = [];
+  if (req.audiences.includes('owner')) told.push({ outcome: await tellOwner(deps, req, campaign, text) });
   const others = req.audiences.filter((a) => a !== 'owner');
-  if (ownerToo) {
-    const urgent = breach ? policy.urgentBreach : await campaignIsUrgent(deps, campaign);
-    outcomes.push(
-      urgent
-        ? await sendCampaignMessage(deps, {
-            key: `${req.key}:owner`,
-            kind: req.kind,
-            scope: req.scope,
-            ...(req.owner ? { owner: req.owner } : {}),
-            campaign,
-            audiences: ['owner'],
-            text,
-            level: req.level,
-            lines: req.lines,
-            thread: campaignMessageKey(req.campaignId),
-            exposureId: req.exposureIds[0]!,
-          })
-        : { delivered: [], sent: 'queued', recipients: req.owner ? [req.owner] : [], alreadySent: false },
-    );
-  }
-  if (others.length) {
-    const recipients = recipientsOf(deps.config, req.scope, req.owner, others);
-    if (policy.escalationWindowMs === 0)
-      outcomes.push(
-        await sendCampaignMessage(deps, {
-          key: `${req.key}:others`,
-          kind: req.kind,
-          scope: req.scope,
-          ...(req.owner ? { owner: req.owner } : {}),
-          campaign,
-          audiences: others,
-          text,
-          level: req.level,
-          lines: req.lines,
-          exposureId: req.exposureIds[0]!,
-          recipients,
-        }),
-      );
-    else outcomes.push(await gatherEscalation(deps, req, recipients));
-  }
+  if (others.length) told.push(...(await tellOthers(deps, req, campaign, others, text)));
+  const outcomes = told.map((t) => t.outcome);
   const merged: NotifyOutcome = {
     delivered: outcomes.flatMap((o) => o.delivered),
     sent: outcomes.some((o) => o.sent === 'now')
@@ -399,7 +369,12 @@ export async function notifyCampaign(deps: Deps, req: CampaignNotifyRequest): Pr
       ? { skipped: outcomes.map((o) => o.skipped).join('; ') }
       : {}),
   };
-  const e = notificationEvent(req.kind, merged);
+  // Each part says what happened to its recipients: sent to some, gathered or queued for others.
+  const parts = told.map((t) => notificationEvent(req.kind, t.outcome, t.channels));
+  const e = {
+    type: notificationEvent(req.kind, merged).type,
+    reason: [...new Set(parts.map((p) => p.reason))].join('; '),
+  };
   await recordEach(deps.pool, `${req.key}:notified`, req.exposureIds, e.type, e.reason, {
     campaignId: req.campaignId,
     kind: req.kind,
@@ -410,7 +385,121 @@ export async function notifyCampaign(deps: Deps, req: CampaignNotifyRequest): Pr
   return merged;
 }
 
-/** Escalation lines for the audiences' next escalation message (lifecycle/escalations.ts sends it). */
+/** What one part of a message did, and the channels it was for. */
+interface Told {
+  outcome: NotifyOutcome;
+  channels?: Recipients['channels'];
+}
+
+async function tellOwner(
+  deps: Deps,
+  req: CampaignNotifyRequest,
+  campaign: CampaignSummary,
+  text: string,
+): Promise<NotifyOutcome> {
+  const policy = notificationPolicyFor(deps.config, req.scope, req.owner);
+  const urgent =
+    req.kind === 'escalation'
+      ? policy.urgentBreach
+      : urgentReason(policy, await urgencyFacts(deps.pool, req.exposureIds)) !== undefined;
+  if (!urgent) return await queueForOwner(deps, req);
+  return await sendCampaignMessage(deps, {
+    key: `${req.key}:owner`,
+    kind: req.kind,
+    scope: req.scope,
+    ...(req.owner ? { owner: req.owner } : {}),
+    campaign,
+    audiences: ['owner'],
+    text,
+    level: req.level,
+    lines: req.lines,
+    thread: campaignMessageKey(req.campaignId),
+    exposureId: req.exposureIds[0]!,
+  });
+}
+
+/** Recipients whose own escalation window is 0s are told at once; the others' messages gather it. */
+async function tellOthers(
+  deps: Deps,
+  req: CampaignNotifyRequest,
+  campaign: CampaignSummary,
+  others: EscalationAudience[],
+  text: string,
+): Promise<Told[]> {
+  const recipients = recipientsOf(deps.config, req.scope, req.owner, others);
+  const atOnce: Recipients = { people: [] };
+  const gathered: Recipients = { people: [] };
+  for (const p of recipients.people)
+    (escalationWindowFor(deps.config, req.scope, p) === 0 ? atOnce : gathered).people.push(p);
+  if (recipients.channels)
+    (escalationWindowFor(deps.config, req.scope) === 0 ? atOnce : gathered).channels = recipients.channels;
+  const told: Told[] = [];
+  if (atOnce.people.length || atOnce.channels)
+    told.push({
+      ...(atOnce.channels ? { channels: atOnce.channels } : {}),
+      outcome: await sendCampaignMessage(deps, {
+        key: `${req.key}:others`,
+        kind: req.kind,
+        scope: req.scope,
+        ...(req.owner ? { owner: req.owner } : {}),
+        campaign,
+        audiences: others,
+        text,
+        level: req.level,
+        lines: req.lines,
+        exposureId: req.exposureIds[0]!,
+        recipients: atOnce,
+      }),
+    });
+  if (gathered.people.length || gathered.channels || told.length === 0)
+    told.push({
+      ...(gathered.channels ? { channels: gathered.channels } : {}),
+      outcome: await gatherEscalation(deps, req, gathered),
+    });
+  return told;
+}
+
+/** Write the request down for these audiences' next message (escalation digest or daily queue). */
+async function holdFor(deps: Deps, req: CampaignNotifyRequest, audiences: string[]): Promise<void> {
+  await deps.pool.query(
+    `insert into escalation_items (key, audience, scope, campaign_id, level, kind, line, exposure_ids)
+     select $1 || ':' || a, a, $2, $3, $4, $5, $6, $7 from unnest($8::text[]) as a
+     on conflict (key) do nothing`,
+    [
+      req.key,
+      req.scope,
+      req.campaignId,
+      req.level,
+      req.kind,
+      req.lines.join('\n'),
+      req.exposureIds,
+      audiences,
+    ],
+  );
+}
+
+/**
+ * A reminder (or a breach the policy does not call urgent) for the owner's next daily queue, which
+ * lists it once. With the queue switched off, it is on the dashboard only, and the record says so.
+ */
+async function queueForOwner(deps: Deps, req: CampaignNotifyRequest): Promise<NotifyOutcome> {
+  const people = recipientsOf(deps.config, req.scope, req.owner, ['owner']).people;
+  const queued = people.filter((p) => notificationPolicyFor(deps.config, req.scope, p).queue.enabled);
+  if (queued.length === 0)
+    return {
+      delivered: [],
+      sent: 'skipped',
+      skipped: people.length
+        ? `not urgent, and the daily queue of ${people.join(', ')} is off (notifications.dailyQueue.enabled: false): on the dashboard only`
+        : `nobody to reach for owner in scope ${req.scope} (add people under scopes[].roles)`,
+      recipients: [],
+      alreadySent: false,
+    };
+  await holdFor(deps, req, queued.map(queueAudience));
+  return { delivered: [], sent: 'queued', recipients: queued, alreadySent: false };
+}
+
+/** Escalation lines for the recipients' next escalation message (lifecycle/escalations.ts sends it). */
 async function gatherEscalation(
   deps: Deps,
   req: CampaignNotifyRequest,
@@ -429,21 +518,7 @@ async function gatherEscalation(
       recipients: [],
       alreadySent: false,
     };
-  await deps.pool.query(
-    `insert into escalation_items (key, audience, scope, campaign_id, level, kind, line, exposure_ids)
-     select $1 || ':' || a, a, $2, $3, $4, $5, $6, $7 from unnest($8::text[]) as a
-     on conflict (key) do nothing`,
-    [
-      req.key,
-      req.scope,
-      req.campaignId,
-      req.level,
-      req.kind,
-      req.lines.join('\n'),
-      req.exposureIds,
-      audiences,
-    ],
-  );
+  await holdFor(deps, req, audiences);
   return { delivered: [], sent: 'aggregated', recipients: recipients.people, alreadySent: false };
 }
 

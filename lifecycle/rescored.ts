@@ -35,12 +35,14 @@ export async function dispatchRescored(
       campaignPlaces(deps.pool, ids),
     ]);
     const byWorkflow = new Map<string, Rescore[]>();
+    const told: typeof judged = [];
     for (const j of judged) {
       const place = places.get(j.exposureId);
       if (terminalStates.includes(j.state as ExposureState) || j.state === 'open' || !place) {
         skipped++;
         continue;
       }
+      told.push(j);
       const wf = campaignWorkflowId(place.campaignId, place.shard);
       byWorkflow.set(wf, [
         ...(byWorkflow.get(wf) ?? []),
@@ -54,6 +56,13 @@ export async function dispatchRescored(
         },
       ]);
     }
+    // The reasons of the new decision: the campaigns hold none, so their row writes keep these.
+    if (told.length)
+      await deps.pool.query(
+        `update exposures e set reasons = r.reasons
+           from jsonb_to_recordset($1::jsonb) as r(id text, reasons jsonb) where e.id = r.id`,
+        [JSON.stringify(told.map((j) => ({ id: j.exposureId, reasons: j.reasons })))],
+      );
     await inParallel([...byWorkflow], opts.concurrency ?? 64, async ([wf, rescores]) => {
       try {
         await client.workflow.getHandle(wf).signal(rescoredSignal, rescores);

@@ -15,6 +15,7 @@
 //         verifyWithin: 3d
 //         autoApprove: false
 //         onboardingGrace: 30d   # SLA clocks of what ctem learns in the scope's first 30 days start then
+//         onboardingBaseline: true   # the scope's first import is a backlog import (as ctem ingest --baseline)
 import { z } from 'zod';
 import { ConfigError, duration, durationMs, type Config, type Scope } from '../domain/config.ts';
 import {
@@ -55,6 +56,7 @@ export const lifecycleSectionSchema = z
     verifyWithin: duration.optional(),
     autoApprove: z.boolean().optional(),
     onboardingGrace: duration.optional(),
+    onboardingBaseline: z.boolean().optional(),
   })
   .strict();
 
@@ -131,6 +133,12 @@ export function onboardingGraceMs(config: Config, scopeName: string): number {
   if (!scope) return 0;
   const grace = parseSection(config, scope).onboardingGrace;
   return grace ? durationMs(grace) : 0;
+}
+
+/** Whether the scope's first import is a backlog import: filed silently, one summary per owner. */
+export function onboardingBaseline(config: Config, scopeName: string): boolean {
+  const scope = config.scopes.find((s) => s.name === scopeName);
+  return scope ? parseSection(config, scope).onboardingBaseline === true : false;
 }
 
 /** Check every scope's section at start-up, so a mistake is reported before any workflow needs it. */

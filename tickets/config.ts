@@ -22,7 +22,7 @@
 //       pollInterval: 1m
 //   scopes:
 //     - name: production
-//       tickets: { system: jira, groupBy: unit }                         # unit | exposure | asset | fix
+//       tickets: { system: jira, groupBy: campaign }                     # campaign | exposure | asset | fix
 import { z } from 'zod';
 import { duration } from '../domain/config.ts';
 import type { TicketStatusCategory } from '../domain/ports.ts';
@@ -42,22 +42,39 @@ export const transportFields = {
   rateLimitRetries: z.number().int().min(0).max(10).default(3),
   /** Template file (relative to ctem.yaml) replacing the bundled one under templates/tickets/. */
   template: z.string().optional(),
-  /** Link back to the dashboard, used when a unit carries no url of its own. */
+  /** Link back to the dashboard, used when a campaign carries no url of its own. */
   dashboardUrl: httpUrl.optional(),
+  /**
+   * The most characters written in one description or comment. A large campaign's ticket lists its
+   * most urgent exposures and hosts and says how many more there are; a long comment keeps its first
+   * lines and says how many it left out. 32,000 fits Jira Cloud (32,767 at most), ServiceNow's
+   * journal and what GLPI shows well.
+   */
+  textLimit: z.number().int().min(2_000).max(1_000_000).default(32_000),
 };
 
+/** The grouping values of `scopes[].tickets.groupBy`; `unit` is read as `campaign`. */
+export const groupByValues = ['campaign', 'exposure', 'asset', 'fix'] as const;
+export type GroupBy = (typeof groupByValues)[number];
+
 /**
- * `scopes[].tickets`: which system a scope's units go to (a registered one, tickets/systems.ts) and
- * how exposures are grouped into tickets.
+ * `scopes[].tickets`: which system a scope's campaigns go to (a registered one, tickets/systems.ts)
+ * and how exposures are grouped into tickets.
  */
 export const scopeTicketsSchema = z
   .object({
     system: z.string().min(1),
     /**
-     * unit (default): one ticket per remediation unit (owner × fix action);
-     * exposure: one per exposure; asset: one per asset; fix: one per fix action across assets.
+     * campaign (default): one ticket per campaign (one fix for one owner in the scope, across all
+     * its assets); exposure: one per exposure; asset: one per asset and owner; fix: one per package
+     * (or weakness) and owner, so a campaign applying an advisory to several packages is split.
+     * `unit`, the default of earlier releases (one ticket per fix and asset), is still accepted,
+     * deprecated: it means campaign.
      */
-    groupBy: z.enum(['unit', 'exposure', 'asset', 'fix']).default('unit'),
+    groupBy: z
+      .enum([...groupByValues, 'unit'])
+      .default('campaign')
+      .transform((g): GroupBy => (g === 'unit' ? 'campaign' : g)),
   })
   .strict();
 export type ScopeTickets = z.infer<typeof scopeTicketsSchema>;

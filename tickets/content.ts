@@ -1,88 +1,39 @@
-// What a ticket says, rendered from the handlebars templates under templates/tickets/ (or a file
-// named in ctem.yaml): ADF JSON for Jira Cloud, plain text for ServiceNow, HTML for GLPI.
+// How a ticket is written: the external key that finds it again, comment markers, and the
+// rendering of a ticket view (tickets/view.ts) through the handlebars templates under
+// templates/tickets/ (or a file named in ctem.yaml): ADF JSON for Jira Cloud, plain text for
+// ServiceNow, HTML for GLPI.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import { compareVersions } from '../domain/versions.ts';
-import type { CampaignSummary } from '../domain/ports.ts';
 import { projectRoot } from '../runtime/paths.ts';
+import type { TicketView } from './viewModel.ts';
+
+export type { TicketView } from './viewModel.ts';
 
 const bundledDir = path.join(projectRoot, 'templates', 'tickets');
 
-/** The key written on the ticket itself; stable for a unit, safe as a Jira label and in queries. */
-export function externalKeyFor(campaignId: string): string {
-  return `ctem-ru-${createHash('sha256').update(campaignId).digest('hex').slice(0, 24)}`;
+/**
+ * The key written on a new ticket; stable for a ticket group (a campaign by default), safe as a
+ * Jira label and in queries. Tickets of earlier releases carry "ctem-ru-…" (one per remediation
+ * unit): the ledger records each ticket's key, and that one is searched.
+ */
+export function externalKeyFor(groupKey: string): string {
+  return `ctem-cmp-${createHash('sha256').update(groupKey).digest('hex').slice(0, 24)}`;
 }
+
+/** What every external key of ours starts with, old ("ctem-ru-") and new ("ctem-cmp-"): pollers read these. */
+export const externalKeyPrefix = 'ctem-';
 
 /** Marker written into a comment so a retried comment can be recognised on the ticket. */
 export function commentMarker(idempotencyKey: string): string {
   return `ctem-ref:${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 16)}`;
 }
 
-export interface TicketView {
-  summary: string;
-  campaignId: string;
-  externalKey: string;
-  scope: string;
-  owner?: string;
-  action: string;
-  priority: string;
-  slaDue?: string;
-  /** YYYY-MM-DD of the SLA deadline (Jira's duedate). */
-  slaDueDate?: string;
-  exposures: CampaignSummary['exposures'];
-  assets: string[];
-  reasons: string[];
-  fixes: string[];
-  url?: string;
-}
-
-/** Fix instructions per package ("Upgrade openssl from 3.0.2 to 3.0.7 or later (CVE-…)"), else the action. */
-function fixInstructions(unit: CampaignSummary): string[] {
-  const byPackage = new Map<string, { from: Set<string>; to?: string; keys: string[] }>();
-  for (const e of unit.exposures) {
-    if (!e.package) continue;
-    const entry = byPackage.get(e.package.name) ?? { from: new Set<string>(), keys: [] };
-    if (e.package.version) entry.from.add(e.package.version);
-    // The highest fixed version any member needs closes them all.
-    const fixed = e.package.fixedVersion;
-    if (fixed && (!entry.to || compareVersions(fixed, entry.to) > 0)) entry.to = fixed;
-    entry.keys.push(e.weaknessKey);
-    byPackage.set(e.package.name, entry);
-  }
-  const fixes = [...byPackage.entries()].map(([name, p]) => {
-    const from = p.from.size ? ` from ${[...p.from].join(', ')}` : '';
-    const to = p.to ? ` to ${p.to} or later` : ' to a fixed version';
-    return `Upgrade ${name}${from}${to} (${[...new Set(p.keys)].join(', ')}).`;
-  });
-  return fixes.length ? fixes : [unit.action];
-}
-
-export function ticketView(unit: CampaignSummary, dashboardUrl?: string): TicketView {
-  const summaryTemplate = loadTemplate(path.join(bundledDir, 'summary.hbs'), false);
-  const base = {
-    campaignId: unit.id,
-    externalKey: externalKeyFor(unit.id),
-    scope: unit.scope,
-    owner: unit.owner,
-    action: unit.action,
-    priority: unit.priority,
-    slaDue: unit.slaDue,
-    slaDueDate: unit.slaDue ? unit.slaDue.slice(0, 10) : undefined,
-    exposures: unit.exposures,
-    assets: [...new Set(unit.exposures.map((e) => e.asset))],
-    reasons: [...new Set(unit.exposures.flatMap((e) => e.reasons))],
-    fixes: fixInstructions(unit),
-    url:
-      unit.url ??
-      (dashboardUrl ? `${dashboardUrl.replace(/\/$/, '')}/units/${encodeURIComponent(unit.id)}` : undefined),
-  };
-  const summary = summaryTemplate({ ...base, summary: '' })
-    .trim()
-    .replace(/\s+/g, ' ');
-  // Jira and ServiceNow cap the summary (255 / 160 characters); keep it short for all.
-  return { ...base, summary: summary.length > 160 ? `${summary.slice(0, 157)}...` : summary };
+/** The ticket's title, from templates/tickets/summary.hbs; Jira and ServiceNow cap it, so it is kept short. */
+export function renderSummary(view: TicketView): string {
+  const text = loadTemplate(path.join(bundledDir, 'summary.hbs'), false)(view).trim().replace(/\s+/g, ' ');
+  return text.length > 160 ? `${text.slice(0, 157)}...` : text;
 }
 
 const handlebars = Handlebars.create();
@@ -94,6 +45,11 @@ handlebars.registerHelper('concat', (...args: unknown[]) =>
     .join(''),
 );
 handlebars.registerHelper('add', (a: unknown, b: unknown) => Number(a) + Number(b));
+/** {{plural 3 "asset"}} → "3 assets", {{plural 1 "asset"}} → "1 asset". */
+handlebars.registerHelper(
+  'plural',
+  (count: unknown, noun: unknown) => `${Number(count)} ${String(noun)}${Number(count) === 1 ? '' : 's'}`,
+);
 
 const compiled = new Map<string, Handlebars.TemplateDelegate>();
 
@@ -186,7 +142,7 @@ export function adfText(node: unknown): string {
   return `${n.text ?? ''}${(n.content ?? []).map(adfText).join(' ')}`;
 }
 
-/** Stable hash of what is written to the ticket: an unchanged unit costs no remote update. */
+/** Stable hash of what is written to the ticket: an unchanged campaign costs no remote update. */
 export function contentHash(parts: unknown): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }

@@ -1,15 +1,17 @@
 // The TicketSystem the lifecycle uses: a remote client plus the PostgreSQL ledger (tickets,
-// ticket_units, ticket_comments). A ticket group's row is locked while its ticket is found, created
-// or updated, so concurrent exposure workflows of one unit cannot create two tickets; the external
-// key on the ticket covers the crash between the remote create and the local record.
+// ticket_units, ticket_comments). A ticket group (a campaign by default) has one row, locked while
+// its ticket is found, created or updated, so the shards of a campaign, or a retried activity
+// racing its first attempt, cannot create two tickets; the external key written on the ticket covers
+// the crash between the remote create and the local record.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { terminalStates } from '../domain/exposure.ts';
 import { inTransaction, type Pool, type PoolClient } from '../runtime/pool.ts';
 import type { CampaignSummary, TicketRef, TicketStatusCategory, TicketSystem } from '../domain/ports.ts';
 import { commentMarker, externalKeyFor } from './content.ts';
-import { mergeParts, splitUnit, type GroupBy } from './grouping.ts';
+import { mergeParts, splitCampaign, type GroupBy } from './grouping.ts';
 import type { RemoteTicketSystem } from './remote.ts';
+import { fitText } from './view.ts';
 
 /** Audit events, one per exposure, written once per idempotency key. */
 export async function recordTicketEvents(
@@ -41,15 +43,30 @@ export function moveLockName(system: string, ticketKey: string): string {
 /** Exposure states that mean someone has to work the ticket. */
 const needsWork = new Set<string>(['remediating', 'reopened']);
 
-function reopenNote(unit: CampaignSummary): string {
-  const back = unit.exposures.filter((e) => needsWork.has(e.state));
-  return `Reopened: ${back.map((e) => `${e.weaknessKey} on ${e.asset}`).join(', ')} ${
-    back.length === 1 ? 'needs' : 'need'
-  } fixing again.`;
+function reopenNote(campaign: CampaignSummary): string {
+  const back = campaign.exposures.filter((e) => needsWork.has(e.state));
+  return `Reopened: ${back.length === 1 ? 'this exposure needs' : `these ${back.length} exposures need`} fixing again:\n${back
+    .map((e) => `${e.weaknessKey} on ${e.asset}`)
+    .join('\n')}`;
 }
+
+/**
+ * What an event records of a move's text: each of a campaign's exposures gets the event, so a text
+ * listing a thousand of them is kept to its first lines (the ticket has it whole).
+ */
+function eventData(data: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(data).map(([k, v]) => [
+      k,
+      typeof v === 'string' ? fitText(v, (t) => t.length <= EVENT_TEXT_CHARS) : v,
+    ]),
+  );
+}
+const EVENT_TEXT_CHARS = 2_000;
 
 interface GroupRow {
   group_key: string;
+  external_key: string;
   ticket_key: string | null;
   ticket_url: string | null;
   content_hash: string | null;
@@ -63,7 +80,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     private readonly pool: Pool,
     private readonly log: Logger,
     /** scopes[].tickets.groupBy of a scope. */
-    private readonly groupByFor: (scope: string) => GroupBy = () => 'unit',
+    private readonly groupByFor: (scope: string) => GroupBy = () => 'campaign',
   ) {}
 
   get name(): string {
@@ -71,23 +88,30 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
   }
 
   /**
-   * The ticket of each group the unit's exposures fall in (one for the default grouping). Returns the
-   * ticket of the unit's first exposure; close, reopen and comment on it reach the unit's other tickets.
+   * The ticket of each group the campaign's exposures fall in (one, the campaign's, by default).
+   * Returns the ticket of the campaign's first exposure; close, reopen and comment on it reach the
+   * campaign's other tickets. The summary lists every exposure: the ledger records them as the ones
+   * a change of the ticket is for.
    */
-  async upsert(unit: CampaignSummary): Promise<TicketRef> {
-    const first = unit.exposures[0];
+  async upsert(campaign: CampaignSummary): Promise<TicketRef> {
+    const first = campaign.exposures[0];
     if (!first)
       throw ApplicationFailure.nonRetryable(
-        `remediation unit ${unit.id} has no exposures to file a ticket for`,
+        `campaign ${campaign.id} has no exposures to file a ticket for`,
         'TicketRequestRejected',
       );
-    const groupBy = this.groupByFor(unit.scope);
-    const parts = splitUnit(unit, groupBy);
+    if (campaign.more)
+      throw ApplicationFailure.nonRetryable(
+        `the summary of campaign ${campaign.id} leaves ${campaign.more} exposure(s) out; a ticket needs them all (campaignSummary without a limit)`,
+        'TicketRequestRejected',
+      );
+    const groupBy = this.groupByFor(campaign.scope);
+    const parts = splitCampaign(campaign, groupBy);
     const refs = new Map<string, TicketRef>();
-    // Groups are locked in key order, so units sharing groups cannot deadlock each other.
+    // Groups are locked in key order, so campaigns sharing groups cannot deadlock each other.
     for (const key of [...parts.keys()].sort())
-      refs.set(key, await this.upsertGroup(key, groupBy, { campaignId: unit.id, part: parts.get(key)! }));
-    await this.leaveStaleGroups(unit.id, [...parts.keys()], groupBy);
+      refs.set(key, await this.upsertGroup(key, groupBy, { campaignId: campaign.id, part: parts.get(key)! }));
+    await this.leaveStaleGroups(campaign.id, [...parts.keys()], groupBy);
     return refs.get([...parts.keys()][0]!)!;
   }
 
@@ -97,7 +121,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     member: { campaignId: string; part: CampaignSummary } | undefined,
   ): Promise<TicketRef> {
     const { ref, reopen } = await this.writeGroup(groupKey, groupBy, member);
-    // Work is back on a ticket that was closed (a regression, a new member): reopen it, after the
+    // Work is back on a ticket that was closed (a regression, a new exposure): reopen it, after the
     // commit, as our own move (the ledger first), so a poll does not take it for a person's. A
     // crash before it leaves the ledger at done, and the retried upsert reopens.
     if (reopen) await this.moveTo(ref, 'open', () => this.remote.reopen(ref, reopen), { reason: reopen });
@@ -119,8 +143,8 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
       );
       const row = (
         await client.query<GroupRow>(
-          `select group_key, ticket_key, ticket_url, content_hash, last_status, exposure_ids from tickets
-           where system = $1 and group_key = $2 for update`,
+          `select group_key, external_key, ticket_key, ticket_url, content_hash, last_status, exposure_ids
+             from tickets where system = $1 and group_key = $2 for update`,
           [system, groupKey],
         )
       ).rows[0]!;
@@ -137,7 +161,8 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
         )
       ).rows.map((r) => r.summary);
       const merged = mergeParts(groupKey, members);
-      const view = this.remote.view(merged);
+      // The key the ticket was filed under: a ticket of an earlier release keeps its "ctem-ru-" key.
+      const view = this.remote.view(merged, row.external_key);
       const hash = this.remote.contentHash(view);
 
       const outcome = await this.remote.session(async () => {
@@ -230,7 +255,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     });
   }
 
-  /** An exposure moved out of the unit: its old group's ticket is re-rendered without it. */
+  /** An exposure moved out of the campaign's group: its old group's ticket is re-rendered without it. */
   private async leaveStaleGroups(campaignId: string, current: string[], groupBy: GroupBy): Promise<void> {
     const { rows } = await this.pool.query<{ group_key: string }>(
       `delete from ticket_units where system = $1 and campaign_id = $2 and not (group_key = any($3::text[]))
@@ -246,11 +271,11 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
     }
   }
 
-  /** The ref's group and every group sharing a unit with it (the unit's other tickets when split). */
+  /** The ref's group and every group sharing a campaign with it (the campaign's other tickets when split). */
   private async relatedGroups(ref: TicketRef): Promise<(GroupRow & { ticket_key: string; self: boolean })[]> {
     const { rows } = await this.pool.query<GroupRow & { ticket_key: string; self: boolean }>(
-      `select distinct t2.group_key, t2.ticket_key, t2.ticket_url, t2.content_hash, t2.last_status, t2.exposure_ids,
-              t2.ticket_key = $2 as self
+      `select distinct t2.group_key, t2.external_key, t2.ticket_key, t2.ticket_url, t2.content_hash,
+              t2.last_status, t2.exposure_ids, t2.ticket_key = $2 as self
          from tickets t
          join ticket_units u on u.system = t.system and u.group_key = t.group_key
          join ticket_units u2 on u2.system = u.system and u2.campaign_id = u.campaign_id
@@ -305,8 +330,9 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
   }
 
   /**
-   * Close every ticket of the unit whose exposures are all closed. A ticket shared with other units
-   * (asset or fix grouping) stays open while any of its exposures is not, and says how far it got.
+   * Close every ticket of the campaign whose exposures are all closed. A ticket shared with other
+   * campaigns (asset or fix grouping) stays open while any of its exposures is not, and says how far
+   * it got.
    */
   async close(ref: TicketRef, resolution: string): Promise<void> {
     const related = await this.relatedGroups(ref);
@@ -322,13 +348,14 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
       else if (group.self)
         await this.commentOnce(
           target,
-          `${resolution}\n\n${group.exposure_ids.length - open.length} of ${group.exposure_ids.length} exposures of this ticket are closed; it stays open until the others are: ${open.join(', ')}.`,
-          `progress:${resolution}:${open.join(',')}`,
+          `${resolution}\n\n${group.exposure_ids.length - open.length} of ${group.exposure_ids.length} exposures of this ticket are closed; it stays open until ${open.length === 1 ? 'the other one is' : `the other ${open.length} are`}:\n${open.join('\n')}`,
+          // Hashed: the resolution and the list can be long, the ledger's key is not.
+          `progress:${commentMarker(`${resolution}\n${open.join(',')}`)}`,
         );
     }
   }
 
-  /** Reopen the ref's ticket, and the unit's other tickets that have an exposure open again. */
+  /** Reopen the ref's ticket, and the campaign's other tickets that have an exposure open again. */
   async reopen(ref: TicketRef, reason: string): Promise<void> {
     const related = await this.relatedGroups(ref);
     const targets: TicketRef[] = [];
@@ -349,7 +376,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
   /**
    * Our own close/reopen: the ledger's status is set first (committed), so the webhook or poll that
    * echoes the change back is not taken for a human's; restored if the remote call fails. Moves of
-   * one ticket take turns (the exposures of a unit close it together), so the second one sees the
+   * one ticket take turns (the shards of a campaign close it together), so the second one sees the
    * first one's result instead of asking for a transition the ticket no longer offers.
    */
   private async moveTo(
@@ -408,7 +435,7 @@ export class ExactlyOnceTicketSystem implements TicketSystem {
         type,
         row.exposure_ids,
         `${type}:${ref.system}:${ref.key}:${commentMarker(JSON.stringify(data))}`,
-        { group: row.group_key, system: ref.system, key: ref.key, ...data },
+        { group: row.group_key, system: ref.system, key: ref.key, ...eventData(data) },
       );
     }
   }

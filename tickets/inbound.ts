@@ -1,8 +1,10 @@
 // A ticket changed on the remote side (Jira webhook, ServiceNow outbound REST, GLPI poll): if its
 // status category differs from what the ledger knows, signal `ticketChanged` to the campaign
-// workflows holding its exposures. The ledger row stays locked until the signals are sent, and is updated
-// only after, so a failed delivery is retried by the sender (webhook retry, next poll) and a
-// repeated delivery of the same change signals nothing.
+// workflows holding its exposures (each told the exposures it holds: a campaign split over shards,
+// or exposures reassigned to another owner's campaign since the ticket was filed). The ledger row
+// stays locked until the signals are sent, and is updated only after, so a failed delivery is
+// retried by the sender (webhook retry, next poll) and a repeated delivery of the same change
+// signals nothing.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { campaignWorkflowId } from '../domain/campaign.ts';
 import { inTransaction, type Pool, type PoolClient } from '../runtime/pool.ts';
@@ -10,11 +12,16 @@ import type { TicketStatusCategory } from '../domain/ports.ts';
 import type { TicketChange } from '../contracts/campaign.ts';
 import { moveLockName, moveLockSql, recordTicketEvents } from './exactlyOnce.ts';
 
-/** Signal name the campaign workflow listens on (contracts/campaign.ts, ticketChangedSignal). */
-/** The campaign workflows holding a ticket's exposures. */
-const PLACES = `(select coalesce(jsonb_agg(distinct jsonb_build_array(x.campaign_id, x.campaign_shard)), '[]'::jsonb)
-                   from exposures x where x.id = any(tickets.exposure_ids) and x.campaign_id is not null) as places`;
+/** The campaign workflows holding a ticket's exposures: [campaign id, shard, exposure ids] each. */
+const PLACES = `(select coalesce(jsonb_agg(jsonb_build_array(p.campaign_id, p.campaign_shard, p.ids)
+                                    order by p.campaign_id, p.campaign_shard), '[]'::jsonb)
+                   from (select x.campaign_id, x.campaign_shard, array_agg(x.id order by x.id) as ids
+                           from exposures x
+                          where x.id = any(tickets.exposure_ids)
+                            and x.campaign_id is not null and x.campaign_shard is not null
+                          group by x.campaign_id, x.campaign_shard) p) as places`;
 
+/** Signal name the campaign workflow listens on (contracts/campaign.ts, ticketChangedSignal). */
 export const ticketChangedSignalName = 'ticketChanged';
 
 /** Payload of the ticketChanged signal: the campaign workflow's contract, plus what the ledger knows. */
@@ -36,7 +43,17 @@ export interface InboundTicketChange {
   via: 'webhook' | 'poll';
 }
 
-export type DeliverTicketChange = (workflowIds: string[], change: TicketChanged) => Promise<void>;
+/** One campaign workflow to tell, and which of the ticket's exposures it holds. */
+export interface TicketChangeDelivery {
+  workflowId: string;
+  exposureIds: string[];
+}
+
+/** Signal each delivery's workflow the change, carrying that workflow's exposures. */
+export type DeliverTicketChange = (
+  deliveries: TicketChangeDelivery[],
+  change: TicketChanged,
+) => Promise<void>;
 
 export type InboundOutcome =
   | { outcome: 'unknown-ticket' }
@@ -60,9 +77,9 @@ export async function applyInboundTicketChange(
     if (!row) return { outcome: 'unknown-ticket' };
     if (row.last_status === change.category) return { outcome: 'unchanged' };
     const pending = pendingChange(row, change, now);
-    await deliver(pending.workflowIds, pending.signal);
+    await deliver(pending.deliveries, pending.signal);
     await recordAcknowledged(client, pending, row.exposure_ids);
-    return { outcome: 'signalled', group: row.group_key, workflows: pending.workflowIds.length };
+    return { outcome: 'signalled', group: row.group_key, workflows: pending.deliveries.length };
   });
 }
 
@@ -71,21 +88,27 @@ interface LedgerRow {
   ticket_url: string | null;
   exposure_ids: string[];
   last_status: TicketStatusCategory | null;
-  /** [campaign id, shard] of the ticket's exposures: the workflows that hold them. */
-  places: [string, number][];
+  /** [campaign id, shard, exposure ids] of the ticket's exposures: the workflows that hold them. */
+  places: [string, number, string[]][];
 }
 
-/** A change to signal: the campaign workflows of the ticket's exposures and the payload. */
+/**
+ * A change to signal: the campaign workflows of the ticket's exposures and the payload, whose
+ * `exposureIds` each delivery replaces with its own (it is empty here).
+ */
 export interface PendingTicketChange {
-  workflowIds: string[];
+  deliveries: TicketChangeDelivery[];
   signal: TicketChanged;
 }
 
 function pendingChange(row: LedgerRow, change: InboundTicketChange, now: Date): PendingTicketChange {
   return {
-    workflowIds: row.places.map(([campaign, shard]) => campaignWorkflowId(campaign, shard)),
+    deliveries: row.places.map(([campaign, shard, exposureIds]) => ({
+      workflowId: campaignWorkflowId(campaign, shard),
+      exposureIds,
+    })),
     signal: {
-      exposureIds: row.exposure_ids,
+      exposureIds: [],
       ticket: { system: change.system, key: change.key, ...(row.ticket_url ? { url: row.ticket_url } : {}) },
       status: change.category,
       at: now.toISOString(),
@@ -179,12 +202,14 @@ export async function acknowledgeTicketChanges(pool: Pool, pending: PendingTicke
   }
 }
 
-/** Deliver through a Temporal client; an exposure whose workflow is gone is skipped. */
+/** Deliver through a Temporal client; a campaign whose workflow has ended is skipped. */
 export function signalThroughClient(client: Client): DeliverTicketChange {
-  return async (workflowIds, change) => {
-    for (const id of workflowIds) {
+  return async (deliveries, change) => {
+    for (const { workflowId, exposureIds } of deliveries) {
       try {
-        await client.workflow.getHandle(id).signal(ticketChangedSignalName, change);
+        await client.workflow
+          .getHandle(workflowId)
+          .signal(ticketChangedSignalName, { ...change, exposureIds } satisfies TicketChanged);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) continue;
         throw err;

@@ -3,7 +3,8 @@
 // The PostgreSQL ledger (exactlyOnce.ts) wraps the same primitives for the exactly-once guarantee.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CampaignSummary, TicketRef, TicketStatusCategory, TicketSystem } from '../domain/ports.ts';
-import { commentMarker, ticketView, type TicketView } from './content.ts';
+import { commentMarker, externalKeyFor } from './content.ts';
+import { fittedView, fitText, type TicketView } from './view.ts';
 
 export interface RemoteStatus {
   category: TicketStatusCategory;
@@ -27,7 +28,13 @@ export interface FindOptions {
 export interface RemoteTicketSystem extends TicketSystem {
   /** Run a sequence of calls in one remote session (GLPI logs in once); others just run fn. */
   session<T>(fn: () => Promise<T>): Promise<T>;
-  view(unit: CampaignSummary): TicketView;
+  /** The most characters written in one description or comment (integrations.<name>.textLimit). */
+  readonly textLimit: number;
+  /**
+   * What the ticket of a campaign (or a ticket group) says, its lists cut so the description fits
+   * the text limit. `externalKey`: the key the ledger has for the ticket (default: a new one).
+   */
+  view(campaign: CampaignSummary, externalKey?: string): TicketView;
   /** What update() would write, for skipping unchanged updates. */
   contentHash(view: TicketView): string;
   /**
@@ -35,8 +42,8 @@ export interface RemoteTicketSystem extends TicketSystem {
    * answer lost, so a miss may only mean the system's search has not caught up yet (Jira).
    */
   find(externalKey: string, opts?: FindOptions): Promise<TicketRef | undefined>;
-  create(view: TicketView, unit: CampaignSummary): Promise<TicketRef & { number?: string }>;
-  update(ref: TicketRef, view: TicketView, unit: CampaignSummary): Promise<void>;
+  create(view: TicketView, campaign: CampaignSummary): Promise<TicketRef & { number?: string }>;
+  update(ref: TicketRef, view: TicketView, campaign: CampaignSummary): Promise<void>;
   hasComment(ref: TicketRef, marker: string): Promise<boolean>;
   addComment(ref: TicketRef, text: string, marker: string): Promise<void>;
   remoteStatus(ref: TicketRef): Promise<RemoteStatus>;
@@ -61,19 +68,47 @@ export function withMarker(text: string, marker: string): string {
 export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
   abstract readonly name: string;
   protected abstract readonly dashboardUrl: string | undefined;
+  abstract readonly textLimit: number;
 
   async session<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   }
 
-  view(unit: CampaignSummary): TicketView {
-    return ticketView(unit, this.dashboardUrl);
+  /** The description as sent: ADF for Jira, text or HTML for the others. */
+  protected abstract describe(view: TicketView): unknown;
+  /** Its size in characters, as the system counts it against the text limit. */
+  protected describedSize(described: unknown): number {
+    return typeof described === 'string' ? described.length : JSON.stringify(described).length;
+  }
+
+  /** How many characters a comment takes as sent, its marker included (ADF and HTML add markup). */
+  protected commentSize(text: string, marker: string): number {
+    return withMarker(text, marker).length;
+  }
+
+  /** A comment or note cut to the text limit, saying what it left out. */
+  protected fitted(text: string, marker: string): string {
+    return fitText(text, (t) => this.commentSize(t, marker) <= this.textLimit);
+  }
+
+  view(campaign: CampaignSummary, externalKey = externalKeyFor(campaign.id)): TicketView {
+    return fittedView(
+      campaign,
+      {
+        externalKey,
+        ...(this.dashboardUrl ? { dashboardUrl: this.dashboardUrl } : {}),
+        limit: this.textLimit,
+        system: this.name,
+      },
+      (view) => this.describe(view),
+      (described) => this.describedSize(described),
+    ).view;
   }
 
   abstract contentHash(view: TicketView): string;
   abstract find(externalKey: string, opts?: FindOptions): Promise<TicketRef | undefined>;
-  abstract create(view: TicketView, unit: CampaignSummary): Promise<TicketRef & { number?: string }>;
-  abstract update(ref: TicketRef, view: TicketView, unit: CampaignSummary): Promise<void>;
+  abstract create(view: TicketView, campaign: CampaignSummary): Promise<TicketRef & { number?: string }>;
+  abstract update(ref: TicketRef, view: TicketView, campaign: CampaignSummary): Promise<void>;
   abstract hasComment(ref: TicketRef, marker: string): Promise<boolean>;
   abstract addComment(ref: TicketRef, text: string, marker: string): Promise<void>;
   abstract remoteStatus(ref: TicketRef): Promise<RemoteStatus>;
@@ -83,15 +118,15 @@ export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
     return to;
   }
 
-  async upsert(unit: CampaignSummary): Promise<TicketRef> {
+  async upsert(campaign: CampaignSummary): Promise<TicketRef> {
     return await this.session(async () => {
-      const view = this.view(unit);
+      const view = this.view(campaign);
       const found = await this.find(view.externalKey);
       if (found) {
-        await this.update(found, view, unit);
+        await this.update(found, view, campaign);
         return found;
       }
-      const { number: _number, ...ref } = await this.create(view, unit);
+      const { number: _number, ...ref } = await this.create(view, campaign);
       return ref;
     });
   }
@@ -99,18 +134,21 @@ export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
   async comment(ref: TicketRef, text: string, idempotencyKey: string): Promise<void> {
     const marker = commentMarker(idempotencyKey);
     await this.session(async () => {
-      if (!(await this.hasComment(ref, marker))) await this.addComment(ref, text, marker);
+      if (!(await this.hasComment(ref, marker)))
+        await this.addComment(ref, this.fitted(text, marker), marker);
     });
   }
 
-  async close(ref: TicketRef, resolution: string): Promise<void> {
+  async close(ref: TicketRef, text: string): Promise<void> {
     await this.session(async () => {
+      // The marker is of the whole text, so a retry with the same text is recognised.
+      const marker = commentMarker(`${this.name}:${ref.key}:verified:${text}`);
+      const resolution = this.fitted(text, marker);
       if ((await this.remoteStatus(ref)).category !== 'done') {
         await this.transition(ref, 'done', resolution);
         return;
       }
       // Closed already (by a person): tell them how the fix was verified, once.
-      const marker = commentMarker(`${this.name}:${ref.key}:verified:${resolution}`);
       try {
         if (!(await this.hasComment(ref, marker))) await this.addComment(ref, resolution, marker);
       } catch (err) {
@@ -122,7 +160,8 @@ export abstract class RemoteTicketSystemBase implements RemoteTicketSystem {
 
   async reopen(ref: TicketRef, reason: string): Promise<void> {
     await this.session(async () => {
-      if ((await this.remoteStatus(ref)).category === 'done') await this.transition(ref, 'open', reason);
+      if ((await this.remoteStatus(ref)).category === 'done')
+        await this.transition(ref, 'open', this.fitted(reason, commentMarker(reason)));
     });
   }
 

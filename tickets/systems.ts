@@ -69,7 +69,7 @@ export function createTicketSystem<C>(
 ): ExactlyOnceTicketSystem {
   return new ExactlyOnceTicketSystem(module.create(cfg, secretsFrom(deps)), deps.pool, deps.log, (scope) => {
     try {
-      return scopeTickets(deps.config, scope)?.groupBy ?? 'unit';
+      return scopeTickets(deps.config, scope)?.groupBy ?? 'campaign';
     } catch (err) {
       if (err instanceof TicketConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError');
       throw err;

@@ -30,13 +30,21 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
+    // A campaign workflow mostly waits (for a deadline, a decision, a scan); a bounded cache keeps the
+    // worker's memory flat whatever the number of campaigns: an evicted one is replayed from its
+    // history when it next has work.
+    maxCachedWorkflows: DEFAULT_CACHED_WORKFLOWS,
     // Workflow tasks here are short; more slots than the SDK's 40 let a scan's dispatch start its
     // exposures eagerly (a start is eager only while this worker has a free slot), which saves the
     // server a task-queue round trip per exposure. Never more than the cache holds.
     // (A caller's tuner sizes the slots itself; the SDK refuses both.)
     ...(opts.extra?.tuner
       ? {}
-      : { maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(opts.extra?.maxCachedWorkflows) }),
+      : {
+          maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(
+            opts.extra?.maxCachedWorkflows ?? DEFAULT_CACHED_WORKFLOWS,
+          ),
+        }),
     ...opts.extra,
     interceptors: {
       ...opts.extra?.interceptors,
@@ -47,6 +55,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
 }
 
 const WORKFLOW_TASK_SLOTS = 200;
+/** Workflows kept in memory between their tasks (see createWorker). */
+export const DEFAULT_CACHED_WORKFLOWS = 1_000;
 
 function workflowTaskSlots(cache: number | undefined): number {
   return cache === undefined || cache === 0

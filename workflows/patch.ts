@@ -1,12 +1,13 @@
-// The patch rollout of one remediation unit: plan (dry run) → approval → maintenance window →
-// canary host(s) → the rest, a few at a time → evidence → verifying re-scan. A failed step stops
-// the rollout and escalates; a plan whose dry run shows the fix cannot be reached is escalated
-// without asking anyone to approve it. One workflow per unit and attempt (patchRolloutWorkflowId).
+// The patch rollout of one campaign over all its hosts: plan (dry run) → approval → maintenance
+// window → canary host(s) → the rest, a few at a time → evidence → verifying re-scan. A failed step
+// stops the rollout and escalates; a plan whose dry run shows the fix cannot be reached is escalated
+// without asking anyone to approve it. One workflow per campaign shard and approval round
+// (patchRolloutWorkflowId); rollouts started by the previous release name a unit instead.
 //
 // Approval is a Temporal update (approvePatch / rejectPatch) validated against the scope's approvers
 // (roles approver, securityLead, ciso), unless the scope's patch.autoApprove says the policy approves.
-// The exposure workflow can run this as a child; the chat bots answer approval requests through the
-// updates; the query shows where the rollout is.
+// The campaign workflow runs this as a child and hears how it ended (input.reportTo); the chat bots
+// answer approval requests through the updates; the query shows where the rollout is.
 import {
   ActivityFailure,
   ApplicationFailure,

@@ -6,8 +6,21 @@ import { continueAsNew, getExternalWorkflowHandle, log, proxyActivities, sleep }
 import type { createItsmActivities } from '../activities/tickets.ts';
 import { ticketChangedSignal } from '../contracts/campaign.ts';
 import type { TicketStatusPollInput } from '../contracts/tickets.ts';
+import type { PendingTicketChange, TicketChangeDelivery } from '../tickets/inbound.ts';
 
 type ItsmActivities = ReturnType<typeof createItsmActivities>;
+
+/**
+ * A change as the read activity returned it. Before campaigns it named the workflows only, each told
+ * every exposure of the ticket: histories of that time replay through the same signals.
+ */
+type ReadChange = PendingTicketChange | { workflowIds: string[]; signal: PendingTicketChange['signal'] };
+
+function deliveriesOf(change: ReadChange): TicketChangeDelivery[] {
+  return 'deliveries' in change
+    ? change.deliveries
+    : change.workflowIds.map((workflowId) => ({ workflowId, exposureIds: change.signal.exposureIds }));
+}
 
 const { itsmReadTicketChanges, itsmAcknowledgeTicketChanges } = proxyActivities<
   Pick<ItsmActivities, 'itsmReadTicketChanges' | 'itsmAcknowledgeTicketChanges'>
@@ -21,10 +34,13 @@ export async function ticketStatusPoll(input: TicketStatusPollInput): Promise<ne
   const rounds = input.roundsPerRun ?? 200;
   for (let round = 0; round < rounds; round++) {
     const read = await itsmReadTicketChanges(input.system);
-    for (const change of read.pending) {
-      for (const workflowId of change.workflowIds) {
+    for (const change of read.pending as ReadChange[]) {
+      for (const { workflowId, exposureIds } of deliveriesOf(change)) {
         try {
-          await getExternalWorkflowHandle(workflowId).signal(ticketChangedSignal, change.signal);
+          await getExternalWorkflowHandle(workflowId).signal(ticketChangedSignal, {
+            ...change.signal,
+            exposureIds,
+          });
         } catch (err) {
           // The campaign has ended (every exposure closed): nobody is waiting for this ticket.
           log.warn('ticket change not delivered', {

@@ -16,6 +16,8 @@ export interface QueueFilter {
   state?: string;
   sla?: string;
   owner?: string;
+  /** One campaign's exposures (the link on its tickets and messages). */
+  campaign?: string;
 }
 
 export interface QueueRow {
@@ -54,6 +56,10 @@ export function cleanFilter(q: URLSearchParams, visibleScopes: string[]): QueueF
   if (sla && (slaStatuses as readonly string[]).includes(sla)) f.sla = sla;
   const owner = q.get('owner');
   if (owner && /^[a-z0-9][a-z0-9._-]*$/.test(owner)) f.owner = owner;
+  // cmp:<scope>:<owner>:<12 hex>, in a scope the person sees.
+  const campaign = q.get('campaign');
+  const m = campaign ? /^cmp:([^:]+):[^:]+:[0-9a-f]{12}$/.exec(campaign) : null;
+  if (campaign && m && visibleScopes.includes(m[1]!)) f.campaign = campaign;
   return f;
 }
 
@@ -78,6 +84,7 @@ export async function queue(
   else if (f.state !== 'all') where.push(`e.state = ${bind(f.state)}`);
   if (f.sla) where.push(`(${SLA_STATUS}) = ${bind(f.sla)}`);
   if (f.owner) where.push(`e.owner = ${bind(f.owner)}`);
+  if (f.campaign) where.push(`e.campaign_id = ${bind(f.campaign)}`);
   const { rows } = await pool.query<{
     id: string;
     asset: string;

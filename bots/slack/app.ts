@@ -1,10 +1,13 @@
 // The Slack bot: Bolt 5 in HTTP mode on the project's HTTP server (or Socket Mode when configured).
 // Listeners are small and ack() first; the decision is applied after Slack has its answer:
-// - a button or menu on a unit's message decides for one exposure or for all still open;
+// - the buttons of a campaign's message decide for the whole campaign (every exposure still waiting,
+//   listed or not); an exposure's menu makes an exception for that one;
+// - a daily queue's buttons approve or snooze a whole campaign each;
 // - accept risk, false positive, reassign (and snooze from an exposure's menu) open a modal whose
 //   submission is checked field by field before it closes;
-// - the outcome updates every copy of the message in place (chat.update through the outbox) with
-//   the new state and who acted; refusals and errors go to the clicker only (chat.postEphemeral).
+// - the outcome updates every message showing the campaign in place (chat.update through the
+//   outbox): what is left, who acted, only the buttons still valid; refusals and errors go to the
+//   clicker only (chat.postEphemeral).
 import { randomUUID } from 'node:crypto';
 import { App, SocketModeReceiver } from '@slack/bolt';
 import { z } from 'zod';
@@ -13,14 +16,16 @@ import type { Person } from '../../domain/config.ts';
 import type { Actor, DecisionKind } from '../../domain/exposure.ts';
 import type { Pool } from '../../runtime/pool.ts';
 import { resolveSecret } from '../../runtime/config.ts';
-import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../chat/decisions.ts';
+import type { DecisionApi, DecisionInput } from '../../chat/decisions.ts';
 import type { StoredMessage } from '../../chat/delivery.ts';
+import { decideFromChat, refusalText, type DecisionTarget } from '../../chat/acting.ts';
 import type { HttpServer } from '../http.ts';
 import {
   actionableIds,
-  describeDecision,
+  isDigest,
   patchRolloutOf,
   resolveRef,
+  waitingCount,
   type ChatMessageModel,
   type PatchDecisionKind,
 } from '../../chat/messages.ts';
@@ -88,6 +93,9 @@ const patchModalOrigin = z.object({
   m: z.string().regex(/^[^/]+\/\d+\.\d+$/),
   r: z.string().min(1),
 });
+
+/** How long a click on a message not (yet) known by its ts waits for the outbox to record it. */
+const CLICK_SETTLE_MS = 3_000;
 
 const modalKinds = new Set<DecisionKind>(['acceptRisk', 'markFalsePositive', 'reassign']);
 const decisionKinds = new Set<string>(['approve', 'snooze', 'acceptRisk', 'markFalsePositive', 'reassign']);
@@ -230,6 +238,11 @@ export class SlackBot {
 
   private listen(): void {
     this.onButton(/^ctem_(all|one)_/, (click) => this.onClick(click));
+    this.onButton(/^ctem_q_(approve|snooze)_\d+$/, (click) => this.onQueueClick(click));
+    // Link buttons ("Open in dashboard") are reported too; the browser does the rest.
+    this.app.action(/^ctem_q_open_\d+$/, async ({ ack }) => {
+      await ack();
+    });
 
     this.app.view('ctem_decision', async ({ ack, body, context }) => {
       const parsed = viewSubmission.safeParse(body);
@@ -276,11 +289,21 @@ export class SlackBot {
       const channel = origin.data.m.slice(0, origin.data.m.lastIndexOf('/'));
       await this.guard(parsed.data.user.id, channel, context.requestId, async () => {
         const stored = await this.deps.runtime.delivery.bySlackRef(origin.data.m);
-        if (!stored || patchRolloutOf(stored.model.notification) !== origin.data.r) {
+        if (
+          !stored ||
+          isDigest(stored.model) ||
+          patchRolloutOf(stored.model.notification) !== origin.data.r
+        ) {
           await this.tell(channel, parsed.data.user.id, 'This message is not one ctem is tracking any more.');
           return;
         }
-        await this.answerPatch(stored, channel, parsed.data.user.id, false, reason);
+        await this.answerPatch(
+          stored as StoredMessage<ChatMessageModel>,
+          channel,
+          parsed.data.user.id,
+          false,
+          reason,
+        );
       });
     });
 
@@ -336,68 +359,131 @@ export class SlackBot {
     }
   }
 
+  /**
+   * The stored message a click came from ("<channel>/<ts>"). Slack shows a message as soon as it has
+   * it, but the outbox learns its ts only from Slack's answer and writes it down after that: a click
+   * in between (a quick hand, a slow answer) would find nothing. A miss is looked up again for a
+   * moment — the click is acked already — before the clicker is told the message is not tracked.
+   */
+  private async clicked(ref: string): Promise<StoredMessage | undefined> {
+    const deadline = performance.now() + CLICK_SETTLE_MS;
+    for (let pause = 50; ; pause = Math.min(pause * 2, 400)) {
+      const stored = await this.deps.runtime.delivery.bySlackRef(ref);
+      const left = deadline - performance.now();
+      if (stored || left <= 0) return stored;
+      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+    }
+  }
+
+  /** The message a click came from, when it is a campaign's message ctem tracks; else the clicker is told. */
+  private async campaignMessage(
+    channel: string,
+    ts: string,
+    userId: string,
+  ): Promise<StoredMessage<ChatMessageModel> | undefined> {
+    const stored = await this.clicked(`${channel}/${ts}`);
+    if (stored && !isDigest(stored.model)) return stored as StoredMessage<ChatMessageModel>;
+    await this.tell(
+      channel,
+      userId,
+      'This message is not one ctem is tracking any more; decide from the dashboard or `ctem exposure show`.',
+    );
+    return undefined;
+  }
+
+  /** A button or menu on a campaign's message: the whole campaign ("all") or one listed exposure. */
   private async onClick(body: BlockActions): Promise<void> {
     const channel = channelOf(body);
     const ts = body.container?.message_ts ?? body.message?.ts;
     const click = parseClick(body.actions[0]!);
     if (!channel || !ts || !click) return;
-    const stored = await this.deps.runtime.delivery.bySlackRef(`${channel}/${ts}`);
-    if (!stored) {
-      await this.tell(
-        channel,
-        body.user.id,
-        'This message is not one ctem is tracking any more; decide from the dashboard or `ctem exposure show`.',
-      );
-      return;
-    }
-    const targets = this.targets(stored.model, click.kind, click.target);
-    const person = this.deps.decisions.people.bySlackId(body.user.id);
-    if (!person) {
-      const reason = await this.deps.decisions.refuseUnknownAccount(
-        'slack',
-        body.user.id,
-        targets,
-        click.kind,
-      );
-      await this.tell(channel, body.user.id, `:no_entry: Not done: ${reason}.`);
-      return;
-    }
-    if (targets.length === 0) {
+    const stored = await this.campaignMessage(channel, ts, body.user.id);
+    if (!stored) return;
+    const model = stored.model;
+    const campaign = model.notification.campaign;
+    const target = this.target(model, click.target);
+    const person = await this.personOrRefusal(channel, body.user.id, target, click.kind);
+    if (!person) return;
+    if (!target) {
       await this.tell(channel, body.user.id, 'Nothing on this message is open to that decision any more.');
       return;
     }
-
     if (click.kind === 'approve')
-      return await this.act(person, stored, channel, body.user.id, targets, { kind: 'approve' });
+      return await this.act(person, channel, body.user.id, target, { kind: 'approve' });
     if (click.kind === 'snooze' && click.days !== undefined) {
-      const until = this.deps.decisions.snoozeUntil(stored.model.notification.campaign.scope, click.days);
-      return await this.act(person, stored, channel, body.user.id, targets, { kind: 'snooze', until });
+      const until = this.deps.decisions.snoozeUntil(campaign.scope, click.days);
+      return await this.act(person, channel, body.user.id, target, { kind: 'snooze', until });
     }
     if (click.kind === 'snooze' || modalKinds.has(click.kind)) {
+      // Before the form: would this person be refused whatever they type? Judged on the exposures
+      // the message lists (the most urgent of the campaign), with the workflows' own rules.
+      const ids = target.exposureIds ?? actionableIds(model, click.kind);
+      const subjects = await this.deps.decisions.subjects(ids, (id) => ({
+        priority: campaign.exposures.find((e) => e.id === id)?.priority ?? campaign.priority,
+        ...(campaign.owner ? { owner: campaign.owner } : {}),
+      }));
       const actor: Actor = { personId: person.id, via: 'slack' };
-      const unit = stored.model.notification.campaign;
-      // Asking every workflow of a very large unit would not fit in the 3 s a trigger id lives;
-      // then the workflows judge the submission alone.
-      if (targets.length <= 50) {
-        const subjects = await this.deps.decisions.subjects(targets, (id) => ({
-          priority: unit.exposures.find((e) => e.id === id)?.priority ?? unit.priority,
-          ...(unit.owner ? { owner: unit.owner } : {}),
-        }));
-        const refused = await this.deps.decisions.precheck(actor, unit.scope, click.kind, subjects);
-        if (refused) {
-          await this.tell(channel, body.user.id, `:no_entry: Not done: ${refused}.`);
-          return;
-        }
+      const refused = await this.deps.decisions.precheck(actor, campaign.scope, click.kind, subjects);
+      if (refused) {
+        await this.tell(channel, body.user.id, `:no_entry: Not done: ${refused}.`);
+        return;
       }
       const origin: ModalOrigin = {
         m: `${channel}/${ts}`,
         t: click.target,
         k: click.kind as ModalOrigin['k'],
-        s: unit.scope,
+        s: campaign.scope,
       };
-      const view = this.side.renderer.modal(stored.model, origin, this.targetText(stored.model, targets));
+      const view = this.side.renderer.modal(campaign.scope, origin, this.targetText(model, target));
       await this.app.client.views.open({ trigger_id: body.trigger_id, view: view as never });
     }
+  }
+
+  /** Approve or snooze a whole campaign from the daily queue. */
+  private async onQueueClick(body: BlockActions): Promise<void> {
+    const channel = channelOf(body);
+    const ts = body.container?.message_ts ?? body.message?.ts;
+    const action = body.actions[0]!;
+    const hit = /^ctem_q_(approve|snooze)_(\d+)$/.exec(action.action_id);
+    if (!channel || !ts || !hit) return;
+    const stored = await this.clicked(`${channel}/${ts}`);
+    const entry =
+      stored && isDigest(stored.model) && stored.model.digest.kind === 'queue'
+        ? stored.model.digest.campaigns[Number(hit[2])]
+        : undefined;
+    if (!entry) {
+      await this.tell(channel, body.user.id, 'This message is not one ctem is tracking any more.');
+      return;
+    }
+    const kind = hit[1] as 'approve' | 'snooze';
+    const target: DecisionTarget = { campaignId: entry.campaign.id };
+    const person = await this.personOrRefusal(channel, body.user.id, target, kind);
+    if (!person) return;
+    if (kind === 'approve') return await this.act(person, channel, body.user.id, target, { kind });
+    const days = Number(action.selected_option?.value);
+    if (!Number.isInteger(days) || days <= 0) return;
+    const until = this.deps.decisions.snoozeUntil(entry.campaign.scope, days);
+    await this.act(person, channel, body.user.id, target, { kind, until });
+  }
+
+  /**
+   * The clicker as a person of ctem.yaml, or undefined after telling them (and recording against
+   * what they tried to decide) why not.
+   */
+  private async personOrRefusal(
+    channel: string,
+    userId: string,
+    target: DecisionTarget | undefined,
+    kind: DecisionKind,
+  ): Promise<Person | undefined> {
+    const person = this.deps.decisions.people.bySlackId(userId);
+    if (person) return person;
+    const ids = target
+      ? (target.exposureIds ?? (await this.deps.decisions.openExposuresOf(target.campaignId)))
+      : [];
+    const reason = await this.deps.decisions.refuseUnknownAccount('slack', userId, ids, kind);
+    await this.tell(channel, userId, `:no_entry: Not done: ${reason}.`);
+    return undefined;
   }
 
   /** Approve patch (at once) or Reject patch… (a modal for the reason) on a patch approval request. */
@@ -405,9 +491,11 @@ export class SlackBot {
     const channel = channelOf(body);
     const ts = body.container?.message_ts ?? body.message?.ts;
     if (!channel || !ts) return;
-    const stored = await this.deps.runtime.delivery.bySlackRef(`${channel}/${ts}`);
-    const rolloutId = stored ? patchRolloutOf(stored.model.notification) : undefined;
-    if (!stored || !rolloutId) {
+    const stored = await this.clicked(`${channel}/${ts}`);
+    const request =
+      stored && !isDigest(stored.model) ? (stored as StoredMessage<ChatMessageModel>) : undefined;
+    const rolloutId = request ? patchRolloutOf(request.model.notification) : undefined;
+    if (!request || !rolloutId) {
       await this.tell(
         channel,
         body.user.id,
@@ -416,10 +504,10 @@ export class SlackBot {
       return;
     }
     const approve = body.actions[0]!.action_id === 'ctem_patch_approve';
-    if (approve) return await this.answerPatch(stored, channel, body.user.id, true);
-    const person = await this.personOrRefusal(stored, channel, body.user.id, 'rejectPatch');
+    if (approve) return await this.answerPatch(request, channel, body.user.id, true);
+    const person = await this.patchPersonOrRefusal(request, channel, body.user.id, 'rejectPatch');
     if (!person) return;
-    const exposureIds = stored.model.notification.campaign.exposures.map((e) => e.id);
+    const exposureIds = request.model.notification.campaign.exposures.map((e) => e.id);
     const refused = await this.deps.decisions.precheckPatch(
       { personId: person.id, via: 'slack' },
       rolloutId,
@@ -430,17 +518,17 @@ export class SlackBot {
       await this.tell(channel, body.user.id, `:no_entry: Not done: ${refused}.`);
       return;
     }
-    const unit = stored.model.notification.campaign;
+    const c = request.model.notification.campaign;
     const view = this.side.renderer.patchRejectModal(
       { m: `${channel}/${ts}`, r: rolloutId },
-      `Patch plan for *${unit.action}* (${unit.exposures.length} exposure${unit.exposures.length === 1 ? '' : 's'}, scope ${unit.scope})`,
+      `Patch plan for *${c.action}* (${c.totals.open || c.exposures.length} open exposure${(c.totals.open || c.exposures.length) === 1 ? '' : 's'}, scope ${c.scope})`,
     );
     await this.app.client.views.open({ trigger_id: body.trigger_id, view: view as never });
   }
 
-  /** The clicker as a person of ctem.yaml, or undefined after telling them (and recording) why not. */
-  private async personOrRefusal(
-    stored: StoredMessage,
+  /** The clicker of a patch answer as a person of ctem.yaml, or undefined after telling them (and recording) why not. */
+  private async patchPersonOrRefusal(
+    stored: StoredMessage<ChatMessageModel>,
     channel: string,
     userId: string,
     kind: PatchDecisionKind,
@@ -460,14 +548,14 @@ export class SlackBot {
 
   /** Send the patch answer to the rollout; show it on every copy, or tell the clicker the refusal. */
   private async answerPatch(
-    stored: StoredMessage,
+    stored: StoredMessage<ChatMessageModel>,
     channel: string,
     userId: string,
     approved: boolean,
     comment?: string,
   ): Promise<void> {
     const kind: PatchDecisionKind = approved ? 'approvePatch' : 'rejectPatch';
-    const person = await this.personOrRefusal(stored, channel, userId, kind);
+    const person = await this.patchPersonOrRefusal(stored, channel, userId, kind);
     if (!person) return;
     const rolloutId = patchRolloutOf(stored.model.notification)!;
     const exposureIds = stored.model.notification.campaign.exposures.map((e) => e.id);
@@ -535,7 +623,7 @@ export class SlackBot {
   ): Promise<void> {
     const channel = origin.m.slice(0, origin.m.lastIndexOf('/'));
     const stored = await this.deps.runtime.delivery.bySlackRef(origin.m);
-    if (!stored) {
+    if (!stored || isDigest(stored.model)) {
       await this.tell(
         channel,
         body.user.id,
@@ -543,79 +631,54 @@ export class SlackBot {
       );
       return;
     }
-    const targets = this.targets(stored.model, origin.k, origin.t);
-    const person = this.deps.decisions.people.bySlackId(body.user.id);
-    if (!person) {
-      const reason = await this.deps.decisions.refuseUnknownAccount('slack', body.user.id, targets, origin.k);
-      await this.tell(channel, body.user.id, `:no_entry: Not done: ${reason}.`);
-      return;
-    }
-    if (targets.length === 0) {
+    const target = this.target(stored.model, origin.t);
+    const person = await this.personOrRefusal(channel, body.user.id, target, origin.k);
+    if (!person) return;
+    if (!target) {
       await this.tell(channel, body.user.id, 'Nothing on this message is open to that decision any more.');
       return;
     }
-    await this.act(person, stored, channel, body.user.id, targets, input);
+    await this.act(person, channel, body.user.id, target, input);
   }
 
-  /** Send the decision, show it on every copy of the message, tell the clicker what was refused. */
+  /** Send the decision; every message showing the campaign is updated; the clicker hears what was refused. */
   private async act(
     person: Person,
-    stored: StoredMessage,
     channel: string,
     userId: string,
-    exposureIds: string[],
+    target: DecisionTarget,
     input: DecisionInput,
   ): Promise<void> {
-    const outcomes = await this.deps.decisions.decide(
-      { personId: person.id, via: 'slack' },
-      exposureIds,
+    const r = await decideFromChat(
+      { decisions: this.deps.decisions, delivery: this.deps.runtime.delivery, now: this.now },
+      { person, via: 'slack' },
+      target,
       input,
     );
-    const accepted = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: true }> => o.ok);
-    if (accepted.length > 0)
-      await this.deps.runtime.delivery.recordDecision(
-        stored.key,
-        {
-          personId: person.id,
-          name: person.name,
-          kind: input.kind,
-          exposureIds: accepted.map((o) => o.exposureId),
-          at: new Date(this.now()).toISOString(),
-          detail: describeDecision(input, (id) => this.deps.decisions.people.person(id)?.name ?? id),
-          via: 'Slack',
-        },
-        accepted,
-      );
-    const refused = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: false }> => !o.ok);
-    if (refused.length > 0) {
-      const byReason = new Map<string, string[]>();
-      for (const r of refused) byReason.set(r.reason, [...(byReason.get(r.reason) ?? []), r.exposureId]);
-      const lines = [...byReason].map(([reason, ids]) =>
-        ids.length === 1 && exposureIds.length === 1
-          ? reason
-          : `${reason} (${ids.length === 1 ? ids[0] : `${ids.length} exposures`})`,
-      );
-      await this.tell(
-        channel,
-        userId,
-        `:no_entry: Not done${accepted.length ? ` for ${refused.length} of ${outcomes.length}` : ''}: ${lines.join('; ')}.`,
-      );
-    }
+    const refused = refusalText(r, target.exposureIds?.length ?? 0);
+    if (refused) await this.tell(channel, userId, `:no_entry: ${refused}`);
   }
 
-  private targets(model: ChatMessageModel, kind: DecisionKind, target: string): string[] {
-    if (target === 'all' || patchRolloutOf(model.notification)) return actionableIds(model, kind);
-    const id = resolveRef(model, target);
-    return id ? [id] : [];
+  /**
+   * What a click on a campaign's message decides on: "all" is the whole campaign, a ref one listed
+   * exposure. Undefined: nothing (a patch request, an exposure the message no longer lists).
+   */
+  private target(model: ChatMessageModel, ref: string): DecisionTarget | undefined {
+    if (patchRolloutOf(model.notification)) return undefined;
+    const campaignId = model.notification.campaign.id;
+    if (ref === 'all') return { campaignId };
+    const id = resolveRef(model, ref);
+    return id ? { campaignId, exposureIds: [id] } : undefined;
   }
 
-  private targetText(model: ChatMessageModel, ids: string[]): string {
-    const unit = model.notification.campaign;
-    if (ids.length === 1) {
-      const e = unit.exposures.find((x) => x.id === ids[0]);
+  private targetText(model: ChatMessageModel, target: DecisionTarget): string {
+    const c = model.notification.campaign;
+    if (target.exposureIds?.length === 1) {
+      const e = c.exposures.find((x) => x.id === target.exposureIds![0]);
       if (e) return `*${e.weaknessKey}* on *${e.asset}* (${e.priority}): ${e.title}`;
     }
-    return `${ids.length} open exposures of *${unit.action}* (${unit.priority})`;
+    const waiting = waitingCount(c, model.states);
+    return `The whole campaign *${c.action}* (${c.priority}): ${waiting === 1 ? 'the exposure' : `all ${waiting} exposures`} waiting for a decision`;
   }
 
   /** An ephemeral message to one person, through the outbox (paced, retried on 429). */

@@ -12,25 +12,29 @@
 // Authentication is off only with integrations.teams.authentication: development (explicit), which
 // maps to the library's dangerouslyAllowUnauthenticatedRequests; production validates every JWT.
 //
-// Decisions are Action.Execute verbs on the card (adaptiveCard/action invokes). The answer is the
-// card re-rendered with the new state and who acted (Teams swaps it in for the clicker), while every
-// stored copy of the notification is updated through the Bot Connector (PUT …/activities/{id}) via
-// the outbox. A refusal is answered with a message the client shows on the card; it is recorded.
+// Decisions are Action.Execute verbs on the card (adaptiveCard/action invokes): on a campaign's card
+// for the whole campaign (target "all") or one listed exposure as an exception; on a daily queue for
+// the campaign at data.campaign. The answer is the card re-rendered with what is left and who acted
+// (Teams swaps it in for the clicker), while every stored card showing the campaign is updated
+// through the Bot Connector (PUT …/activities/{id}) via the outbox. A refusal is answered with a
+// message the client shows on the card; it is recorded.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, type IHttpServerAdapter } from '@microsoft/teams.apps';
 import { PUBLIC, withOverrides } from '@microsoft/teams.api';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { DecisionKind } from '../../domain/exposure.ts';
-import type { DecisionApi, DecisionInput, DecisionOutcome } from '../../chat/decisions.ts';
+import type { DecisionApi, DecisionInput } from '../../chat/decisions.ts';
+import { decideFromChat, type DecisionTarget } from '../../chat/acting.ts';
+import type { StoredMessage } from '../../chat/delivery.ts';
 import { readBody, sendJson, type HttpServer } from '../http.ts';
 import { RefusalAudit } from '../audit.ts';
 import {
-  actionableIds,
-  describeDecision,
+  isDigest,
   patchRolloutOf,
   resolveRef,
   type ChatMessageModel,
+  type DigestModel,
   type PatchDecisionKind,
 } from '../../chat/messages.ts';
 import type { ChatRuntime, TeamsSide } from '../../chat/runtime.ts';
@@ -245,85 +249,75 @@ export class TeamsBot {
     const str = (k: string) => (typeof data[k] === 'string' ? (data[k] as string).trim() : '');
     const stored = await this.deps.runtime.delivery.byKey('teams', activity.conversation.id, str('key'));
     if (!stored) return message('This card is not one ctem is tracking any more; decide from the dashboard.');
-    const model = stored.model;
-    const targets = this.targets(model, verb, str('target') || 'all');
-    const people = this.deps.decisions.people;
-    const person = people.resolve({
+    const what = this.target(stored.model, verb, str('target') || 'all', str('campaign'));
+    const decisions = this.deps.decisions;
+    const person = decisions.people.resolve({
       transport: 'teams',
       userIds: [activity.from.aadObjectId, activity.from.id].filter((x): x is string => !!x),
     });
     if (!person) {
-      const reason = await this.deps.decisions.refuseUnknownAccount(
+      const ids = what
+        ? (what.target.exposureIds ?? (await decisions.openExposuresOf(what.target.campaignId)))
+        : [];
+      const reason = await decisions.refuseUnknownAccount(
         'teams',
         activity.from.aadObjectId ?? activity.from.id,
-        targets,
+        ids,
         verb,
       );
       return message(`Not done: ${reason}.`);
     }
-    if (targets.length === 0) return message('Nothing on this card is open to that decision any more.');
+    if (!what) return message('Nothing on this card is open to that decision any more.');
+    const input = this.input(verb, what.scope, (k) => str(`${k}_${str('campaign')}`) || str(k));
+    // No check of our own here: the card's required inputs are checked by Teams, and whatever comes
+    // through is judged (and a refusal recorded) by the workflow's validator.
+    const r = await decideFromChat(
+      { decisions, delivery: this.deps.runtime.delivery, now: this.now },
+      { person, via: 'teams' },
+      what.target,
+      input,
+      { withModels: true },
+    );
+    if (r.applied.length === 0)
+      return message(
+        `Not done: ${r.reason ?? ([...new Set(r.refused.map((f) => f.reason))].join('; ') || 'nothing to decide')}.`,
+      );
+    const mine =
+      r.updated.find(
+        (m) => m.transport === 'teams' && m.conversation === activity.conversation.id && m.key === stored.key,
+      )?.model ?? stored.model;
+    return {
+      statusCode: 200,
+      type: 'application/vnd.microsoft.card.adaptive',
+      value: this.side.renderer.card(mine, { inThread: stored.threadRef !== undefined }),
+    };
+  }
 
-    const scope = model.notification.campaign.scope;
+  /** The decision a card's form describes (the verb and its inputs). */
+  private input(verb: DecisionKind, scope: string, str: (k: string) => string): DecisionInput {
     const decisions = this.deps.decisions;
-    let input: DecisionInput;
     switch (verb) {
       case 'approve':
-        input = { kind: 'approve' };
-        break;
+        return { kind: 'approve' };
       case 'snooze': {
         const days = Number(str('snoozeDays'));
-        input = {
+        return {
           kind: 'snooze',
           until: decisions.snoozeUntil(scope, Number.isInteger(days) && days > 0 ? days : 0),
           ...(str('reason') ? { reason: str('reason') } : {}),
         };
-        break;
       }
       case 'acceptRisk':
-        input = {
+        return {
           kind: 'acceptRisk',
           justification: str('justification'),
           expires: decisions.expiryFromDate(scope, str('expires')) ?? '',
         };
-        break;
       case 'markFalsePositive':
-        input = { kind: 'markFalsePositive', reason: str('reason') };
-        break;
+        return { kind: 'markFalsePositive', reason: str('reason') };
       case 'reassign':
-        input = { kind: 'reassign', to: str('person'), ...(str('reason') ? { reason: str('reason') } : {}) };
-        break;
+        return { kind: 'reassign', to: str('person'), ...(str('reason') ? { reason: str('reason') } : {}) };
     }
-    // No check of our own here: the card's required inputs are checked by Teams, and whatever comes
-    // through is judged (and a refusal recorded) by the workflow's validator.
-    const outcomes = await decisions.decide({ personId: person.id, via: 'teams' }, targets, input);
-    const accepted = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: true }> => o.ok);
-    const refused = outcomes.filter((o): o is Extract<DecisionOutcome, { ok: false }> => !o.ok);
-    if (accepted.length === 0) {
-      const reasons = [...new Set(refused.map((r) => r.reason))];
-      return message(`Not done: ${reasons.join('; ')}.`);
-    }
-    const updated = await this.deps.runtime.delivery.recordDecision(
-      stored.key,
-      {
-        personId: person.id,
-        name: person.name,
-        kind: verb,
-        exposureIds: accepted.map((o) => o.exposureId),
-        at: new Date(this.now()).toISOString(),
-        detail: describeDecision(input, (id) => this.deps.decisions.people.person(id)?.name ?? id),
-        via: 'Teams',
-      },
-      accepted,
-      true,
-    );
-    const mine =
-      updated.find((m) => m.transport === 'teams' && m.conversation === activity.conversation.id)?.model ??
-      stored.model;
-    return {
-      statusCode: 200,
-      type: 'application/vnd.microsoft.card.adaptive',
-      value: this.side.renderer.card(mine),
-    };
   }
 
   /** Approve patch / Reject patch on a patch approval card: the rollout's update, the card refreshed. */
@@ -333,7 +327,8 @@ export class TeamsBot {
     data: Record<string, unknown>,
   ): Promise<CardAnswer> {
     const str = (k: string) => (typeof data[k] === 'string' ? (data[k] as string).trim() : '');
-    const stored = await this.deps.runtime.delivery.byKey('teams', activity.conversation.id, str('key'));
+    const found = await this.deps.runtime.delivery.byKey('teams', activity.conversation.id, str('key'));
+    const stored = found && !isDigest(found.model) ? (found as StoredMessage<ChatMessageModel>) : undefined;
     const rolloutId = stored ? patchRolloutOf(stored.model.notification) : undefined;
     if (!stored || !rolloutId)
       return message(
@@ -384,13 +379,30 @@ export class TeamsBot {
     return {
       statusCode: 200,
       type: 'application/vnd.microsoft.card.adaptive',
-      value: this.side.renderer.card(mine),
+      value: this.side.renderer.card(mine, { inThread: stored.threadRef !== undefined }),
     };
   }
 
-  private targets(model: ChatMessageModel, kind: DecisionKind, target: string): string[] {
-    if (target === 'all' || patchRolloutOf(model.notification)) return actionableIds(model, kind);
-    const id = resolveRef(model, target);
-    return id ? [id] : [];
+  /**
+   * What an invoke decides on: on a campaign's card, the whole campaign ("all") or one listed
+   * exposure; on a daily queue, the campaign at the given position. Undefined: nothing (a patch
+   * request, an exposure the card no longer lists, a digest without decisions).
+   */
+  private target(
+    model: ChatMessageModel | DigestModel,
+    kind: DecisionKind,
+    ref: string,
+    position: string,
+  ): { target: DecisionTarget; scope: string } | undefined {
+    if (isDigest(model)) {
+      const entry = model.digest.kind === 'queue' ? model.digest.campaigns[Number(position)] : undefined;
+      if (!entry || !/^\d+$/.test(position) || (kind !== 'approve' && kind !== 'snooze')) return undefined;
+      return { target: { campaignId: entry.campaign.id }, scope: entry.campaign.scope };
+    }
+    if (patchRolloutOf(model.notification)) return undefined;
+    const c = model.notification.campaign;
+    if (ref === 'all') return { target: { campaignId: c.id }, scope: c.scope };
+    const id = resolveRef(model, ref);
+    return id ? { target: { campaignId: c.id, exposureIds: [id] }, scope: c.scope } : undefined;
   }
 }

@@ -1,6 +1,6 @@
 // Jira Cloud webhook: Jira POSTs issue events here, signed with the webhook's secret
 // (X-Hub-Signature: sha256=<HMAC-SHA256 of the raw body>). A status change of one of our tickets
-// becomes a ticketChanged signal to the exposure workflows of its group.
+// becomes a ticketChanged signal to the campaign workflows holding its exposures.
 //
 // In Jira: Settings → System → WebHooks → create, URL https://<ctem>/webhooks/jira, a secret (the
 // same as integrations.jira.webhookSecret), event "Issue updated", JQL filter `labels = ctem`.

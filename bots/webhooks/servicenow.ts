@@ -1,12 +1,14 @@
 // ServiceNow outbound REST: a business rule on the ticket table POSTs the changed record here with a
 // shared secret in a header (integrations.servicenow.inboundHeader, default X-Ctem-Secret). A state
-// change of one of our tickets becomes a ticketChanged signal to the exposure workflows of its group.
+// change of one of our tickets becomes a ticketChanged signal to the campaign workflows holding its
+// exposures.
 //
 // In ServiceNow: a REST Message "ctem" (POST https://<ctem>/webhooks/servicenow, header
 // X-Ctem-Secret = the secret, content {"sys_id": "${sys_id}", "number": "${number}",
 // "state": "${state}", "correlation_id": "${correlation_id}", "sys_updated_by": "${sys_updated_by}"}),
 // and an async business rule on incident, after update, condition `state changes` AND
-// `correlation_id starts with ctem-ru-`, that sends it.
+// `correlation_id starts with ctem-` (new tickets carry "ctem-cmp-…", those of earlier releases
+// "ctem-ru-…"), that sends it.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Handler } from '../http.ts';

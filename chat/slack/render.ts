@@ -1,9 +1,20 @@
-// Block Kit for the Slack bot, from templates/slack: the unit's message and the decision modal.
+// Block Kit for the Slack bot, from templates/slack: a campaign's message (or a reply in its
+// thread), a digest about many campaigns, a scope alert, and the decision modals.
 import type { Config } from '../../domain/config.ts';
 import type { DecisionKind } from '../../domain/exposure.ts';
 import { decisionLimits, snoozeChoicesFor } from '../decisions.ts';
 import type { PeopleDirectory } from '../identity.ts';
-import { buildView, formatTime, isAlert, type AlertModel, type ChatMessageModel } from '../messages.ts';
+import {
+  formatTime,
+  isAlert,
+  isDigest,
+  type AlertModel,
+  type ChatMessageModel,
+  type DigestModel,
+  type RenderContext,
+  type StoredModel,
+} from '../messages.ts';
+import { buildDigestView, buildView, type ViewContext } from '../views.ts';
 import { jsonTemplate } from '../templates.ts';
 import type { SlackPayload } from './transport.ts';
 
@@ -11,7 +22,7 @@ import type { SlackPayload } from './transport.ts';
 export interface ModalOrigin {
   /** "<channel>/<ts>" of the message. */
   m: string;
-  /** Exposure ref, or "all". */
+  /** Exposure ref, or "all" (the whole campaign). */
   t: string;
   k: Exclude<DecisionKind, 'approve'>;
   /** The scope, so the submission's fields are checked against its limits before the ack. */
@@ -35,6 +46,8 @@ const modalTitles: Record<ModalOrigin['k'], { title: string; submit: string }> =
 
 export class SlackRenderer {
   private readonly messageTemplate = jsonTemplate('slack', 'notification.json.hbs');
+  private readonly replyTemplate = jsonTemplate('slack', 'reply.json.hbs');
+  private readonly digestTemplate = jsonTemplate('slack', 'digest.json.hbs');
   private readonly modalTemplate = jsonTemplate('slack', 'decision-modal.json.hbs');
   private readonly alertTemplate = jsonTemplate('slack', 'alert.json.hbs');
   private readonly patchRejectTemplate = jsonTemplate('slack', 'patch-reject-modal.json.hbs');
@@ -45,26 +58,35 @@ export class SlackRenderer {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whatever a stored message holds: a unit's message or a scope alert. */
-  render(model: ChatMessageModel | AlertModel): SlackPayload {
-    return isAlert(model) ? this.alert(model) : this.message(model);
+  /** Whatever a stored message holds: a campaign's message, a digest or a scope alert. */
+  render(model: StoredModel, ctx: RenderContext = { inThread: false }): SlackPayload {
+    if (isAlert(model)) return this.alert(model);
+    if (isDigest(model)) return this.digest(model);
+    return this.message(model, ctx);
   }
 
   alert(model: AlertModel): SlackPayload {
     return this.alertTemplate({ ...model, at: formatTime(model.at) }) as SlackPayload;
   }
 
-  message(model: ChatMessageModel): SlackPayload {
-    const view = buildView(model, {
+  private viewContext(): ViewContext {
+    return {
       nowMs: this.now(),
       personName: (id) => this.people.person(id)?.name ?? id,
-      snoozeChoices: snoozeChoicesFor(this.config, model.notification.campaign.scope),
-    });
-    return this.messageTemplate(view) as SlackPayload;
+      snoozeChoices: (scope) => snoozeChoicesFor(this.config, scope),
+    };
   }
 
-  modal(model: ChatMessageModel, origin: ModalOrigin, targetText: string): unknown {
-    const scope = model.notification.campaign.scope;
+  message(model: ChatMessageModel, ctx: RenderContext = { inThread: false }): SlackPayload {
+    const view = buildView(model, this.viewContext(), ctx);
+    return (ctx.inThread ? this.replyTemplate(view) : this.messageTemplate(view)) as SlackPayload;
+  }
+
+  digest(model: DigestModel): SlackPayload {
+    return this.digestTemplate(buildDigestView(model, this.viewContext())) as SlackPayload;
+  }
+
+  modal(scope: string, origin: ModalOrigin, targetText: string): unknown {
     const limits = decisionLimits(this.config, scope);
     const maxRiskDays = Math.floor(limits.maxRiskAcceptanceMs / 86_400_000);
     const defaultDays = Math.min(90, maxRiskDays);

@@ -4,6 +4,13 @@
 // with rejectRateLimitedCalls and no retries of its own, so the outbox alone decides when to resend.
 import type { webApi } from '@slack/bolt';
 import { MessageGoneError, PermanentSendError, RateLimitedError, type ChatTransport } from '../outbox.ts';
+import type { RenderContext } from '../messages.ts';
+
+/** A stored Slack message reference, "<channel>/<ts>". */
+export function splitRef(ref: string): { channel: string; ts: string } {
+  const slash = ref.lastIndexOf('/');
+  return { channel: ref.slice(0, slash), ts: ref.slice(slash + 1) };
+}
 
 type WebClient = webApi.WebClient;
 
@@ -26,7 +33,12 @@ const transientErrors = new Set([
   'service_unavailable',
   'request_timeout',
 ]);
-const goneErrors = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
+const goneErrors = new Set([
+  'message_not_found',
+  'cant_update_message',
+  'edit_window_closed',
+  'thread_not_found',
+]);
 
 interface SlackFailure {
   code?: string;
@@ -61,24 +73,27 @@ export class SlackTransport implements ChatTransport {
 
   constructor(
     private readonly client: WebClient,
-    private readonly renderModel: (model: unknown) => SlackPayload,
+    private readonly renderModel: (model: unknown, ctx: RenderContext) => SlackPayload,
   ) {}
 
-  render(model: unknown): unknown {
-    return this.renderModel(model);
+  render(model: unknown, ctx: RenderContext): unknown {
+    return this.renderModel(model, ctx);
   }
 
-  async post(conversation: string, payload: unknown): Promise<string> {
+  /** A reply goes to the original's channel (a DM sent to a user id lives in a D… channel) with its ts. */
+  async post(conversation: string, payload: unknown, threadRef?: string): Promise<string> {
     const p = payload as SlackPayload;
+    const thread = threadRef ? splitRef(threadRef) : undefined;
     try {
       const r = await this.client.chat.postMessage({
-        channel: conversation,
+        channel: thread?.channel ?? conversation,
         text: p.text,
         ...(p.blocks ? { blocks: p.blocks as never[] } : {}),
+        ...(thread ? { thread_ts: thread.ts } : {}),
         unfurl_links: false,
         unfurl_media: false,
       });
-      return `${r.channel ?? conversation}/${r.ts ?? ''}`;
+      return `${r.channel ?? thread?.channel ?? conversation}/${r.ts ?? ''}`;
     } catch (err) {
       throw classify('chat.postMessage', err);
     }
@@ -86,9 +101,7 @@ export class SlackTransport implements ChatTransport {
 
   async update(_conversation: string, ref: string, payload: unknown): Promise<void> {
     const p = payload as SlackPayload;
-    const slash = ref.lastIndexOf('/');
-    const channel = ref.slice(0, slash);
-    const ts = ref.slice(slash + 1);
+    const { channel, ts } = splitRef(ref);
     try {
       await this.client.chat.update({
         channel,

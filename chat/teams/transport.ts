@@ -6,6 +6,7 @@ import { Client as ConnectorClient } from '@microsoft/teams.api';
 import { MessageGoneError, PermanentSendError, RateLimitedError, type ChatTransport } from '../outbox.ts';
 import type { TeamsConversations, ConversationReference } from './conversations.ts';
 import type { BotTokenProvider } from './token.ts';
+import type { RenderContext } from '../messages.ts';
 
 export interface TeamsActivityPayload {
   type: 'message';
@@ -51,25 +52,39 @@ export class TeamsTransport implements ChatTransport {
   constructor(
     private readonly tokens: BotTokenProvider,
     private readonly conversations: TeamsConversations,
-    private readonly renderModel: (model: unknown) => TeamsActivityPayload,
+    private readonly renderModel: (model: unknown, ctx: RenderContext) => TeamsActivityPayload,
   ) {}
 
-  render(model: unknown): unknown {
-    return this.renderModel(model);
+  render(model: unknown, ctx: RenderContext): unknown {
+    return this.renderModel(model, ctx);
   }
 
   private async connector(conversation: string): Promise<ConnectorClient> {
     return new ConnectorClient(await this.conversations.serviceUrlFor(conversation), this.http);
   }
 
-  async post(conversation: string, payload: unknown): Promise<string> {
+  /**
+   * A new activity; with `threadRef`, a reply to that activity (Bot Connector ReplyToActivity, POST
+   * /v3/conversations/{id}/activities/{activityId}): in a channel it lands in the original's reply
+   * chain, in a personal chat it quotes the original. An original that is gone answers 404.
+   */
+  async post(conversation: string, payload: unknown, threadRef?: string): Promise<string> {
     try {
       const api = await this.connector(conversation);
+      if (threadRef) {
+        const base = await this.conversations.serviceUrlFor(conversation);
+        const res = await api.http.post<{ id?: string }>(
+          `${base}/v3/conversations/${encodeURIComponent(conversation)}/activities/${encodeURIComponent(threadRef)}`,
+          { ...(payload as TeamsActivityPayload), replyToId: threadRef },
+        );
+        if (!res.data?.id) throw new Error('the Bot Connector answered without an activity id');
+        return res.data.id;
+      }
       const res = await api.conversations.activities(conversation).create(payload as TeamsActivityPayload);
       if (!res?.id) throw new Error('the Bot Connector answered without an activity id');
       return res.id;
     } catch (err) {
-      throw classify('post', err, false);
+      throw classify(threadRef ? 'reply' : 'post', err, threadRef !== undefined);
     }
   }
 

@@ -28,6 +28,8 @@ export interface IngestCommandOptions {
   scope?: string;
   format?: string;
   cycle?: boolean;
+  /** A backlog import: file everything into campaigns silently; each owner gets one summary. */
+  baseline?: boolean;
   json?: boolean;
 }
 
@@ -38,7 +40,10 @@ export interface IngestStreams {
 
 /** What happened to a scan's diff on the lifecycle side. */
 export type LifecycleHandoff =
-  | ({ status: 'dispatched'; changes: number } & Pick<DispatchResult, 'started' | 'signalled' | 'skipped'>)
+  | ({ status: 'dispatched'; changes: number; baseline?: boolean } & Pick<
+      DispatchResult,
+      'started' | 'signalled' | 'skipped' | 'admitted' | 'asked'
+    >)
   | { status: 'not-started'; reason: string };
 
 type FileOutcome =
@@ -90,6 +95,7 @@ export async function runIngest(
       });
       const r = await dispatchScan(composed.deps, temporal.client, summary.scanId, {
         taskQueue: temporal.taskQueue,
+        ...(opts.baseline ? { baseline: true } : {}),
       });
       return {
         status: 'dispatched',
@@ -97,6 +103,9 @@ export async function runIngest(
         started: r.started,
         signalled: r.signalled,
         skipped: r.skipped,
+        admitted: r.admitted,
+        asked: r.asked,
+        ...(opts.baseline ? { baseline: true } : {}),
       };
     } catch (err) {
       return {
@@ -174,7 +183,10 @@ function describe(s: IngestSummary): string {
 function describeHandoff(h: LifecycleHandoff): string {
   if (h.status === 'not-started') return `  lifecycle: workflows not started (${h.reason})`;
   if (h.changes === 0) return '  lifecycle: no changes to hand over';
-  return `  lifecycle: ${h.changes} change(s) handed over — ${h.started} workflow(s) started, ${h.signalled} signalled, ${h.skipped} already handled or needing none`;
+  const asked = h.baseline
+    ? 'filed silently (baseline): each owner gets one summary'
+    : `${h.asked} owner request(s) sent at once, the rest in the owners' daily queues`;
+  return `  lifecycle: ${h.changes} change(s) handed over — ${h.admitted} exposure(s) filed into campaigns (${h.started} campaign workflow(s) started, ${h.signalled} told); ${asked}; ${h.skipped} already handled or needing none`;
 }
 
 /** One status line on a terminal's stderr, redrawn at most ten times a second. */
@@ -240,6 +252,10 @@ export function defineIngest(cmd: Command, services: CliServices): void {
     .option(
       '--cycle',
       'the reports are a full scan cycle of --scope: count them for retiring assets not seen',
+    )
+    .option(
+      '--baseline',
+      'a backlog import: file everything into campaigns without a message each; every owner gets one summary',
     )
     .option('--json', 'print a JSON summary on stdout')
     .action(async (files: string[], opts: IngestCommandOptions, command: Command) => {

@@ -165,7 +165,7 @@ describe('ctem feeds and ctem explain', () => {
       `insert into assets (identity_key, kind, hostname, fqdn, scope, criticality) values ('host:web-01.example.com', 'host', 'web-01', 'web-01.example.com', 'dmz', 'critical')`,
     );
     await pool.query(
-      `insert into exposures (id, asset_id, vuln_key, scope, first_seen, last_seen) select 'exp-log4shell', id, 'CVE-2021-44228', 'dmz', '2026-11-19T00:00:00Z', '2026-11-19T00:00:00Z' from assets`,
+      `insert into exposures (id, asset_id, vuln_key, scope, first_seen, last_seen, learned_at) select 'exp-log4shell', id, 'CVE-2021-44228', 'dmz', '2026-11-19T00:00:00Z', '2026-11-19T00:00:00Z', '2026-11-19T00:00:00Z' from assets`,
     );
   });
 

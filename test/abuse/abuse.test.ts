@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { configSchema } from '../../domain/config.ts';
 import { registerTicketWebhooks } from '../../bots/webhooks/index.ts';
 import { slackSignature } from '../../bots/slack/verify.ts';
-import { view } from '../lifecycle/support.ts';
+import { decisionsOf, view } from '../lifecycle/support.ts';
 import {
   APP_ID,
   OLIVIA_AAD,
@@ -99,7 +99,7 @@ afterAll(() => {
 
 /** Everything an attack could change, read from Temporal and PostgreSQL. */
 async function snapshot(id: string) {
-  const v = await view(world.temporal.client, id);
+  const v = await view(world.temporal.client, world.db.pool, id);
   const lifecycle = await world.db.pool.query<{ type: string; actor: string }>(
     `select type, actor from events where exposure_id = $1 and type <> 'decision-refused' order by id`,
     [id],
@@ -114,7 +114,7 @@ async function snapshot(id: string) {
   return {
     state: v.state,
     owner: v.owner,
-    history: v.history,
+    decisions: await decisionsOf(world.db.pool, id),
     lifecycle: lifecycle.rows,
     tickets: tickets.rows,
     exposure: row.rows,
@@ -275,7 +275,7 @@ describe('Slack: forged, stale, future-dated and tampered requests', () => {
     expect((await postToSlackEndpoint(world, raw, { timestamp: ts })).status).toBe(200);
     await until(
       'snoozed',
-      () => view(world.temporal.client, id!),
+      () => view(world.temporal.client, world.db.pool, id!),
       (v) => v.state === 'snoozed',
     );
     await until(
@@ -304,7 +304,7 @@ describe('Slack: forged, stale, future-dated and tampered requests', () => {
       refused++;
       refusedBy.slack = (refusedBy.slack ?? 0) + 1;
     }
-    expect((await view(world.temporal.client, id!)).history).toHaveLength(1);
+    expect(await decisionsOf(world.db.pool, id!)).toHaveLength(1);
   });
 });
 
@@ -602,9 +602,9 @@ describe('decisions by people without the role', () => {
   });
 
   it('the target is still awaiting its decision after every attack', async () => {
-    const v = await view(world.temporal.client, target);
+    const v = await view(world.temporal.client, world.db.pool, target);
     expect(v.state).toBe('awaiting-decision');
-    expect(v.history).toHaveLength(0);
+    expect(await decisionsOf(world.db.pool, target)).toHaveLength(0);
     expect(refused).toBeGreaterThanOrEqual(35);
   });
 });

@@ -22,32 +22,40 @@ const chaosExecutor = (): PatchExecutor => {
   const demo = createDemoPatchExecutor();
   return {
     name: 'chaos',
-    plan: async (campaignId, targets) => ({ ...(await demo.plan(campaignId, targets)), executor: 'chaos' }),
+    plan: async (rolloutId, targets) => ({ ...(await demo.plan(rolloutId, targets)), executor: 'chaos' }),
     async apply(plan) {
       // The simulated hosts behave like real ones under the real executors: ssh first reads each
       // host's installed versions and upgrades only what is short of the fix, satellite finds its
       // job again by tag. So an apply retried after a kill that had already upgraded the host
-      // changes nothing. Every call is recorded; only the ones that changed the host count as
-      // applies (changed = true), and a second change of the same host is a duplicate.
-      const hosts = plan.targets.map((t) => t.host).join(',');
-      const done = await pool.query(
-        'select 1 from chaos_patch_applies where campaign_id = $1 and hosts = $2 and changed',
-        [plan.campaignId, hosts],
-      );
-      const changed = done.rowCount === 0;
-      await pool.query(
-        'insert into chaos_patch_applies (campaign_id, hosts, pid, changed) values ($1, $2, $3, $4)',
-        [plan.campaignId, hosts, process.pid, changed],
-      );
-      if (changed) return await demo.apply(plan);
+      // changes nothing. Every call is recorded per host; only the ones that changed the host count
+      // as applies (changed = true), and a second change of a host in one rollout is a duplicate.
+      const changedHosts: string[] = [];
+      for (const { host } of plan.targets) {
+        const done = await pool.query(
+          'select 1 from chaos_patch_applies where rollout_id = $1 and host = $2 and changed',
+          [plan.rolloutId, host],
+        );
+        const changed = done.rowCount === 0;
+        await pool.query(
+          'insert into chaos_patch_applies (rollout_id, host, pid, changed) values ($1, $2, $3, $4)',
+          [plan.rolloutId, host, process.pid, changed],
+        );
+        if (changed) changedHosts.push(host);
+      }
+      const result = await demo.apply({
+        ...plan,
+        targets: plan.targets.filter((t) => changedHosts.includes(t.host)),
+      });
       return {
-        ok: true,
-        hosts: plan.targets.map((t) => ({
-          host: t.host,
-          ok: true,
-          output: `chaos executor: ${t.host} is already at the fix; nothing to upgrade`,
-        })),
-        finishedAt: new Date().toISOString(),
+        ...result,
+        hosts: plan.targets.map(
+          (t) =>
+            result.hosts.find((h) => h.host === t.host) ?? {
+              host: t.host,
+              ok: true,
+              output: `chaos executor: ${t.host} is already at the fix; nothing to upgrade`,
+            },
+        ),
       };
     },
   };

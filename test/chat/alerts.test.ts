@@ -1,7 +1,8 @@
 // Scope alert rules: a new exposure over the scope's threshold, an SLA deadline passing (the real
 // workflow's ladder breaching a 3-second window), an asset on an end-of-life system — each an
 // immediate message to the scope's channel, once. Also: the SLA ladder's escalation reaching the
-// owner, the manager and the channel through the Slack notifier.
+// owner (in the thread of the campaign's message), the manager and the channel through the Slack
+// notifier.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import {
@@ -12,7 +13,7 @@ import {
   thresholdReasons,
 } from '../../chat/alerts.ts';
 import { view } from '../lifecycle/support.ts';
-import { TEAMS_CHANNEL, chatWorld, until, type ChatWorld } from './support.ts';
+import { TEAMS_CHANNEL, chatWorld, until, waitForSlackMessage, type ChatWorld } from './support.ts';
 
 let world: ChatWorld;
 let alerts: ScopeAlerts;
@@ -23,6 +24,7 @@ beforeAll(async () => {
   - name: fast
     roles: { owner: [olivia], approver: [adam], securityLead: [lena], ciso: [cyrus] }
     channel: { slack: C0FAST }
+    notifications: { urgent: { priority: [Act, Attend, Track*, Track] }, escalationWindow: 0s }
     lifecycle:
       sla: { act: 3s, attend: 3s, track*: 3s, track: 3s }
     alerts: { slaBreached: true }`,
@@ -50,8 +52,8 @@ describe('scope alerts', () => {
       host: 'alert-act',
     });
     const [quiet] = await world.exposures({ weaknesses: ['CVE-2099-6002'], host: 'alert-quiet' });
-    expect((await view(world.temporal.client, act!)).priority).toBe('Act');
-    expect((await view(world.temporal.client, quiet!)).priority).not.toBe('Act');
+    expect((await view(world.temporal.client, world.db.pool, act!)).priority).toBe('Act');
+    expect((await view(world.temporal.client, world.db.pool, quiet!)).priority).not.toBe('Act');
     const sent = await alerts.runOnce();
     expect(sent).toBeGreaterThanOrEqual(1);
     const slack = alertPosts('C0PROD', 'New Act exposure in prod: CVE-2099-6001 on alert-act');
@@ -105,11 +107,14 @@ describe('scope alerts', () => {
     const [id] = await world.exposures({ weaknesses: ['CVE-2099-6201'], scope: 'fast', host: 'alert-sla' });
     await until(
       'SLA breach recorded',
-      () => view(world.temporal.client, id!),
-      (v) => v.breaches.some((b) => b.kind === 'sla'),
+      () => view(world.temporal.client, world.db.pool, id!),
+      (v) => v.slaBreachedAt !== undefined,
       20_000,
     );
-    // The ladder's 100 % step: owner, channel and manager (default ladder), through the Slack notifier.
+    // The ladder's 100 % step: owner, channel and manager (default ladder), through the Slack
+    // notifier; the owner hears it in the thread of the campaign's message, the others directly
+    // (the scope's escalation window is 0).
+    const original = await waitForSlackMessage(world, 'D0OLIVIA', 'CVE-2099-6201');
     const escalations = await until(
       'the escalation to owner, manager and channel',
       () =>
@@ -117,14 +122,17 @@ describe('scope alerts', () => {
           .callsTo('chat.postMessage')
           .filter(
             (c) =>
-              JSON.stringify(c.args).includes('SLA escalation') &&
+              JSON.stringify(c.args).includes('Escalation (level 1)') &&
               JSON.stringify(c.args).includes('alert-sla'),
-          )
-          .map((c) => String(c.args.channel))
-          .sort(),
-      (channels) => channels.length >= 3,
+          ),
+      (calls) => calls.length >= 3,
     );
-    expect(escalations).toEqual(['C0FAST', 'U0MONA', 'U0OLIVIA']);
+    expect(escalations.map((c) => String(c.args.channel)).sort()).toEqual(['C0FAST', 'D0OLIVIA', 'U0MONA']);
+    expect(escalations.find((c) => c.args.channel === 'D0OLIVIA')!.args.thread_ts).toBe(original.ts);
+    expect(escalations.filter((c) => c.args.channel !== 'D0OLIVIA').map((c) => c.args.thread_ts)).toEqual([
+      undefined,
+      undefined,
+    ]);
     await until(
       'the breach in the read model',
       async () =>

@@ -1,7 +1,9 @@
 // The Slack notifier and the outbox under it: one message per notification key, updated in place
-// when the key comes again; escalations reach each person and the scope channel; 429 answers are
-// waited out for Retry-After; permanent errors are reported, not retried forever; sends to one
-// channel are paced; a burst of changes to one message becomes few edits showing the last state.
+// when the key comes again; a notification naming a thread is a reply to the original in the same
+// conversation (on its own where that conversation has none); escalations reach each person and the
+// scope channel; 429 answers are waited out for Retry-After; permanent errors are reported, not
+// retried forever; sends to one channel are paced; a burst of changes to one message becomes few
+// edits showing the last state.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { OwnerNotification } from '../../domain/ports.ts';
@@ -19,17 +21,20 @@ let seq = 0;
 function notification(over: Partial<OwnerNotification> = {}): OwnerNotification {
   const n = ++seq;
   return {
-    key: `ru:test:${n}:decision-request:1`,
+    key: `campaign:cmp:prod:olivia:test${n}`,
     kind: 'decision-request',
     to: ['olivia'],
     text: `Act: CVE-2099-40${n} on asset 1 needs a decision`,
-    unit: {
-      id: `ru:prod:olivia:1:${n}`,
+    campaign: {
+      id: `cmp:prod:olivia:test${n}`,
       scope: 'prod',
       owner: 'olivia',
+      kind: 'package',
+      subject: `libfoo${n}`,
       action: `Upgrade libfoo${n} to 1.2.3 or later on db-${n}`,
       priority: 'Act',
       slaDue: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+      totals: { exposures: 1, open: 1, assets: 1, states: { 'awaiting-decision': 1 } },
       exposures: [
         {
           id: `1:CVE-2099-40${n}`,
@@ -65,6 +70,80 @@ describe('the Slack notifier', () => {
     expect(JSON.stringify(update.blocks)).toContain('Reminder: still open');
     // Scanner text is escaped for mrkdwn, so a title cannot inject markup or mentions.
     expect(JSON.stringify(update.blocks)).toContain('libfoo &lt;script&gt;');
+  });
+
+  it('posts a notification naming a thread as a reply to the original in the same conversation, on its own elsewhere', async () => {
+    const notifier = createSlackNotifier(world.bots.runtime);
+    const original = notification();
+    const posted = await notifier.notify(original);
+    const [channel, ts] = posted.delivered[0]!.ref.split('/') as [string, string];
+    const reminder: OwnerNotification = {
+      ...original,
+      key: `${original.key}:reminder:1`,
+      kind: 'reminder',
+      text: 'Reminder: still waiting for your decision',
+      lines: ['Act CVE-2099-4001 on db-1'],
+      thread: original.key,
+      to: ['olivia', 'mona'],
+    };
+    const receipt = await notifier.notify(reminder);
+    expect(receipt.delivered.map((d) => d.ref.split('/')[0]).sort()).toEqual(['D0MONA', 'D0OLIVIA']);
+    // Olivia has the original: the reminder is in its thread, short and without decision buttons.
+    const [reply] = world.slack.repliesTo(channel, ts);
+    expect(reply).toBeDefined();
+    expect(JSON.stringify(reply!.blocks)).toContain('Reminder: still waiting for your decision');
+    expect(JSON.stringify(reply!.blocks)).toContain('Act CVE-2099-4001 on db-1');
+    expect(JSON.stringify(reply!.blocks)).not.toContain('ctem_all_');
+    expect(JSON.stringify(reply!.blocks)).toContain("decide on the campaign's message above");
+    const call = world.slack
+      .callsTo('chat.postMessage')
+      .find((c) => c.args.channel === channel && c.args.thread_ts === ts);
+    expect(call).toBeDefined();
+    // Mona never got the original: hers is a message of its own, with the campaign's buttons.
+    const monas = world.slack
+      .callsTo('chat.postMessage')
+      .filter(
+        (c) => c.args.channel === 'U0MONA' && JSON.stringify(c.args).includes(original.campaign.action),
+      );
+    expect(monas).toHaveLength(1);
+    expect(monas[0]!.args.thread_ts).toBeUndefined();
+    expect(JSON.stringify(monas[0]!.args.blocks)).toContain('ctem_all_approve');
+    const { rows } = await world.db.pool.query<{ conversation: string; thread_ref: string | null }>(
+      `select conversation, thread_ref from chat_messages where notification_key = $1 order by conversation`,
+      [reminder.key],
+    );
+    expect(rows).toEqual([
+      { conversation: 'U0MONA', thread_ref: null },
+      { conversation: 'U0OLIVIA', thread_ref: `${channel}/${ts}` },
+    ]);
+    // The same key again updates the reply in place, still in its thread.
+    await notifier.notify({ ...reminder, text: 'Reminder: still waiting (second day)' });
+    await until(
+      'the reply updated',
+      () => JSON.stringify(world.slack.repliesTo(channel, ts)[0]!.blocks),
+      (t) => t.includes('second day'),
+    );
+    expect(world.slack.repliesTo(channel, ts)).toHaveLength(1);
+  });
+
+  it('posts a reply on its own when the original it names was deleted', async () => {
+    const notifier = createSlackNotifier(world.bots.runtime);
+    const original = notification();
+    const posted = await notifier.notify(original);
+    const [channel, ts] = posted.delivered[0]!.ref.split('/') as [string, string];
+    world.slack.messages.delete(`${channel}/${ts}`);
+    const receipt = await notifier.notify({
+      ...original,
+      key: `${original.key}:reminder:1`,
+      kind: 'reminder',
+      text: 'Reminder: the original is gone',
+      thread: original.key,
+    });
+    expect(receipt.delivered).toHaveLength(1);
+    const calls = world.slack
+      .callsTo('chat.postMessage')
+      .filter((c) => JSON.stringify(c.args).includes('the original is gone'));
+    expect(calls.map((c) => c.args.thread_ts)).toEqual([ts, undefined]);
   });
 
   it('sends an escalation to the owner, the manager, the CISO and the scope channel', async () => {

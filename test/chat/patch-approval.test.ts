@@ -45,14 +45,15 @@ interface Rollout {
   host: string;
 }
 
-/** An exposure of scope prod and a patch rollout of its unit waiting for an approval. */
+/** An exposure of scope prod and a patch rollout of its campaign waiting for an approval. */
 async function rolloutAwaitingApproval(weakness: string, host: string): Promise<Rollout> {
   const [exposureId] = await world.exposures({ weaknesses: [weakness], host });
-  const v = await view(world.temporal.client, exposureId!);
-  const campaignId = v.remediationUnitId!;
+  const v = await view(world.temporal.client, world.db.pool, exposureId!);
+  const campaignId = v.campaignId;
   const handle = await world.temporal.client.workflow.start('patchRollout', {
     taskQueue: world.taskQueue,
-    workflowId: patchRolloutWorkflowId(`${campaignId}:chat`),
+    // A round of its own: the campaign's rounds start at 1 (and nothing here approves its fix).
+    workflowId: patchRolloutWorkflowId(campaignId, 1, 99),
     args: [
       {
         campaignId,

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slackSignature, verifySlackSignature } from '../../bots/slack/verify.ts';
-import { view } from '../lifecycle/support.ts';
+import { decisionsOf, view } from '../lifecycle/support.ts';
 import {
   blockAction,
   chatWorld,
@@ -106,7 +106,7 @@ describe('the Slack endpoint', () => {
     });
     expect(res.status).toBe(401);
     await new Promise((r) => setTimeout(r, 300));
-    expect((await view(world.temporal.client, id!)).state).toBe('awaiting-decision');
+    expect((await view(world.temporal.client, world.db.pool, id!)).state).toBe('awaiting-decision');
     expect(await decisionEvents(id!)).toBe(0);
   });
 
@@ -131,11 +131,11 @@ describe('the Slack endpoint', () => {
     expect(retry.status).toBe(200);
     await until(
       'snoozed',
-      () => view(world.temporal.client, id!),
+      () => view(world.temporal.client, world.db.pool, id!),
       (v) => v.state === 'snoozed',
     );
     await new Promise((r) => setTimeout(r, 300));
-    expect((await view(world.temporal.client, id!)).history).toHaveLength(1);
+    expect(await decisionsOf(world.db.pool, id!)).toEqual([{ kind: 'snooze', by: 'olivia' }]);
     expect(await decisionEvents(id!)).toBe(1);
   });
 

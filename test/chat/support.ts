@@ -1,11 +1,12 @@
 // The chat tests' world: the real Temporal server and PostgreSQL of the run, a worker running the
-// real exposure workflow, the project's HTTP server with the Slack and Teams bots mounted, a local
+// real campaign workflow, the project's HTTP server with the Slack and Teams bots mounted, a local
 // Slack Web API and a local Bot Connector (with its token endpoint and signing keys), and helpers
 // to send what Slack and Teams send: v0-signed interactivity payloads and JWT-signed activities.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll } from 'vitest';
 import { pino } from 'pino';
 import type { Worker } from '@temporalio/worker';
+import type { Deps } from '../../runtime/deps.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 import { HttpServer } from '../../bots/http.ts';
 import { startChatBots, type ChatBots } from '../../bots/mount.ts';
@@ -37,12 +38,23 @@ export interface ChatWorld {
   taskQueue: string;
   worker: Worker;
   signingSecret: string;
-  /** Seed exposures and start their lifecycles (the decision request goes out). */
+  /** The dependencies of the worker's activities (notifiers included), for the lifecycle's jobs. */
+  deps: Deps;
+  /**
+   * Seed exposures and start their lifecycles (the decision request goes out, or waits for the
+   * daily queue). Every host gets every weakness, all fixed by one package: one campaign. The
+   * package is named after the first host unless given, so each call is a campaign of its own.
+   */
   exposures(opts: {
     weaknesses: string[];
     exploited?: boolean;
     scope?: string;
     host?: string;
+    hosts?: string[];
+    package?: string;
+    /** Leave the states to the test (a queued or baseline dispatch). */
+    baseline?: boolean;
+    waitFor?: string | false;
   }): Promise<string[]>;
 }
 
@@ -55,6 +67,8 @@ export interface WorldOptions {
   extraScopesYaml?: string;
   /** Slack over Socket Mode instead of HTTP. */
   slackMode?: 'http' | 'socket';
+  /** scopes[prod].notifications; by default every campaign is urgent and escalations go at once. */
+  prodNotifications?: string;
 }
 
 /** Build the whole world for one test file; everything is stopped after the file's tests. */
@@ -115,6 +129,7 @@ scopes:
     roles: { owner: [olivia], approver: [adam], securityLead: [lena], ciso: [cyrus] }
     channel: { slack: C0PROD, teams: '${TEAMS_CHANNEL}' }
     patch: { executor: demo }
+    notifications: ${opts.prodNotifications ?? '{ urgent: { priority: [Act, Attend, Track*, Track] }, escalationWindow: 0s }'}
     lifecycle:
       maxSnooze: 30d
       maxRiskAcceptance: 90d
@@ -161,22 +176,32 @@ ${opts.extraScopesYaml ?? ''}
     taskQueue,
     worker,
     signingSecret,
-    async exposures({ weaknesses, exploited, scope, host }) {
-      const s = await seedExposures(db.pool, {
-        scope: scope ?? 'prod',
-        weaknesses,
-        exploited: exploited ?? false,
-        package: { name: 'openssl', fixedVersion: '3.0.8' },
-        ...(host ? { host } : {}),
-      });
+    deps: composition.deps,
+    async exposures({ weaknesses, exploited, scope, host, hosts, package: pkg, baseline, waitFor }) {
+      const names = hosts ?? [host ?? `chat-${randomBytes(3).toString('hex')}`];
+      const seeded = [];
+      for (const h of names)
+        seeded.push(
+          await seedExposures(db.pool, {
+            scope: scope ?? 'prod',
+            weaknesses,
+            exploited: exploited ?? false,
+            package: { name: pkg ?? `lib-${names[0]}`, fixedVersion: '3.0.8' },
+            host: h,
+          }),
+        );
       await dispatchChanges(
         composition.deps,
         temporal.client,
-        s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
-        { taskQueue },
+        seeded.flatMap((s) =>
+          s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
+        ),
+        { taskQueue, ...(baseline ? { baseline: true } : {}) },
       );
-      for (const id of s.ids) await untilState(temporal.client, id, 'awaiting-decision');
-      return s.ids;
+      const ids = seeded.flatMap((s) => s.ids);
+      const state = waitFor ?? 'awaiting-decision';
+      if (state) for (const id of ids) await untilState(temporal.client, db.pool, id, state);
+      return ids;
     },
   };
 }

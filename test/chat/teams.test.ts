@@ -1,9 +1,10 @@
 // The Teams bot end to end, on the Teams AI library v2: activities signed like the Bot Framework
-// signs them come in over HTTP; the bot answers Action.Execute invokes with the refreshed card and
-// sends proactively through the local Bot Connector with a token from the local token endpoint.
+// signs them come in over HTTP; the bot answers Action.Execute invokes (for the whole campaign, or
+// one exposure as an exception) with the refreshed card, and sends proactively through the local Bot
+// Connector with a token from the local token endpoint (replies in the original card's reply chain).
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { OwnerNotification } from '../../domain/ports.ts';
+import type { CampaignSummary, OwnerNotification } from '../../domain/ports.ts';
 import { createTeamsNotifier } from '../../chat/teams/notifier.ts';
 import type { ChatMessageModel } from '../../chat/messages.ts';
 import { view } from '../lifecycle/support.ts';
@@ -36,6 +37,20 @@ beforeAll(async () => {
 });
 
 const DAY = 86_400_000;
+
+/** A campaign as the lifecycle summarises it, with nothing listed. */
+function campaign(id: string, action: string, priority: string): CampaignSummary {
+  return {
+    id,
+    scope: 'prod',
+    kind: 'package',
+    subject: action.split(' ')[1]!,
+    action,
+    priority,
+    totals: { exposures: 1, open: 1, assets: 1, states: { 'awaiting-decision': 1 } },
+    exposures: [],
+  };
+}
 
 interface InvokeAnswer {
   statusCode: number;
@@ -141,11 +156,21 @@ describe('Teams: the owner decides on the card', () => {
       scope: 'https://api.botframework.com/.default',
       tenant: TENANT,
     });
+    expect(JSON.stringify(call.activity)).toContain('All 2 exposures waiting for a decision');
+    expect(JSON.stringify(call.activity)).toMatch(
+      /"text":"Decision needed · \S+ · Upgrade lib-teams-approve/,
+    );
     const answer = await invoke(OLIVIA_CHAT, OLIVIA_AAD, 'approve', { key, target: 'all' }, activityId);
     expect(answer.type).toBe('application/vnd.microsoft.card.adaptive');
     expect(JSON.stringify(answer.value)).toContain('Olivia Owner approved the fix for 2 exposures');
+    // The card answered with has nothing left to approve or snooze: no stale actions.
+    expect(JSON.stringify(answer.value)).toContain(
+      'No decision pending on 1 asset: 2 fix approved, remediating',
+    );
+    expect(JSON.stringify(answer.value)).not.toContain('"verb":"approve"');
+    expect(JSON.stringify(answer.value)).not.toContain('"verb":"snooze"');
     for (const id of ids) {
-      expect((await view(world.temporal.client, id)).state).not.toBe('awaiting-decision');
+      expect((await view(world.temporal.client, world.db.pool, id)).state).not.toBe('awaiting-decision');
       expect((await eventsOf(id)).find((e) => e.type === 'approve')).toMatchObject({ actor: 'olivia' });
     }
     // The unit's patch plan asks the approvers (the Teams answer to it is in patch-approval.test.ts);
@@ -167,7 +192,7 @@ describe('Teams: the owner decides on the card', () => {
     for (const id of ids)
       await until(
         `${id} verifying`,
-        () => view(world.temporal.client, id),
+        () => view(world.temporal.client, world.db.pool, id),
         (v) => v.state === 'verifying',
         60_000,
       );
@@ -179,7 +204,14 @@ describe('Teams: the owner decides on the card', () => {
       () => world.connector.calls.find((c) => c.method === 'PUT' && c.activityId === activityId),
       (c) => c !== undefined,
     );
-    expect(JSON.stringify(put!.activity)).toContain('approved the fix');
+    const updated = JSON.stringify(put!.activity);
+    expect(updated).toContain('Olivia Owner approved the fix for 2 exposures');
+    // Its first line says it is decided; nothing is left to approve or snooze on it.
+    expect(updated).toMatch(
+      /"text":"Decided · \S+ · Upgrade lib-teams-approve to 3\.0\.8 or later on teams-approve"/,
+    );
+    expect(updated).not.toContain('"verb":"approve"');
+    expect(updated).not.toContain('"verb":"snooze"');
   }, 180_000);
 
   it('snoozes, marks a false positive and reassigns one exposure at a time from the card', async () => {
@@ -195,7 +227,7 @@ describe('Teams: the owner decides on the card', () => {
       reason: 'change freeze',
     });
     expect(snooze.type).toBe('application/vnd.microsoft.card.adaptive');
-    const snoozed = await view(world.temporal.client, a!);
+    const snoozed = await view(world.temporal.client, world.db.pool, a!);
     expect(snoozed.state).toBe('snoozed');
     expect(Date.parse(snoozed.snoozedUntil!) - Date.now()).toBeGreaterThan(13.9 * DAY);
 
@@ -205,11 +237,16 @@ describe('Teams: the owner decides on the card', () => {
       reason: 'backported fix in 1.0-3ubuntu2',
     });
     expect(JSON.stringify(fp.value)).toContain('marked as false positive');
-    expect((await view(world.temporal.client, b!)).state).toBe('false-positive');
+    expect((await view(world.temporal.client, world.db.pool, b!)).state).toBe('false-positive');
 
     const re = await invoke(OLIVIA_CHAT, OLIVIA_AAD, 'reassign', { key, target: c, person: 'lena' });
     expect(JSON.stringify(re.value)).toContain('reassigned (to Lena Lead)');
-    expect((await view(world.temporal.client, c!)).owner).toBe('lena');
+    // The exposure moves to Lena's campaign for that fix (its lifecycle goes on there).
+    await until(
+      'reassigned to lena',
+      () => view(world.temporal.client, world.db.pool, c!),
+      (v) => v.owner === 'lena',
+    );
     expect((await eventsOf(a!)).find((e) => e.type === 'snooze')).toMatchObject({ actor: 'olivia' });
     expect((await eventsOf(b!)).find((e) => e.type === 'markFalsePositive')).toMatchObject({
       actor: 'olivia',
@@ -244,7 +281,7 @@ describe('Teams: the owner decides on the card', () => {
     expect(String(refused.value)).toMatch(
       /accepting the risk of an Act exposure needs a security lead or the CISO/,
     );
-    expect((await view(world.temporal.client, id!)).state).toBe('awaiting-decision');
+    expect((await view(world.temporal.client, world.db.pool, id!)).state).toBe('awaiting-decision');
 
     const expires = new Date(Date.now() + 60 * DAY).toISOString().slice(0, 10);
     const accepted = await invoke(TEAMS_CHANNEL, LENA_AAD, 'acceptRisk', {
@@ -255,7 +292,7 @@ describe('Teams: the owner decides on the card', () => {
     });
     expect(accepted.type).toBe('application/vnd.microsoft.card.adaptive');
     expect(JSON.stringify(accepted.value)).toContain('Lena Lead accepted the risk');
-    const v = await view(world.temporal.client, id!);
+    const v = await view(world.temporal.client, world.db.pool, id!);
     expect(v.state).toBe('risk-accepted');
     expect(v.riskAccepted?.until.slice(0, 10)).toBe(expires);
     const events = await eventsOf(id!);
@@ -300,7 +337,7 @@ describe('Teams: the owner decides on the card', () => {
     });
     expect(tooFar.type).toBe('application/vnd.microsoft.activity.message');
     expect(String(tooFar.value)).toMatch(/beyond the scope's maximum risk acceptance of 90 days/);
-    expect((await view(world.temporal.client, id!)).state).toBe('awaiting-decision');
+    expect((await view(world.temporal.client, world.db.pool, id!)).state).toBe('awaiting-decision');
 
     const ok = await invoke(TEAMS_CHANNEL, LENA_AAD, 'acceptRisk', {
       key,
@@ -313,7 +350,7 @@ describe('Teams: the owner decides on the card', () => {
     const snooze = await invoke(OLIVIA_CHAT, OLIVIA_AAD, 'snooze', { key, target: id, snoozeDays: '7' });
     expect(snooze.type).toBe('application/vnd.microsoft.activity.message');
     expect(String(snooze.value)).toMatch(/the exposure is risk-accepted; snooze is allowed only when it is/);
-    expect((await view(world.temporal.client, id!)).state).toBe('risk-accepted');
+    expect((await view(world.temporal.client, world.db.pool, id!)).state).toBe('risk-accepted');
     const refused = (await eventsOf(id!)).filter((e) => e.type === 'decision-refused');
     expect(refused.map((e) => e.actor)).toEqual(['lena', 'olivia']);
     expect(refused[0]!.reason).toMatch(/beyond the scope's maximum risk acceptance/);
@@ -348,7 +385,7 @@ describe('Teams: the owner decides on the card', () => {
       'teams:ffffffff-0000-4000-8000-00000000dead',
       'olivia',
     ]);
-    expect((await view(world.temporal.client, id!)).state).toBe('awaiting-decision');
+    expect((await view(world.temporal.client, world.db.pool, id!)).state).toBe('awaiting-decision');
   });
 });
 
@@ -382,18 +419,12 @@ describe('Teams: proactive sends', () => {
   it('opens a personal chat with someone the bot has not heard from, and says who it cannot reach', async () => {
     world.connector.installedFor.add(LENA_AAD);
     const n: OwnerNotification = {
-      key: 'ru:prod:lena:9:test:escalation:2',
+      key: 'cmp:prod:lena:test9:escalation:2',
       kind: 'escalation',
       level: 2,
       to: ['lena', 'mona', 'cyrus'],
       text: 'SLA breached and past its grace period',
-      unit: {
-        id: 'ru:prod:lena:9:test',
-        scope: 'prod',
-        action: 'Upgrade zlib on db-9',
-        priority: 'Act',
-        exposures: [],
-      },
+      campaign: campaign('cmp:prod:lena:test9', 'Upgrade zlib on db-9', 'Act'),
     };
     const receipt = await createTeamsNotifier(world.bots.runtime).notify(n);
     expect(receipt.delivered).toEqual([{ via: 'teams', ref: expect.stringMatching(/^\d+$/) }]);
@@ -411,20 +442,51 @@ describe('Teams: proactive sends', () => {
     });
   });
 
+  it('posts a notification naming a thread as a reply to the original card (ReplyToActivity), on its own where there is none', async () => {
+    const notifier = createTeamsNotifier(world.bots.runtime);
+    const original: OwnerNotification = {
+      key: 'campaign:cmp:prod:olivia:test11',
+      kind: 'decision-request',
+      to: ['olivia'],
+      text: 'Attend: Upgrade libpng on db-11',
+      campaign: campaign('cmp:prod:olivia:test11', 'Upgrade libpng on db-11', 'Attend'),
+    };
+    const posted = await notifier.notify(original);
+    const originalId = posted.delivered[0]!.ref;
+    const reminder: OwnerNotification = {
+      ...original,
+      key: `${original.key}:reminder:1`,
+      kind: 'reminder',
+      text: 'Reminder: libpng still waits for your decision',
+      thread: original.key,
+      channels: { teams: TEAMS_CHANNEL },
+    };
+    const receipt = await notifier.notify(reminder);
+    expect(receipt.delivered).toHaveLength(2);
+    const calls = world.connector.calls.filter((c) =>
+      JSON.stringify(c.activity).includes('libpng still waits'),
+    );
+    // In Olivia's chat, a reply to the original's activity: POST …/activities/{original id}.
+    const mine = calls.find((c) => c.conversationId === OLIVIA_CHAT)!;
+    expect(mine).toMatchObject({ method: 'POST', activityId: originalId, replyToId: originalId });
+    expect(mine.activity.replyToId).toBe(originalId);
+    expect(JSON.stringify(mine.activity)).not.toContain('"verb":"approve"');
+    expect(JSON.stringify(mine.activity)).toContain("decide on the campaign's card above");
+    // The channel never had the original: a card of its own there, with the campaign's decisions.
+    const channel = calls.find((c) => c.conversationId === TEAMS_CHANNEL)!;
+    expect(channel.replyToId).toBeUndefined();
+    expect(channel.activityId).toBeUndefined();
+    expect(JSON.stringify(channel.activity)).toContain('"verb":"approve"');
+  });
+
   it('waits out a 429 from the Bot Connector for its Retry-After', async () => {
     world.connector.failNext({ status: 429, retryAfterSeconds: 1 });
     const n: OwnerNotification = {
-      key: 'ru:prod:olivia:9:test:reminder:1',
+      key: 'cmp:prod:olivia:test10:reminder:1',
       kind: 'reminder',
       to: ['olivia'],
       text: 'Reminder',
-      unit: {
-        id: 'ru:prod:olivia:9:test',
-        scope: 'prod',
-        action: 'Upgrade libxml2 on db-10',
-        priority: 'Attend',
-        exposures: [],
-      },
+      campaign: campaign('cmp:prod:olivia:test10', 'Upgrade libxml2 on db-10', 'Attend'),
     };
     const receipt = await createTeamsNotifier(world.bots.runtime, { waitMs: 5_000 }).notify(n);
     expect(receipt.delivered).toHaveLength(1);

@@ -1,8 +1,10 @@
 // A local stand-in for the Microsoft side of a Teams bot, speaking the real wire protocols:
 // - the Entra ID token endpoint (OAuth 2.0 client credentials, POST /{tenant}/oauth2/v2.0/token);
 // - the Bot Connector API the bot sends through (POST /v3/conversations/{id}/activities, PUT
-//   /v3/conversations/{id}/activities/{activityId}), bearer token required, 404 for unknown
-//   activities, 429 with Retry-After on demand;
+//   /v3/conversations/{id}/activities/{activityId}, and ReplyToActivity: POST
+//   /v3/conversations/{id}/activities/{activityId}, or a channel thread's conversation id
+//   "<channel>;messageid=<root id>"), bearer token required, 404 for unknown activities, 429 with
+//   Retry-After on demand; each activity records the one it replies to (replyToId);
 // - the Bot Framework's OpenID metadata and signing keys (/v1/.well-known/…), and a signer for the
 //   RS256 service tokens Teams puts on the requests it sends to the bot, so the bot's JWT validation
 //   runs for real.
@@ -14,7 +16,10 @@ import { parse as parseQuery } from 'node:querystring';
 export interface ConnectorCall {
   method: 'POST' | 'PUT';
   conversationId: string;
+  /** PUT: the activity updated; POST: the activity replied to (ReplyToActivity). */
   activityId?: string;
+  /** A reply: the activity it replies to (from the path, the ;messageid= suffix or replyToId). */
+  replyToId?: string;
   activity: Record<string, unknown>;
   authorization?: string;
   at: number;
@@ -220,13 +225,24 @@ export class FakeBotConnector {
 
     const conv = /^\/teams\/v3\/conversations\/([^/]+)\/activities(?:\/([^/]+))?$/.exec(url.pathname);
     if (conv && (req.method === 'POST' || req.method === 'PUT')) {
-      const conversationId = decodeURIComponent(conv[1]!);
+      // A channel thread is addressed as "<channel id>;messageid=<root activity id>".
+      const [conversationId, threadRoot] = decodeURIComponent(conv[1]!).split(';messageid=') as [
+        string,
+        string | undefined,
+      ];
       const activityId = conv[2] ? decodeURIComponent(conv[2]) : undefined;
       const activity = JSON.parse(raw || '{}') as Record<string, unknown>;
+      const replyToId =
+        req.method === 'POST'
+          ? (activityId ??
+            threadRoot ??
+            (typeof activity.replyToId === 'string' ? activity.replyToId : undefined))
+          : undefined;
       this.calls.push({
         method: req.method,
         conversationId,
         activityId,
+        ...(replyToId ? { replyToId } : {}),
         activity,
         authorization: req.headers.authorization,
         at: Date.now() - this.started,
@@ -249,13 +265,22 @@ export class FakeBotConnector {
       const conversation = this.activities.get(conversationId) ?? new Map<string, Record<string, unknown>>();
       this.activities.set(conversationId, conversation);
       if (req.method === 'POST') {
+        if (replyToId && !conversation.has(replyToId))
+          return reply(404, {
+            error: { code: 'ActivityNotFoundInConversation', message: 'Unknown activity' },
+          });
         const id = `1${String(++this.seq).padStart(12, '0')}`;
-        conversation.set(id, activity);
+        conversation.set(id, { ...activity, ...(replyToId ? { replyToId } : {}) });
         return reply(201, { id });
       }
       if (!activityId || !conversation.has(activityId))
         return reply(404, { error: { code: 'ActivityNotFoundInConversation', message: 'Unknown activity' } });
-      conversation.set(activityId, activity);
+      // An update changes the content; the activity stays where it was (in its reply chain).
+      const before = conversation.get(activityId)!;
+      conversation.set(activityId, {
+        ...activity,
+        ...(before.replyToId ? { replyToId: before.replyToId } : {}),
+      });
       return reply(200, { id: activityId });
     }
     return reply(404, { error: { code: 'NotFound', message: `${req.method} ${url.pathname}` } });

@@ -2,8 +2,10 @@
 // initSession with App-Token and "Authorization: user_token …" → session_token, Session-Token on
 // every call, killSession; getItems with searchText[field] (LIKE, ^/$ anchors), sort/order and
 // range paging (206 + Content-Range, ERROR_RANGE_EXCEED_TOTAL); Ticket get/add/update; sub-items
-// Ticket/:id/Item_Ticket and Ticket/:id/ITILFollowup; Item_Ticket and ITILFollowup add; Computer
-// lookups. Errors are ["ERROR_CODE", "message"]. date_mod is server text "YYYY-MM-DD HH:MM:SS".
+// Ticket/:id/Item_Ticket and Ticket/:id/ITILFollowup; Item_Ticket (one, or several in one bulk add
+// answering per item) and ITILFollowup add; Computer lookups, and the search engine
+// (search/Computer with criteria[n][link|field|searchtype|value], forcedisplay and range; options 1
+// name, 2 id). Errors are ["ERROR_CODE", "message"]. date_mod is server text "YYYY-MM-DD HH:MM:SS".
 import { randomBytes } from 'node:crypto';
 import { Answer, FakeTicketServer, type FakeAnswer, type FakeRequest } from './ticketServer.ts';
 
@@ -112,6 +114,7 @@ export class FakeGlpi extends FakeTicketServer {
         [...this.tickets.values()].filter((t) => !t.is_deleted),
       );
     if (path === 'Computer' && req.method === 'GET') return this.list(req, this.computers);
+    if (path === 'search/Computer' && req.method === 'GET') return this.search(req);
     if (path === 'Ticket' && req.method === 'POST') return this.addTicket(req);
     if ((m = /^Ticket\/(\d+)$/.exec(path))) {
       const t = this.ticket(Number(m[1]));
@@ -153,23 +156,104 @@ export class FakeGlpi extends FakeTicketServer {
       };
     }
     if (path === 'Item_Ticket' && req.method === 'POST') {
-      const input = this.input(req);
-      const t = this.ticket(Number(input.tickets_id));
-      const itemtype = String(input.itemtype);
-      const itemsId = Number(input.items_id);
-      if (itemtype === 'Computer' && !this.computers.some((c) => c.id === itemsId))
-        throw fail(400, 'ERROR_GLPI_ADD', 'Item not found');
-      if (
-        this.itemTickets.some(
-          (l) => l.tickets_id === t.id && l.itemtype === itemtype && l.items_id === itemsId,
-        )
-      )
-        throw fail(400, 'ERROR_GLPI_ADD', 'This item is already linked to the ticket');
-      const link: ItemTicket = { id: this.nextLink++, itemtype, items_id: itemsId, tickets_id: t.id };
-      this.itemTickets.push(link);
-      return { status: 201, body: { id: link.id, message: '' } };
+      const inputs = (req.body as { input?: unknown } | undefined)?.input;
+      if (!Array.isArray(inputs)) return { status: 201, body: this.addLink(this.input(req)) };
+      // A bulk add: each item is added or refused on its own.
+      const results = inputs.map((input: Record<string, unknown>) => {
+        try {
+          return this.addLink(input);
+        } catch (err) {
+          if (!(err instanceof Answer)) throw err;
+          const [, message] = err.answer.body as [string, string];
+          return { id: false, message };
+        }
+      });
+      return { status: results.every((r) => r.id !== false) ? 201 : 207, body: results };
     }
     throw fail(400, 'ERROR_ITEMTYPE_NOT_FOUND_NOR_COMMONDBTM', `resource ${path} not found`);
+  }
+
+  private addLink(input: Record<string, unknown>): { id: number; message: string } {
+    const t = this.ticket(Number(input.tickets_id));
+    const itemtype = String(input.itemtype);
+    const itemsId = Number(input.items_id);
+    if (itemtype === 'Computer' && !this.computers.some((c) => c.id === itemsId))
+      throw fail(400, 'ERROR_GLPI_ADD', 'Item not found');
+    if (
+      this.itemTickets.some((l) => l.tickets_id === t.id && l.itemtype === itemtype && l.items_id === itemsId)
+    )
+      throw fail(400, 'ERROR_GLPI_ADD', 'This item is already linked to the ticket');
+    const link: ItemTicket = { id: this.nextLink++, itemtype, items_id: itemsId, tickets_id: t.id };
+    this.itemTickets.push(link);
+    return { id: link.id, message: '' };
+  }
+
+  /** The search engine over Computers: criteria combined left to right by their links. */
+  private search(req: FakeRequest): FakeAnswer {
+    const criteria = new Map<number, Record<string, string>>();
+    for (const [k, v] of req.query.entries()) {
+      const c = /^criteria\[(\d+)\]\[(link|field|searchtype|value)\]$/.exec(k);
+      if (!c) continue;
+      const i = Number(c[1]);
+      criteria.set(i, { ...criteria.get(i), [c[2]!]: v });
+    }
+    const options: Record<string, (c: { id: number; name: string }) => string> = {
+      '1': (c) => c.name,
+      '2': (c) => String(c.id),
+    };
+    const matches = (c: { id: number; name: string }, crit: Record<string, string>): boolean => {
+      const value = options[crit.field ?? '']?.(c);
+      if (value === undefined) throw fail(400, 'ERROR', `unknown search option ${crit.field}`);
+      if (crit.searchtype === 'contains') return textMatches(value, crit.value ?? '');
+      if (crit.searchtype === 'equals') return value === crit.value;
+      throw fail(400, 'ERROR', `searchtype ${crit.searchtype} is not supported here`);
+    };
+    const ordered = [...criteria.entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
+    const found = this.computers
+      .filter(
+        (c) =>
+          ordered.reduce<boolean | undefined>((acc, crit) => {
+            const m = matches(c, crit);
+            if (acc === undefined) return m;
+            switch ((crit.link ?? 'AND').toUpperCase()) {
+              case 'OR':
+                return acc || m;
+              case 'AND NOT':
+                return acc && !m;
+              case 'OR NOT':
+                return acc || !m;
+              default:
+                return acc && m;
+            }
+          }, undefined) ?? true,
+      )
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const [start, end] = (req.query.get('range') ?? '0-49').split('-').map(Number) as [number, number];
+    const page = found.slice(start, end + 1);
+    const forced = [...req.query.entries()]
+      .filter(([k]) => /^forcedisplay\[\d+\]$/.test(k))
+      .map(([, v]) => v);
+    const shown = new Set(['1', '2', '80', ...forced]);
+    return {
+      status: page.length < found.length ? 206 : 200,
+      body: {
+        totalcount: found.length,
+        count: page.length,
+        sort: [1],
+        order: ['ASC'],
+        data: page.map((c) =>
+          Object.fromEntries(
+            [...shown]
+              .filter((o) => o === '80' || options[o])
+              .map((o) => [o, o === '80' ? 'Root entity' : o === '2' ? c.id : options[o]!(c)]),
+          ),
+        ),
+      },
+      headers: {
+        'content-range': `${start}-${Math.min(end, Math.max(found.length - 1, 0))}/${found.length}`,
+        'accept-range': 'Computer 1000',
+      },
+    };
   }
 
   private input(req: FakeRequest): Record<string, unknown> {

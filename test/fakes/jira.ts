@@ -1,5 +1,6 @@
 // A local Jira Cloud speaking REST v3 for what the ticket integration uses: basic (email:API token)
-// or bearer auth; POST /issue with ADF validated; GET/PUT /issue/{key}; comments with startAt/total
+// or bearer auth; POST /issue with ADF validated (and a description or comment over 32,767
+// characters refused, as Jira Cloud does); GET/PUT /issue/{key}; comments with startAt/total
 // paging; transitions by status category with a required resolution on Done; GET/POST
 // /search/jql with JQL (labels, project, AND, ORDER BY), nextPageToken paging and "only id unless
 // asked"; the retired GET/POST /search answering 410 Gone. Humans act through humanTransition(),
@@ -122,6 +123,16 @@ function checkAdf(doc: unknown): string | undefined {
   } catch (err) {
     return `Operation value must be an Atlassian Document (see the Atlassian Document Format): ${(err as Error).message}`;
   }
+}
+
+/** Jira Cloud's limit on a rich-text field, counted here on the document as sent. */
+export const JIRA_TEXT_LIMIT = 32_767;
+
+function tooLong(doc: unknown): string | undefined {
+  const length = JSON.stringify(doc ?? '').length;
+  return length > JIRA_TEXT_LIMIT
+    ? `The entered text is too long. It exceeds the allowed limit of ${JIRA_TEXT_LIMIT.toLocaleString('en-US')} characters.`
+    : undefined;
 }
 
 /** All text of an ADF tree. */
@@ -262,7 +273,7 @@ export class FakeJira extends FakeTicketServer {
       const issue = this.issue(m[1]!);
       if (req.method === 'POST') {
         const body = (req.body as { body?: unknown } | undefined)?.body;
-        const problem = checkAdf(body);
+        const problem = checkAdf(body) ?? tooLong(body);
         if (problem) return { status: 400, body: { errorMessages: [], errors: { comment: problem } } };
         const comment = {
           id: String(20000 + issue.comments.length + this.issues.size * 100),
@@ -373,7 +384,7 @@ export class FakeJira extends FakeTicketServer {
         errors.summary = 'The summary is invalid because it contains newline characters.';
     }
     if ('description' in fields) {
-      const problem = checkAdf(fields.description);
+      const problem = checkAdf(fields.description) ?? tooLong(fields.description);
       if (problem) errors.description = problem;
     }
     if (

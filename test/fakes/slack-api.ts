@@ -5,6 +5,9 @@
 // It also plays Socket Mode: apps.connections.open (app-level token) hands out a ws:// URL on the
 // same server, which greets with "hello", delivers envelopes and collects their acks (RFC 6455
 // framing written out here: text frames, client masking, ping/pong, close).
+// Threads: chat.postMessage with thread_ts posts a reply under that message of the channel (a reply
+// to a reply joins the same thread, as Slack does); a thread_ts naming no message answers
+// thread_not_found. Each message records the thread it is in.
 import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -23,6 +26,8 @@ export interface SlackMessage {
   text?: string;
   blocks?: unknown[];
   updates: number;
+  /** The ts of the thread's parent, for a reply. */
+  threadTs?: string;
 }
 
 type Scripted = { error: string } | { status: 429; retryAfterSeconds: number } | { status: number };
@@ -40,6 +45,7 @@ export class FakeSlackApi {
   readonly messages = new Map<string, SlackMessage>();
   private readonly scripted = new Map<string, Scripted[]>();
   private readonly unknownChannels = new Set<string>();
+  private readonly lateAnswers = new Map<string, number>();
   private server?: http.Server;
   private readonly sockets = new Set<Socket>();
   private readonly acks = new Map<string, (ack: Record<string, unknown>) => void>();
@@ -63,6 +69,11 @@ export class FakeSlackApi {
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/`;
     return this;
+  }
+
+  /** When the server started (epoch ms): call times (`at`) count from here. */
+  get startedAtMs(): number {
+    return this.started;
   }
 
   /** Socket connections open now. */
@@ -158,9 +169,23 @@ export class FakeSlackApi {
     this.scripted.set(method, [...(this.scripted.get(method) ?? []), ...answers]);
   }
 
+  /**
+   * Calls to `method` do what they do at once (a posted message is in the channel, for people to
+   * see and click) but answer `ms` later, as a slow network or a busy Slack does; 0 ends it.
+   */
+  answerLate(method: string, ms: number): void {
+    if (ms > 0) this.lateAnswers.set(method, ms);
+    else this.lateAnswers.delete(method);
+  }
+
   /** Posting to this channel answers channel_not_found. */
   forgetChannel(channel: string): void {
     this.unknownChannels.add(channel);
+  }
+
+  /** The replies in a message's thread, oldest first. */
+  repliesTo(channel: string, ts: string): SlackMessage[] {
+    return [...this.messages.values()].filter((m) => m.channel === channel && m.threadTs === ts);
   }
 
   callsTo(method: string): SlackCall[] {
@@ -187,10 +212,15 @@ export class FakeSlackApi {
     const args = decodeArgs(raw, req.headers['content-type'] ?? '');
     this.calls.push({ method, args, at: Date.now() - this.started });
 
+    const late = this.lateAnswers.get(method) ?? 0;
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(text);
+      const send = () => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+        res.end(text);
+      };
+      if (late > 0) setTimeout(send, late);
+      else send();
     };
 
     const scripted = this.scripted.get(method)?.shift();
@@ -234,6 +264,12 @@ export class FakeSlackApi {
         const target = /^[UW]/.test(channel) ? `D${channel.slice(1)}` : channel;
         if (args.text === undefined && args.blocks === undefined)
           return reply(200, { ok: false, error: 'no_text' });
+        let threadTs: string | undefined;
+        if (args.thread_ts !== undefined && args.thread_ts !== '') {
+          const parent = this.messages.get(`${target}/${String(args.thread_ts)}`);
+          if (!parent) return reply(200, { ok: false, error: 'thread_not_found' });
+          threadTs = parent.threadTs ?? parent.ts;
+        }
         const ts = this.nextTs();
         const message: SlackMessage = {
           channel: target,
@@ -241,13 +277,14 @@ export class FakeSlackApi {
           text: args.text as string | undefined,
           blocks: args.blocks as unknown[] | undefined,
           updates: 0,
+          ...(threadTs ? { threadTs } : {}),
         };
         this.messages.set(`${target}/${ts}`, message);
         return reply(200, {
           ok: true,
           channel: target,
           ts,
-          message: { type: 'message', text: message.text, ts },
+          message: { type: 'message', text: message.text, ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
         });
       }
       case 'chat.update': {

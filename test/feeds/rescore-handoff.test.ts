@@ -1,6 +1,7 @@
 // Re-scoring hands exactly the changed exposures to their lifecycles, on the real Temporal dev
-// server: a CVE newly in CISA KEV escalates its open exposure at once (the workflow's priority and
-// deadline move, a `rescored` event is recorded), the others are not signalled at all — from
+// server: a CVE newly in CISA KEV escalates its open exposure at once (its campaign's workflow gets
+// one `rescored` signal; the priority and deadline move, a `rescored` event is recorded), the other
+// campaigns are not signalled at all — from
 // `ctem feeds load`, `ctem feeds rescore` and the daily feed-sync workflow alike. Without Temporal
 // the command says so and applies nothing.
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -11,11 +12,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
-import { exposureWorkflowId } from '../../domain/exposure.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
 import { applyDecision } from '../../lifecycle/decide.ts';
 import { runFeedsLoad, runFeedsRescore } from '../../cli/commands/feeds.ts';
 import {
+  campaignOf,
   eventually,
   newPortLog,
   recordingPorts,
@@ -96,7 +97,7 @@ async function liveExposures(config: Config, taskQueue: string, weaknesses: stri
     s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
     { taskQueue },
   );
-  for (const id of s.ids) await untilState(temporal.client, id, 'awaiting-decision');
+  for (const id of s.ids) await untilState(temporal.client, db.pool, id, 'awaiting-decision');
   return s.ids;
 }
 
@@ -108,9 +109,13 @@ async function rescoredEvents(ids: string[]): Promise<{ exposure_id: string; rea
   return rows;
 }
 
-/** The signals a workflow received, from its event history (what Temporal saw, not what we counted). */
+/**
+ * The signals the campaign workflow holding an exposure received, from its event history (what
+ * Temporal saw, not what we counted). Each weakness here is its own campaign (no package named).
+ */
 async function signalsOf(id: string): Promise<string[]> {
-  const history = await temporal.client.workflow.getHandle(exposureWorkflowId(id)).fetchHistory();
+  const { workflowId } = await campaignOf(db.pool, id);
+  const history = await temporal.client.workflow.getHandle(workflowId).fetchHistory();
   return (history.events ?? []).flatMap((e) =>
     e.workflowExecutionSignaledEventAttributes?.signalName
       ? [e.workflowExecutionSignaledEventAttributes.signalName]
@@ -136,21 +141,21 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
     await worker.runUntil(async () => {
       const ids = await liveExposures(config, taskQueue, ['CVE-2099-7001', 'CVE-2099-7002', 'CVE-2099-7003']);
       const [kevd, other, snoozed] = ids as [string, string, string];
-      const before = await view(temporal.client, kevd);
-      const otherBefore = await view(temporal.client, other);
+      const before = await view(temporal.client, db.pool, kevd);
+      const otherBefore = await view(temporal.client, db.pool, other);
 
       // A snoozed exposure's deadline moves by the pause, not by the policy: not a change. Snoozed
       // for a few seconds, back to waiting for its owner, its deadline is later by the pause.
-      await applyDecision(temporal.client, snoozed, {
+      await applyDecision(temporal.client, db.pool, snoozed, {
         kind: 'snooze',
         actor: { personId: 'olivia', via: 'api' },
         until: new Date(Date.now() + 3_000).toISOString(),
         reason: 'change freeze',
       });
-      await untilState(temporal.client, snoozed, 'snoozed');
-      await untilState(temporal.client, snoozed, 'awaiting-decision');
-      const snoozedBefore = await view(temporal.client, snoozed);
-      const { slaDue: triagedDue } = (await view(temporal.client, other)) as { slaDue: string };
+      await untilState(temporal.client, db.pool, snoozed, 'snoozed');
+      await untilState(temporal.client, db.pool, snoozed, 'awaiting-decision');
+      const snoozedBefore = await view(temporal.client, db.pool, snoozed);
+      const { slaDue: triagedDue } = (await view(temporal.client, db.pool, other)) as { slaDue: string };
       expect(Date.parse(snoozedBefore.slaDue!)).toBeGreaterThan(Date.parse(triagedDue));
       await eventually(
         'the paused deadline on the row',
@@ -188,13 +193,17 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
 
       const after = await eventually(
         'the workflow to take the new priority',
-        () => view(temporal.client, kevd),
+        () => view(temporal.client, db.pool, kevd),
         (v) => v.priority === 'Act',
       );
       expect(before.priority).not.toBe('Act');
       // KEV + internet-facing + total technical impact: days, not weeks (3 days from the KEV date).
       expect(Date.parse(after.slaDue!)).toBeLessThan(Date.parse(before.slaDue!));
-      expect(after.reasons.join(' ')).toMatch(/in CISA KEV since/);
+      const reasons = await db.pool.query<{ reasons: string[] }>(
+        'select reasons from exposures where id = $1',
+        [kevd],
+      );
+      expect(reasons.rows[0]!.reasons.join(' ')).toMatch(/in CISA KEV since/);
       const events = await eventually(
         'the rescored event',
         () => rescoredEvents(ids),
@@ -212,11 +221,11 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
       expect(row.rows[0]!.policy_due.toISOString()).toBe(after.slaDue);
 
       // The others were not signalled: their workflows hold what they held.
-      expect(await view(temporal.client, other)).toMatchObject({
+      expect(await view(temporal.client, db.pool, other)).toMatchObject({
         priority: otherBefore.priority,
         slaDue: otherBefore.slaDue,
       });
-      expect(await view(temporal.client, snoozed)).toMatchObject({
+      expect(await view(temporal.client, db.pool, snoozed)).toMatchObject({
         priority: snoozedBefore.priority,
         slaDue: snoozedBefore.slaDue,
       });
@@ -258,7 +267,7 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
       expect(err.text()).toMatch(
         /^Temporal is not reachable \(.+\): the 1 changed decisions were neither applied nor handed to their workflows; run `ctem feeds rescore` once Temporal is up/,
       );
-      expect((await view(temporal.client, ids[0]!)).priority).not.toBe('Act');
+      expect((await view(temporal.client, db.pool, ids[0]!)).priority).not.toBe('Act');
       const row = await db.pool.query<{ priority: string }>('select priority from exposures where id = $1', [
         ids[0],
       ]);
@@ -271,7 +280,7 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
       );
       await eventually(
         'the escalation',
-        () => view(temporal.client, ids[0]!),
+        () => view(temporal.client, db.pool, ids[0]!),
         (v) => v.priority === 'Act',
       );
       expect(await rescoredEvents(ids)).toEqual([
@@ -307,7 +316,7 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
       });
       await eventually(
         'the escalation',
-        () => view(temporal.client, ids[0]!),
+        () => view(temporal.client, db.pool, ids[0]!),
         (v) => v.priority === 'Act',
       );
       expect(await rescoredEvents(ids)).toEqual([
@@ -320,6 +329,55 @@ describe('re-scoring hands exactly the changed exposures to their workflows', ()
       expect(recorded.rows).toEqual([
         { type: 'schedule-ran', reason: (result as { detail: string }).detail },
       ]);
+    });
+  });
+
+  it('tells a campaign once for all its exposures a feed change re-scores: one signal per campaign workflow', async () => {
+    const { file, config } = await writeConfig('ctem-4.yaml', yaml({ temporal: temporal.address }));
+    const taskQueue = temporal.taskQueue('rescore-campaign');
+    const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
+    await worker.runUntil(async () => {
+      // Two weaknesses fixed by one upgrade on one host: one campaign.
+      const s = await seedExposures(db.pool, {
+        scope: 'edge',
+        weaknesses: ['CVE-2099-7301', 'CVE-2099-7302'],
+        package: { name: 'widgetd', fixedVersion: '2.0' },
+      });
+      await dispatchChanges(
+        testDeps({ pool: db.pool, config, registry: ports, baseDir: dir }),
+        temporal.client,
+        s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
+        { taskQueue },
+      );
+      for (const id of s.ids) await untilState(temporal.client, db.pool, id, 'awaiting-decision');
+      const [a, b] = await Promise.all(s.ids.map((id) => campaignOf(db.pool, id)));
+      expect(a!.workflowId).toBe(b!.workflowId);
+
+      const kev = await writeKev('kev-4.json', '2026.11.26', [
+        { cve: 'CVE-2099-7001', added: today() },
+        { cve: 'CVE-2099-7101', added: today() },
+        { cve: 'CVE-2099-7201', added: today() },
+        { cve: 'CVE-2099-7301', added: today() },
+        { cve: 'CVE-2099-7302', added: today() },
+      ]);
+      const out = capture();
+      await runFeedsLoad(
+        'kev',
+        kev,
+        { config: file },
+        { stdout: out.stream, stderr: capture().stream, env: process.env },
+      );
+      expect(out.text()).toMatch(
+        /re-score: 2 of \d+ open exposures change priority or deadline; 2 workflows told/,
+      );
+      for (const id of s.ids)
+        await eventually(
+          'the escalation',
+          () => view(temporal.client, db.pool, id),
+          (v) => v.priority === 'Act',
+        );
+      expect(await signalsOf(s.ids[0]!)).toEqual(['rescored']);
+      expect((await rescoredEvents(s.ids)).map((e) => e.exposure_id).sort()).toEqual([...s.ids].sort());
     });
   });
 });

@@ -6,7 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exposureWorkflowId } from '../../domain/exposure.ts';
+import { exposureQuery } from '../../contracts/campaign.ts';
+import { campaignOf } from '../lifecycle/support.ts';
 import { testDatabase } from '../support/db.ts';
 import { testTemporal } from '../support/temporal.ts';
 
@@ -112,7 +113,7 @@ describe('ctem ingest', () => {
 });
 
 describe('ctem ingest with Temporal', () => {
-  it('hands each scan diff to the exposure workflows, and hands over a scan ingested earlier without Temporal', async () => {
+  it('hands each scan diff to the campaign workflows, and hands over a scan ingested earlier without Temporal', async () => {
     const db = await testDatabase();
     const t = await testTemporal();
     const taskQueue = t.taskQueue('ingest-cli');
@@ -137,12 +138,17 @@ describe('ctem ingest with Temporal', () => {
         },
         encoding: 'utf8',
       });
-    const exists = async (exposureId: string): Promise<boolean> =>
-      await t.client.workflow
-        .getHandle(exposureWorkflowId(exposureId))
+    /** The exposure's lifecycle is running: its campaign's workflow holds it. */
+    const exists = async (exposureId: string): Promise<boolean> => {
+      const place = await campaignOf(db.pool, exposureId).catch(() => undefined);
+      if (!place) return false;
+      const handle = t.client.workflow.getHandle(place.workflowId);
+      const running = await handle
         .describe()
         .then((d) => d.taskQueue === taskQueue)
         .catch(() => false);
+      return running && (await handle.query(exposureQuery, exposureId).catch(() => null)) !== null;
+    };
 
     // Week 1 goes in while no Temporal is known: nothing is started.
     const r1 = ctem(false, 'ingest', first, '--json');
@@ -191,7 +197,7 @@ describe('ctem ingest with Temporal', () => {
 
     for (const id of [...week1.map((r) => r.id), added[0]!.id])
       await t.client.workflow
-        .getHandle(exposureWorkflowId(id))
+        .getHandle((await campaignOf(db.pool, id)).workflowId)
         .terminate('test over')
         .catch(() => undefined);
   }, 180_000);

@@ -1,29 +1,35 @@
 // Exactly once across a crash: the worker process is SIGKILLed after the ticket system carried out
-// the create but before the worker heard back (so before the local record). The retried activity,
-// on a new worker, finds the ticket by the external key written on it; one ticket exists, and the
-// ledger points at it. Twice per system: through a small workflow calling the ticket activity, and
-// through the real exposure workflow (approval → openTicket). Jira's search index lags behind the
-// create here (the fake hides a new issue from the next three searches), as Jira Cloud's does.
+// the create of a campaign's ticket but before the worker heard back (so before the local record).
+// The retried activity, on a new worker, finds the ticket by the external key written on it; one
+// ticket exists, and the ledger points at it. Twice per system: through a small workflow calling
+// the ticket activity, and through the real campaign workflow (approval → remediateCampaign).
+// Jira's search index lags behind the create here (the fake hides a new issue from the next three
+// searches), as Jira Cloud's does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
-import { testDeps } from '../support/deps.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeJira } from '../fakes/jira.ts';
 import { FakeServiceNow } from '../fakes/servicenow.ts';
 import { FakeGlpi } from '../fakes/glpi.ts';
 import type { FakeTicketServer, FakeRequest } from '../fakes/ticketServer.ts';
 import { externalKeyFor } from '../../tickets/content.ts';
-import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { dispatchChanges } from '../../lifecycle/dispatch.ts';
-import { applyDecision } from '../../lifecycle/decide.ts';
-import { seedExposures, untilState, view, eventually } from '../lifecycle/support.ts';
-import { configSchema } from '../../domain/config.ts';
-import { bundleTicketWorkflows, configWith, envSecret, sampleUnit, startTicketWorker } from './harness.ts';
-import { upsertUpdate } from './workflows.ts';
+import { readCampaign } from '../../lifecycle/campaigns.ts';
+import type { TicketRef } from '../../domain/ports.ts';
+import { campaignQuery } from '../../contracts/campaign.ts';
+import { campaignOf, eventually, seedExposures, untilState, view } from '../lifecycle/support.ts';
+import {
+  bundleTicketWorkflows,
+  envSecret,
+  hostName,
+  seedCampaign,
+  startTicketWorker,
+  ticketScopeConfig,
+} from './harness.ts';
+import { campaignDriver } from './campaigns.ts';
 
 const crashWorker = path.join(path.dirname(fileURLToPath(import.meta.url)), 'crashWorker.ts');
 
@@ -49,7 +55,7 @@ interface Case {
   /** integrations.<system> */
   section: () => Record<string, unknown>;
   isCreate: (r: Pick<FakeRequest, 'method' | 'path'>) => boolean;
-  /** Remote tickets carrying the unit's external key. */
+  /** Remote tickets carrying the campaign's external key. */
   ticketsFor: (externalKey: string) => string[];
   searchesAfterCrash?: (r: Pick<FakeRequest, 'method' | 'path'>) => boolean;
   minSearchesAfterCrash?: number;
@@ -62,7 +68,7 @@ describe('a worker killed between the remote create and the local record', () =>
   // Jira's search index lags: the issue created before the kill is missing from the next 3 searches.
   const jira = new FakeJira({ email: 'ctem@example.com', apiToken: 'tok', projects: ['SEC'], searchLag: 3 });
   const sn = new FakeServiceNow({ user: 'ctem', password: 'pw' });
-  const glpi = new FakeGlpi({ appToken: 'app', userToken: 'user', computers: [{ id: 3, name: 'web-01' }] });
+  const glpi = new FakeGlpi({ appToken: 'app', userToken: 'user', computers: [] });
 
   beforeAll(async () => {
     [db, temporal, bundlePath] = await Promise.all([
@@ -115,12 +121,26 @@ describe('a worker killed between the remote create and the local record', () =>
     },
   ];
 
+  /** Hosts known to GLPI, so its create is followed by links the retry must not repeat. */
+  const glpiHosts = (hosts: string[]) => {
+    for (const name of hosts) glpi.computers.push({ id: glpi.computers.length + 100, name });
+  };
+
   for (const c of cases) {
-    it(`${c.system}: the retried activity finds the ticket instead of creating a second one`, async () => {
-      const config = configWith({ [c.system]: c.section() });
+    it(`${c.system}: the retried activity finds the campaign's ticket instead of creating a second one`, async () => {
+      const scope = hostName(`crash-${c.system}`);
+      const config = ticketScopeConfig({ scope, system: c.system, section: c.section() });
+      const hosts = [hostName('web'), hostName('db')];
+      if (c.system === 'glpi') glpiHosts(hosts);
+      const { campaignId, summary } = await seedCampaign(db.pool, config, {
+        scope,
+        hosts: [
+          { host: hosts[0]!, weaknesses: ['CVE-2023-0286', 'CVE-2022-3602'] },
+          { host: hosts[1]!, weaknesses: ['CVE-2023-0286'] },
+        ],
+      });
       const taskQueue = temporal.taskQueue(`crash-${c.system}`);
-      const unit = sampleUnit();
-      const externalKey = externalKeyFor(unit.id);
+      const externalKey = externalKeyFor(campaignId);
       const held = c.fake().holdNextMatching(c.isCreate);
 
       const child = await startChildWorker({
@@ -131,12 +151,11 @@ describe('a worker killed between the remote create and the local record', () =>
         CTEM_TEST_BUNDLE: bundlePath,
       });
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      const handle = await temporal.client.workflow.start('ticketDrill', {
+      const upserted = temporal.client.workflow.execute('ticketUpsert', {
         taskQueue,
-        workflowId: exposureWorkflowId(unit.exposures[0]!.id),
-        args: [c.system],
-      });
-      const upserted = handle.executeUpdate(upsertUpdate, { args: [unit] });
+        workflowId: `ticket-upsert-${taskQueue}`,
+        args: [c.system, summary],
+      }) as Promise<TicketRef>;
 
       // The ticket system created the ticket; the worker dies before hearing back.
       await held;
@@ -144,11 +163,11 @@ describe('a worker killed between the remote create and the local record', () =>
       await exited;
       const created = c.ticketsFor(externalKey);
       expect(created).toHaveLength(1);
-      const recorded = await db.pool.query(
+      const recorded = await db.pool.query<{ ticket_key: string | null }>(
         'select ticket_key from tickets where system = $1 and group_key = $2',
-        [c.system, unit.id],
+        [c.system, campaignId],
       );
-      expect(recorded.rows.filter((r: { ticket_key: string | null }) => r.ticket_key !== null)).toEqual([]);
+      expect(recorded.rows.filter((r) => r.ticket_key !== null)).toEqual([]);
 
       const requestsBefore = c.fake().requests.length;
       // A new worker takes the retried activity.
@@ -163,8 +182,7 @@ describe('a worker killed between the remote create and the local record', () =>
         const ref = await upserted;
         expect(ref.key).toBe(created[0]);
         expect(c.ticketsFor(externalKey)).toEqual(created);
-        const creates = c.fake().requests.filter((r) => c.isCreate(r));
-        expect(creates).toHaveLength(1);
+        expect(c.fake().requests.filter((r) => c.isCreate(r))).toHaveLength(1);
         if (c.searchesAfterCrash)
           expect(
             c
@@ -175,101 +193,97 @@ describe('a worker killed between the remote create and the local record', () =>
         // The attempt marker went with the record.
         const attempts = await db.pool.query(
           'select 1 from ticket_create_attempts where system = $1 and group_key = $2',
-          [c.system, unit.id],
+          [c.system, campaignId],
         );
         expect(attempts.rowCount).toBe(0);
         const { rows } = await db.pool.query(
           'select ticket_key from tickets where system = $1 and group_key = $2',
-          [c.system, unit.id],
+          [c.system, campaignId],
         );
         expect(rows).toEqual([{ ticket_key: created[0] }]);
+        // Recorded once per exposure of the campaign, as a recovery.
         const events = await db.pool.query<{ recovered: boolean }>(
           `select (data->>'recoveredAfterCrash')::boolean as recovered from events where type = 'ticket.created' and data->>'key' = $1`,
           [created[0]],
         );
-        expect(events.rows.map((r) => r.recovered)).toEqual([true, true]);
-        // A second upsert of the same unit is an update of the same ticket.
-        await handle.executeUpdate(upsertUpdate, { args: [{ ...unit, priority: 'Attend' }] });
+        expect(events.rows.map((r) => r.recovered)).toEqual([true, true, true]);
+        if (c.system === 'glpi')
+          expect(glpi.itemTickets.filter((l) => String(l.tickets_id) === created[0])).toHaveLength(2);
+        // Filing the campaign again updates the same ticket.
+        const again = await temporal.client.workflow.execute('ticketUpsert', {
+          taskQueue,
+          workflowId: `ticket-upsert-again-${taskQueue}`,
+          args: [c.system, { ...summary, priority: 'Attend' }],
+        });
+        expect((again as TicketRef).key).toBe(created[0]);
         expect(c.ticketsFor(externalKey)).toEqual(created);
       } finally {
-        await handle.terminate('test over');
         worker.shutdown();
         await running;
       }
     }, 300_000);
   }
   for (const c of cases) {
-    it(`${c.system}: the exposure workflow's openTicket, killed mid-create, ends with one ticket`, async () => {
-      const scope = `crash-${c.system}`;
-      const config = configSchema.parse({
-        version: 1,
-        people: [{ id: 'olivia', name: 'Olivia Owner' }],
-        integrations: { [c.system]: c.section() },
-        scopes: [
-          {
-            name: scope,
-            internetFacing: true,
-            criticality: 'critical',
-            roles: { owner: ['olivia'], approver: ['olivia'] },
-            tickets: { system: c.system },
-          },
-        ],
-      });
-      const taskQueue = temporal.taskQueue(`crash-exposure-${c.system}`);
+    it(`${c.system}: the campaign workflow's remediation, killed mid-create, ends with one ticket`, async () => {
+      const scope = hostName(`crash-campaign-${c.system}`);
+      const config = ticketScopeConfig({ scope, system: c.system, section: c.section() });
+      const taskQueue = temporal.taskQueue(`crash-campaign-${c.system}`);
       const child = await startChildWorker({
         CTEM_TEST_TEMPORAL_ADDRESS: inject('temporalAddress'),
         CTEM_TEST_DATABASE_URL: db.url,
         CTEM_TEST_TASK_QUEUE: taskQueue,
         CTEM_TEST_CONFIG: JSON.stringify(config),
-        // The production bundle: the real exposure workflow.
+        // The production bundle: the real campaign workflow.
         CTEM_TEST_BUNDLE: inject('workflowBundlePath'),
       });
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      const seeded = await seedExposures(db.pool, {
-        scope,
-        weaknesses: [`CVE-2099-9${cases.indexOf(c)}01`],
-        package: { name: 'openssl', fixedVersion: '3.0.8' },
-        exploited: true,
+      // Short heartbeats, so the activity of the killed worker is retried soon on the next one.
+      const drive = campaignDriver({
+        client: temporal.client,
+        pool: db.pool,
+        config,
+        taskQueue,
+        heartbeatTimeoutMs: 2_000,
       });
-      const id = seeded.ids[0]!;
-      const handle = temporal.client.workflow.getHandle(exposureWorkflowId(id));
-      let worker: Awaited<ReturnType<typeof startTicketWorker>> | undefined;
-      try {
-        await dispatchChanges(
-          testDeps({ pool: db.pool, config }),
-          temporal.client,
-          [{ exposureId: id, change: 'new', scanId: seeded.scanId, at: seeded.at }],
-          // Short, so the activity of the killed worker is retried soon on the next one.
-          { taskQueue, heartbeatTimeoutMs: 2_000 },
+      const hosts = [hostName('web'), hostName('db')];
+      if (c.system === 'glpi') glpiHosts(hosts);
+      const seeded = [];
+      for (const host of hosts)
+        seeded.push(
+          await seedExposures(db.pool, {
+            scope,
+            host,
+            weaknesses: [`CVE-2099-9${cases.indexOf(c)}01`],
+            package: { name: 'openssl', fixedVersion: '3.0.8' },
+            exploited: true,
+          }),
         );
-        await untilState(temporal.client, id, 'awaiting-decision', 240_000);
-        const held = c.fake().holdNextMatching(c.isCreate);
+      const ids = seeded.flatMap((s) => s.ids);
+      let worker: Awaited<ReturnType<typeof startTicketWorker>> | undefined;
+      let workflowId: string | undefined;
+      try {
+        await drive.dispatch(ids, 'new', seeded[0]!);
+        for (const id of ids) await untilState(temporal.client, db.pool, id, 'awaiting-decision', 240_000);
+        const campaign = await campaignOf(db.pool, ids[0]!);
+        workflowId = campaign.workflowId;
+        const externalKey = externalKeyFor(campaign.campaignId);
+        const hold = c.fake().holdNextMatching(c.isCreate);
         const creates = () => c.fake().requests.filter((r) => c.isCreate(r)).length;
         const createsBefore = creates();
-        // The approval starts remediation: openTicket creates the unit's ticket remotely…
-        const approved = applyDecision(temporal.client, id, {
-          kind: 'approve',
-          actor: { personId: 'olivia', via: 'api' },
-        }).catch((err: unknown) => err);
-        await held;
+        // The approval starts the round: remediateCampaign creates the campaign's ticket remotely…
+        await drive.approveCampaign(campaign.campaignId);
+        await hold;
         // …and the worker dies before it hears back.
         child.kill('SIGKILL');
         await exited;
-        // (No worker answers queries now: the unit comes from the database.)
-        const unitRow = await db.pool.query<{ unit: string }>(
-          'select remediation_unit_id as unit from exposures where id = $1',
-          [id],
-        );
-        const campaignId = unitRow.rows[0]!.unit;
-        expect(campaignId).toBeTruthy();
-        const externalKey = externalKeyFor(campaignId);
         const created = c.ticketsFor(externalKey);
         expect(created).toHaveLength(1);
         const before = await db.pool.query<{ ticket_key: string | null }>(
           'select ticket_key from tickets where system = $1 and group_key = $2',
-          [c.system, campaignId],
+          [c.system, campaign.campaignId],
         );
         expect(before.rows.filter((r) => r.ticket_key !== null)).toEqual([]);
+        expect((await readCampaign(db.pool, campaign.campaignId))!.ticket).toBeUndefined();
 
         worker = await startTicketWorker({
           temporal,
@@ -278,30 +292,31 @@ describe('a worker killed between the remote create and the local record', () =>
           taskQueue,
           bundlePath: inject('workflowBundlePath'),
         });
-        const after = await eventually(
-          'the ticket on the exposure',
-          () => view(temporal.client, id),
-          (v) => v.tickets.length > 0,
-          240_000,
-        );
-        expect(after.tickets.map((t) => t.key)).toEqual(created);
-        expect(after.state).toBe('remediating');
-        await approved;
+        const ticket = await drive.ticketOf(campaign.campaignId);
+        expect([ticket.key]).toEqual(created);
+        for (const id of ids) expect((await view(temporal.client, db.pool, id)).state).toBe('remediating');
         expect(c.ticketsFor(externalKey)).toEqual(created);
         expect(creates() - createsBefore).toBe(1);
         const { rows } = await db.pool.query(
           'select ticket_key from tickets where system = $1 and group_key = $2',
-          [c.system, campaignId],
+          [c.system, campaign.campaignId],
         );
         expect(rows).toEqual([{ ticket_key: created[0] }]);
-        const unit = await db.pool.query<{ ticket: { key: string } }>(
-          'select ticket from remediation_units where id = $1',
-          [campaignId],
+        // The campaign heard the activity's answer: its ticket is the one.
+        const held = await eventually(
+          "the campaign's ticket",
+          () => temporal.client.workflow.getHandle(workflowId!).query(campaignQuery),
+          (v) => v.ticket !== undefined,
+          240_000,
         );
-        expect(unit.rows[0]!.ticket.key).toBe(created[0]);
+        expect(held.ticket?.key).toBe(created[0]);
       } finally {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        await handle.terminate('test over').catch(() => undefined);
+        if (workflowId)
+          await temporal.client.workflow
+            .getHandle(workflowId)
+            .terminate('test over')
+            .catch(() => undefined);
         if (worker) {
           worker.worker.shutdown();
           await worker.running;

@@ -21,12 +21,12 @@ import { glpiSchema } from '../../tickets/glpi/config.ts';
 import { encodedQuery, ServiceNowTicketSystem } from '../../tickets/servicenow/client.ts';
 import { parseRetryAfter } from '../../tickets/transport.ts';
 import { pendingTicketChanges, type InboundTicketChange } from '../../tickets/inbound.ts';
-import { commentMarker } from '../../tickets/content.ts';
+import { commentMarker, externalKeyPrefix } from '../../tickets/content.ts';
 import { GlpiTicketSystem } from '../../tickets/glpi/client.ts';
 import { JiraTicketSystem } from '../../tickets/jira/client.ts';
 import { verifyHubSignature } from '../../bots/webhooks/jira.ts';
 import { sameSecret } from '../../bots/webhooks/servicenow.ts';
-import { configWith, envSecret, sampleUnit, silentLog } from './harness.ts';
+import { configWith, envSecret, sampleCampaign, silentLog } from './harness.ts';
 import { resolveSecret } from '../../runtime/config.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 
@@ -86,8 +86,8 @@ describe('ticket clients under failure', () => {
       jiraCfg({ priorities: { Act: 'Urgentissimo' } }),
       deps(configWith({})),
     );
-    const unit = sampleUnit();
-    const failure = await failureOf(system.upsert(unit));
+    const campaign = sampleCampaign();
+    const failure = await failureOf(system.upsert(campaign));
     expect(failure.nonRetryable).toBe(true);
     expect(failure.type).toBe('TicketRequestRejected');
     expect(failure.message).toContain(
@@ -95,14 +95,14 @@ describe('ticket clients under failure', () => {
     );
     // Refused means not created: the next try searches once, it does not wait out the index lag.
     const attempts = await db.pool.query('select 1 from ticket_create_attempts where group_key = $1', [
-      unit.id,
+      campaign.id,
     ]);
     expect(attempts.rowCount).toBe(0);
   });
 
   it('turns a ServiceNow data-policy refusal into a non-retryable failure with its detail', async () => {
     const system = createTicketSystem(serviceNowSystem, snCfg({ closeCode: '' }), deps(configWith({})));
-    const ref = await system.upsert(sampleUnit());
+    const ref = await system.upsert(sampleCampaign());
     const failure = await failureOf(system.close(ref, 'Verified fixed.'));
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toContain('Data Policy Exception');
@@ -125,18 +125,18 @@ describe('ticket clients under failure', () => {
       status: 503,
       body: { error: { message: 'Service Unavailable' }, status: 'failure' },
     });
-    const unavailable = await failureOf(system.upsert(sampleUnit()));
+    const unavailable = await failureOf(system.upsert(sampleCampaign()));
     expect(unavailable.nonRetryable).toBe(false);
     expect(unavailable.type).toBe('TicketSystemUnavailable');
     expect(unavailable.message).toContain('HTTP 503: Service Unavailable');
 
     sn.delayOnce((r) => r.method === 'GET', 2500);
-    const slow = await failureOf(system.upsert(sampleUnit()));
+    const slow = await failureOf(system.upsert(sampleCampaign()));
     expect(slow.nonRetryable).toBe(false);
     expect(slow.message).toContain('no answer within the timeout (1000 ms)');
 
     sn.rateLimitOnce((r) => r.method === 'GET', '120');
-    const limited = await failureOf(system.upsert(sampleUnit()));
+    const limited = await failureOf(system.upsert(sampleCampaign()));
     expect(limited.nonRetryable).toBe(false);
     expect(limited.type).toBe('TicketRateLimited');
     expect(limited.nextRetryDelay).toBe(120_000);
@@ -155,7 +155,7 @@ describe('ticket clients under failure', () => {
       deps(config),
     );
     const plain = createTicketSystem(jiraSystem, jiraCfg(), deps(config));
-    const jRef = await custom.upsert(sampleUnit());
+    const jRef = await custom.upsert(sampleCampaign());
     expect(await custom.status(jRef)).toBe('open');
     await jira.humanTransition(jRef.key, 'In Progress');
     expect(await custom.status(jRef)).toBe('done');
@@ -173,7 +173,7 @@ describe('ticket clients under failure', () => {
     // ServiceNow: state 3 (On Hold) counted as open instead of in progress.
     const snStates = { '1': 'open', '2': 'in-progress', '3': 'open', '6': 'done', '7': 'done' };
     const sCustom = createTicketSystem(serviceNowSystem, snCfg({ states: snStates }), deps(config));
-    const sRef = await sCustom.upsert(sampleUnit());
+    const sRef = await sCustom.upsert(sampleCampaign());
     sn.records.get(sRef.key)!.state = '3';
     expect(await sCustom.status(sRef)).toBe('open');
     expect(await createTicketSystem(serviceNowSystem, snCfg(), deps(config)).status(sRef)).toBe(
@@ -190,7 +190,7 @@ describe('ticket clients under failure', () => {
       '6': 'done',
     };
     const gCustom = createTicketSystem(glpiSystem, glpiCfg({ statuses: glpiStatuses }), deps(config));
-    const gRef = await gCustom.upsert(sampleUnit());
+    const gRef = await gCustom.upsert(sampleCampaign());
     glpi.humanSetStatus(Number(gRef.key), 4);
     expect(await gCustom.status(gRef)).toBe('done');
     expect(await createTicketSystem(glpiSystem, glpiCfg(), deps(config)).status(gRef)).toBe('in-progress');
@@ -198,7 +198,7 @@ describe('ticket clients under failure', () => {
 
   it('does not take our own close for a person reopening when a poll read the ticket just before it', async () => {
     const system = createTicketSystem(serviceNowSystem, snCfg(), deps(configWith({})));
-    const ref = await system.upsert(sampleUnit());
+    const ref = await system.upsert(sampleCampaign());
     const clock = async () =>
       (await db.pool.query<{ at: Date }>('select clock_timestamp() as at')).rows[0]!.at;
     // A poll reads the incident still open; then we resolve it; then the poll compares.
@@ -235,7 +235,7 @@ describe('ticket clients under failure', () => {
       }),
       deps(configWith({}), log),
     );
-    const failure = await failureOf(system.upsert(sampleUnit()));
+    const failure = await failureOf(system.upsert(sampleCampaign()));
     expect(failure.nonRetryable).toBe(true);
     expect(failure.type).toBe('TicketAuthFailed');
     expect(failure.message).toContain('HTTP 401');
@@ -261,7 +261,7 @@ describe('ticket clients under failure', () => {
       }),
       deps(configWith({})),
     );
-    const ref = await j.upsert(sampleUnit());
+    const ref = await j.upsert(sampleCampaign());
     expect(jira.requests.at(-1)!.headers.authorization).toBe('Bearer oauth-access-token');
     expect(await j.status(ref)).toBe('open');
     const s = createTicketSystem(
@@ -269,7 +269,7 @@ describe('ticket clients under failure', () => {
       serviceNowSchema.parse({ url: sn.url, auth: { token: envSecret('sn-bearer') } }),
       deps(configWith({})),
     );
-    const snRef = await s.upsert(sampleUnit());
+    const snRef = await s.upsert(sampleCampaign());
     expect(sn.requests.at(-1)!.headers.authorization).toBe('Bearer sn-bearer');
     expect(await s.status(snRef)).toBe('open');
   });
@@ -294,13 +294,13 @@ describe('ticket clients under failure', () => {
       snCfg({ fields: { assignment_group: 'A^B=C' } }),
       deps(configWith({})),
     );
-    const target = await system.upsert(sampleUnit());
+    const target = await system.upsert(sampleCampaign());
     const plain = createTicketSystem(
       serviceNowSystem,
       snCfg({ fields: { assignment_group: 'A' } }),
       deps(configWith({})),
     );
-    await plain.upsert(sampleUnit());
+    await plain.upsert(sampleCampaign());
     const found = await client.list(encodedQuery([['assignment_group', '=', 'A^B=C']]), ['sys_id']);
     expect(found.map((r) => r.sys_id)).toEqual([target.key]);
     // without the escape the query would have split into "assignment_group=A" and "B=C"
@@ -308,7 +308,9 @@ describe('ticket clients under failure', () => {
 
     client.pageSize = 2;
     const before = sn.requests.length;
-    const all = await client.list(encodedQuery([['correlation_id', 'STARTSWITH', 'ctem-ru-']]), ['sys_id']);
+    const all = await client.list(encodedQuery([['correlation_id', 'STARTSWITH', externalKeyPrefix]]), [
+      'sys_id',
+    ]);
     expect(all.length).toBe(sn.records.size);
     const offsets = sn.requests.slice(before).map((r) => r.query.get('sysparm_offset'));
     expect(offsets).toEqual(
@@ -323,7 +325,7 @@ describe('ticket clients under failure', () => {
     });
     g.pageSize = 2;
     const gSystem = createTicketSystem(glpiSystem, glpiCfg(), deps(configWith({})));
-    const gRef = await gSystem.upsert(sampleUnit());
+    const gRef = await gSystem.upsert(sampleCampaign());
     for (let i = 0; i < 5; i++) await gSystem.comment(gRef, `note ${i}`, `k${i}`);
     const before = glpi.requests.length;
     expect(await g.session(() => g.hasComment(gRef, commentMarker('k4')))).toBe(true);
@@ -335,7 +337,7 @@ describe('ticket clients under failure', () => {
     expect(await g.session(() => g.hasComment(gRef, commentMarker('nope')))).toBe(false);
 
     const jSystem = createTicketSystem(jiraSystem, jiraCfg(), deps(configWith({})));
-    const jRef = await jSystem.upsert(sampleUnit());
+    const jRef = await jSystem.upsert(sampleCampaign());
     const issue = jira.issues.get(jRef.key)!;
     for (let i = 0; i < 230; i++)
       issue.comments.push({
@@ -369,7 +371,7 @@ describe('ticket clients under failure', () => {
       status: 400,
       body: ['ERROR_GLPI_ADD', 'You must fill the category'],
     });
-    const failure = await failureOf(system.upsert(sampleUnit()));
+    const failure = await failureOf(system.upsert(sampleCampaign()));
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toContain(
       'glpi create ticket failed with HTTP 400: ERROR_GLPI_ADD: You must fill the category',
@@ -385,7 +387,7 @@ describe('ticket clients under failure', () => {
       }),
       deps(configWith({})),
     );
-    const auth = await failureOf(wrong.upsert(sampleUnit()));
+    const auth = await failureOf(wrong.upsert(sampleCampaign()));
     expect(auth.type).toBe('TicketAuthFailed');
     expect(auth.message).toContain('ERROR_GLPI_LOGIN_USER_TOKEN');
   });
@@ -413,7 +415,7 @@ describe('ticket clients under failure', () => {
       .join('\n');
     const config = parseConfig(`version: 1\n${yaml}`);
     expect(configuredTicketSystems(config).map((s) => s.module.name)).toEqual(['jira', 'servicenow', 'glpi']);
-    expect(scopeTickets(config, 'production')).toEqual({ system: 'jira', groupBy: 'unit' });
+    expect(scopeTickets(config, 'production')).toEqual({ system: 'jira', groupBy: 'campaign' });
   });
 
   it('names the field of every configuration mistake', () => {
@@ -458,5 +460,27 @@ describe('ticket clients under failure', () => {
         { name: 'prod', tickets: { system: 'glpi', groupBy: 'team' } },
       ]),
     ).toThrow('ctem.yaml: scopes[0].tickets.groupBy');
+    expect(
+      bad({
+        jira: {
+          url: 'https://x.atlassian.net',
+          auth: { accessToken: 'env:T' },
+          project: 'SEC',
+          textLimit: 40_000,
+        },
+      }),
+    ).toThrow('ctem.yaml: integrations.jira.textLimit');
+  });
+
+  it('reads groupBy "unit", the default of earlier releases (one fix on one asset), as campaign, and defaults to campaign', () => {
+    const glpiSection = { url: 'https://g/apirest.php', userToken: 'env:T' };
+    const config = configWith({ glpi: glpiSection }, [
+      { name: 'old', tickets: { system: 'glpi', groupBy: 'unit' } },
+      { name: 'plain', tickets: { system: 'glpi' } },
+      { name: 'hosts', tickets: { system: 'glpi', groupBy: 'asset' } },
+    ]);
+    expect(scopeTickets(config, 'old')).toEqual({ system: 'glpi', groupBy: 'campaign' });
+    expect(scopeTickets(config, 'plain')).toEqual({ system: 'glpi', groupBy: 'campaign' });
+    expect(scopeTickets(config, 'hosts')).toEqual({ system: 'glpi', groupBy: 'asset' });
   });
 });

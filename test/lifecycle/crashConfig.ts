@@ -1,7 +1,7 @@
 // The configuration and integrations shared by the crash test and its worker processes. The
 // integrations record every call they receive in PostgreSQL (crash_calls), so calls can be counted
 // across processes; the ticket system, like the real ones, finds a ticket it already created by the
-// unit id written on it. With slowTicket, it pauses after creating the remote ticket and before
+// campaign id written on it. With slowTicket, it pauses after creating the remote ticket and before
 // answering — the moment the test kills the worker. Patches go through the real Satellite executor
 // to the test's fake Katello server, which counts the remote-execution jobs it was asked for.
 import { parseConfig, type Config } from '../../domain/config.ts';
@@ -32,6 +32,8 @@ scopes:
     roles: { owner: [olivia] }
     tickets: { system: crashrec }
     patch: { executor: satellite, autoApprove: true }
+    # Every decision request at once: the dispatcher asks the owner before the crashes.
+    notifications: { urgent: { priority: [Act, Attend, Track*, Track] } }
 `);
 }
 
@@ -53,21 +55,25 @@ export function crashPorts(
       await call('notify', n.key);
       return { delivered: [{ via: 'crashrec', ref: n.key }] };
     },
+    async digest(n) {
+      await call('digest', n.key);
+      return { delivered: [{ via: 'crashrec', ref: n.key }] };
+    },
   };
   const tickets: TicketSystem = {
     name: 'crashrec',
-    async upsert(unit) {
+    async upsert(campaign) {
       const found = await pool.query<{ key: string }>(
         'select key from crash_tickets where campaign_id = $1',
-        [unit.id],
+        [campaign.id],
       );
       if (found.rows[0]) {
-        await call('ticket-found', unit.id);
+        await call('ticket-found', campaign.id);
         return { system: 'crashrec', key: found.rows[0].key };
       }
       const key = `CRASH-${Date.now()}`;
-      await pool.query('insert into crash_tickets (campaign_id, key) values ($1, $2)', [unit.id, key]);
-      await call('ticket-create', unit.id);
+      await pool.query('insert into crash_tickets (campaign_id, key) values ($1, $2)', [campaign.id, key]);
+      await call('ticket-create', campaign.id);
       if (opts.slowTicket) await new Promise((r) => setTimeout(r, 60_000));
       return { system: 'crashrec', key } satisfies TicketRef;
     },

@@ -1,22 +1,23 @@
-// Durability: the worker is killed with SIGKILL twice in the middle of one lifecycle — after the
+// Durability: the worker is killed with SIGKILL twice in the middle of one campaign — after the
 // remote ticket was created and before the activity answered, then while the Satellite patch job
-// runs — another worker process starts each time, and the lifecycle finishes with nothing lost (the
-// approval, the state) and no side effect repeated (one ticket, one Satellite job, one message per
-// key, one event per step). Long histories continue as new, also while a patch rollout is pending.
+// runs — another worker process starts each time, and the exposure's lifecycle finishes with nothing
+// lost (the approval, the state) and no side effect repeated (one ticket, one Satellite job, one
+// message per key, one event per step). A campaign's long history continues as new carrying its
+// exposures, also while a patch rollout is pending.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Client } from '@temporalio/client';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
-import { applyDecision } from '../../lifecycle/decide.ts';
-import { exposureWorkflowId } from '../../domain/exposure.ts';
-import { absentSignal, rescoredSignal } from '../../contracts/exposure.ts';
+import { applyDecision, decideCampaign } from '../../lifecycle/decide.ts';
+import { campaignQuery, rescoredSignal, scanChangesSignal } from '../../contracts/campaign.ts';
 import { crashConfig, crashPorts } from './crashConfig.ts';
 import { startFakeSatellite, type FakeSatellite, type FakeSatelliteOptions } from '../fakes/satellite.ts';
 import { approvePatchUpdate, patchRolloutQuery } from '../../contracts/patch.ts';
 import {
+  campaignOf,
+  decisionsOf,
   eventTypes,
   eventually,
   keepHistory,
@@ -126,7 +127,7 @@ async function calls(kind: string): Promise<{ key: string; pid: number }[]> {
 }
 
 describe('durability', () => {
-  it('loses nothing and repeats no side effect when the worker is killed mid-lifecycle', async () => {
+  it('loses nothing and repeats no side effect when the worker is killed mid-campaign', async () => {
     const config = crashConfig();
     const taskQueue = temporal.taskQueue('crash');
     const first = await startWorkerProcess(taskQueue, { SLOW_TICKET: '1' });
@@ -152,9 +153,10 @@ describe('durability', () => {
         heartbeatTimeoutMs: 2_000,
       },
     );
-    await untilState(temporal.client, id, 'awaiting-decision');
+    await untilState(temporal.client, db.pool, id, 'awaiting-decision');
+    const { campaignId, workflowId } = await campaignOf(db.pool, id);
     expect(
-      await applyDecision(temporal.client, id, {
+      await applyDecision(temporal.client, db.pool, id, {
         kind: 'approve',
         actor: { personId: 'olivia', via: 'api' },
       }),
@@ -168,8 +170,8 @@ describe('durability', () => {
     );
     await kill(first);
 
-    // 2. Another worker finds the ticket, and the unit's rollout (auto-approved by the scope) starts
-    // the Satellite job. Kill that worker while the job runs.
+    // 2. Another worker finds the ticket, and the campaign's rollout (auto-approved by the scope)
+    // starts the Satellite job. Kill that worker while the job runs.
     const second = await startWorkerProcess(taskQueue);
     await eventually(
       'the Satellite job running',
@@ -181,22 +183,19 @@ describe('durability', () => {
 
     // 3. A third worker takes the apply over: it finds the running job by its tag and waits for it.
     const third = await startWorkerProcess(taskQueue);
-    const rolloutId = (await view(temporal.client, id)).patchRolloutId!;
-    expect(rolloutId).toMatch(/^patch-ru:crash:olivia:/);
+    const rolloutId = (await view(temporal.client, db.pool, id)).patchRolloutId!;
+    expect(rolloutId).toBe(`patch-${campaignId}-r1`);
     satelliteOptions.pollsUntilDone = 0; // the job finishes at its next poll
-    const verifying = await untilState(temporal.client, id, 'verifying', 120_000);
-    expect(verifying.history.map((h) => [h.decision.kind, h.decision.actor.personId])).toEqual([
-      ['approve', 'olivia'],
-    ]);
+    await untilState(temporal.client, db.pool, id, 'verifying', 120_000);
+    expect(await decisionsOf(db.pool, id)).toEqual([{ kind: 'approve', by: 'olivia' }]);
     const rollout = await temporal.client.workflow.getHandle(rolloutId).query(patchRolloutQuery);
     expect(rollout.status).toBe('succeeded');
     expect(rollout.decision).toMatchObject({ by: 'policy', approved: true });
     const scan = await newScan(db.pool, 'crash', new Date(Date.now() + 1_000));
-    await temporal.client.workflow
-      .getHandle(exposureWorkflowId(id))
-      .signal(absentSignal, { scanId: scan.scanId, at: scan.at });
-    const final = await temporal.client.workflow.getHandle(exposureWorkflowId(id)).result();
-    expect(final.state).toBe('resolved');
+    const campaign = temporal.client.workflow.getHandle(workflowId);
+    await campaign.signal(scanChangesSignal, [{ exposureId: id, kind: 'absent', ...scan }]);
+    await campaign.result();
+    expect((await view(temporal.client, db.pool, id)).state).toBe('resolved');
 
     // Side effects: one ticket (the retry found it), one Satellite job (the retried apply found it
     // running), one patch job row with its evidence, one decision request, one close.
@@ -218,8 +217,7 @@ describe('durability', () => {
     expect(jobs[0]!.attempts).toBeGreaterThanOrEqual(2); // the killed attempt and the one that finished
     expect(jobs[0]!.output).toContain('succeeded');
     // The owner was asked once, by the dispatcher (this process), before the crash; not again after.
-    const notifies = await calls('notify');
-    expect(notifies).toEqual([{ key: expect.stringMatching(/:decision-request:scan:/), pid: process.pid }]);
+    expect(await calls('notify')).toEqual([{ key: `campaign:${campaignId}`, pid: process.pid }]);
     await eventually(
       'the ticket closed',
       () => calls('ticket-close'),
@@ -250,83 +248,78 @@ describe('durability', () => {
     expect(row).toEqual({ state: 'resolved', verified_scan_id: scan.scanId });
   }, 300_000);
 
-  it('continues as new before the history grows large, carrying its state, and keeps working', async () => {
+  it('continues a campaign as new before its history grows large, carrying its exposures, and keeps working', async () => {
     const log = newPortLog();
     const ports = recordingPorts(log);
     const config = lifecycleConfig();
     const taskQueue = temporal.taskQueue('can');
     const worker = await temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
     await worker.runUntil(async () => {
-      const s = await seedExposures(db.pool, { scope: 'prod', weaknesses: ['CVE-2099-4002'] });
-      const id = s.ids[0]!;
+      // Two weaknesses fixed by one upgrade on one host: one campaign holding two exposures.
+      const s = await seedExposures(db.pool, {
+        scope: 'prod',
+        weaknesses: ['CVE-2099-4002', 'CVE-2099-4003'],
+        package: { name: `durable-${process.pid}`, fixedVersion: '2.0' },
+      });
+      const [snoozed, waiting] = s.ids as [string, string];
       await dispatchChanges(
         testDeps({ pool: db.pool, config, registry: ports }),
         temporal.client,
-        [{ exposureId: id, change: 'new', scanId: s.scanId, at: s.at }],
-        {
-          taskQueue,
-          historyLimit: 40,
-        },
+        s.ids.map((id) => ({ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at })),
+        { taskQueue, historyLimit: 40 },
       );
-      await untilState(temporal.client, id, 'awaiting-decision');
-      const handle = temporal.client.workflow.getHandle(exposureWorkflowId(id));
+      for (const id of s.ids) await untilState(temporal.client, db.pool, id, 'awaiting-decision');
+      const { campaignId, workflowId } = await campaignOf(db.pool, snoozed);
+      expect((await campaignOf(db.pool, waiting)).workflowId).toBe(workflowId);
+      const handle = temporal.client.workflow.getHandle(workflowId);
       const firstRun = (await handle.describe()).runId;
-      await applyDecision(temporal.client, id, {
+      await applyDecision(temporal.client, db.pool, snoozed, {
         kind: 'snooze',
         actor: { personId: 'olivia', via: 'api' },
         until: new Date(Date.now() + 86_400_000).toISOString(),
       });
-      let after = await view(temporal.client, id);
       const rescoreAndSee = async (i: number) => {
-        const signal = () =>
-          handle.signal(rescoredSignal, {
+        await handle.signal(rescoredSignal, [
+          {
+            exposureId: snoozed,
             priority: 'Attend',
             slaDue: new Date(Date.parse(s.at) + i * 60_000).toISOString(),
-            reasons: [`re-score ${i}`],
             policyVersion: `v${i}`,
-          });
-        const seen = () =>
-          eventually(
-            `re-score ${i}`,
-            () => view(temporal.client, id),
-            (v) => v.policyVersion === `v${i}`,
-          );
-        await signal();
-        try {
-          return await seen();
-        } catch {
-          // Known open race (issue #5 note): a signal that lands in the instant the run continues as
-          // new was once not seen by the next run. Re-scores heal the same way in production (the next
-          // re-score finds the row unchanged and signals again), so re-send once, after printing the
-          // runs' histories for the investigation; a second loss fails the test.
-          await printRuns(temporal.client, exposureWorkflowId(id));
-          await signal();
-          return await seen();
-        }
+          },
+        ]);
+        return await eventually(
+          `re-score ${i}`,
+          () => view(temporal.client, db.pool, snoozed),
+          (v) => v.policyVersion === `v${i}`,
+        );
       };
+      let after = await view(temporal.client, db.pool, snoozed);
       for (let i = 1; i <= 25; i++) after = await rescoreAndSee(i);
       const desc = await handle.describe();
       expect(desc.runId).not.toBe(firstRun);
       expect(desc.historyLength).toBeLessThan(120);
-      // State carried over: the decision history, the pause, the re-scores.
-      expect(after.state).toBe('snoozed');
-      expect(after.slaPaused).toBe(true);
-      expect(after.history.map((h) => h.decision.kind)).toEqual(['snooze']);
-      expect(after.reasons).toEqual(['re-score 25']);
-      // And the new run still takes decisions, recorded with fresh (never reused) keys.
-      expect(
-        await applyDecision(temporal.client, id, {
-          kind: 'approve',
-          actor: { personId: 'olivia', via: 'api' },
-        }),
-      ).toEqual({ ok: true, state: 'remediating' });
-      // The unit's patch rollout waits for an approver; the exposure continues as new meanwhile…
-      const waiting = await eventually(
+      // Both exposures carried over: the snooze and its pause, the re-scores, the other one waiting.
+      expect(after).toMatchObject({ state: 'snoozed', slaPaused: true, priority: 'Attend' });
+      expect(await view(temporal.client, db.pool, waiting)).toMatchObject({ state: 'awaiting-decision' });
+      expect(await handle.query(campaignQuery)).toMatchObject({
+        exposures: 2,
+        states: { snoozed: 1, 'awaiting-decision': 1 },
+      });
+      expect(await decisionsOf(db.pool, snoozed)).toEqual([{ kind: 'snooze', by: 'olivia' }]);
+      // And the new run still takes decisions, recorded with fresh (never reused) keys: approving
+      // the campaign approves both (a snoozed exposure may be approved).
+      const approved = await decideCampaign(temporal.client, db.pool, campaignId, {
+        kind: 'approve',
+        actor: { personId: 'olivia', via: 'api' },
+      });
+      expect(approved.applied.map((a) => a.state)).toEqual(['remediating', 'remediating']);
+      // The campaign's patch rollout waits for an approver; the campaign continues as new meanwhile…
+      const remediating = await eventually(
         'the patch rollout',
-        () => view(temporal.client, id),
+        () => view(temporal.client, db.pool, snoozed),
         (v) => v.patchRolloutId !== undefined,
       );
-      const rollout = temporal.client.workflow.getHandle(waiting.patchRolloutId!);
+      const rollout = temporal.client.workflow.getHandle(remediating.patchRolloutId!);
       await eventually(
         'the rollout to ask for approval',
         () => rollout.query(patchRolloutQuery),
@@ -335,48 +328,32 @@ describe('durability', () => {
       const runWhileWaiting = (await handle.describe()).runId;
       for (let i = 26; i <= 40; i++) await rescoreAndSee(i);
       expect((await handle.describe()).runId).not.toBe(runWhileWaiting);
-      expect((await view(temporal.client, id)).patchRolloutId).toBe(waiting.patchRolloutId);
+      expect((await view(temporal.client, db.pool, waiting)).patchRolloutId).toBe(remediating.patchRolloutId);
       // …and the rollout's end still reaches it (the run that started the rollout is gone).
       await rollout.executeUpdate(approvePatchUpdate, {
         args: [{ actor: { personId: 'adam', via: 'api' } }],
       });
-      const verifying = await untilState(temporal.client, id, 'verifying');
-      expect(verifying.fixedAt).toBeDefined();
+      for (const id of s.ids)
+        expect((await untilState(temporal.client, db.pool, id, 'verifying')).fixedAt).toBeDefined();
       expect(
-        log.patches.filter((p) => p.op === 'apply' && p.campaignId === verifying.remediationUnitId),
+        log.patches.filter((p) => p.op === 'apply' && p.rolloutId === remediating.patchRolloutId),
       ).toHaveLength(1);
-      const { rows } = await db.pool.query<{ n: number; keys: number }>(
-        `select count(*)::int as n, count(distinct idempotency_key)::int as keys from events where exposure_id = $1`,
-        [id],
-      );
-      expect(rows[0]!.n).toBe(rows[0]!.keys);
-      expect((await eventTypes(db.pool, id)).filter((t) => t === 'rescored')).toHaveLength(40);
-      await applyDecision(temporal.client, id, {
+      expect((await handle.query(campaignQuery)).round).toBe(1);
+      for (const id of s.ids) {
+        const { rows } = await db.pool.query<{ n: number; keys: number }>(
+          `select count(*)::int as n, count(distinct idempotency_key)::int as keys from events where exposure_id = $1`,
+          [id],
+        );
+        expect(rows[0]!.n).toBe(rows[0]!.keys);
+      }
+      expect((await eventTypes(db.pool, snoozed)).filter((t) => t === 'rescored')).toHaveLength(40);
+      await decideCampaign(temporal.client, db.pool, campaignId, {
         kind: 'markFalsePositive',
         actor: { personId: 'olivia', via: 'api' },
         reason: 'done',
       });
       await handle.result();
-      // 'continued-as-new.json' was recorded before the patch rollout child.
-      await keepHistory(temporal.client, id, 'continued-as-new-rollout');
+      await keepHistory(temporal.client, db.pool, snoozed, 'campaign-continued-as-new');
     });
   }, 300_000);
 });
-
-/** Each run of a workflow with its events in short form (signals with their policy version). */
-async function printRuns(client: Client, workflowId: string): Promise<void> {
-  for await (const ex of client.workflow.list({ query: `WorkflowId="${workflowId}"` })) {
-    const h = await client.workflow.getHandle(ex.workflowId, ex.runId).fetchHistory();
-    const events = (h.events ?? []).map((e) => {
-      const kind = (Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? '?').replace(
-        'EventAttributes',
-        '',
-      );
-      const data = e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data;
-      const version = data ? /"policyVersion":"(v\d+)"/.exec(Buffer.from(data).toString())?.[1] : undefined;
-      const failed = e.workflowTaskFailedEventAttributes?.failure?.message;
-      return `${String(e.eventId)}:${kind}${version ? `(${version})` : ''}${failed ? `(${failed})` : ''}`;
-    });
-    console.log(`run ${ex.runId} ${ex.status.name}: ${events.join(' ')}`);
-  }
-}

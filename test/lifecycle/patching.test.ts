@@ -1,23 +1,26 @@
-// Patching from the exposure lifecycle, on the real Temporal server and PostgreSQL: an approved
-// exposure runs its unit's patch rollout as a child workflow (workflows/patch.ts) through the real
+// Patching from the campaign lifecycle, on the real Temporal server and PostgreSQL: approved
+// exposures run their campaign's patch rollout as a child workflow (workflows/patch.ts, one per
+// approval round, every host of the round in it, canary first) through the real
 // executors — SSH against a real sshd with package-manager shims, Satellite against the local Katello
 // server, WSUS through an sshd with the powershell shim. The plan (dry run) is shown in the approval
 // request; only a scope approver may approve; an unanswered request escalates; nothing runs outside
-// the maintenance window; the evidence is recorded; the exposure then verifies by re-scan. A failed
-// step stops the rollout and escalates.
+// the maintenance window; the evidence is recorded; the exposures then verify by re-scan. A failed
+// step stops the rollout and escalates. Each test has its own scope: a campaign is one fix in one
+// scope for one owner, and these tests' fixes are the same openssl upgrade.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../domain/config.ts';
-import { exposureId, exposureWorkflowId } from '../../domain/exposure.ts';
-import { applyDecision } from '../../lifecycle/decide.ts';
+import { exposureId } from '../../domain/exposure.ts';
+import { applyDecision, decideCampaign } from '../../lifecycle/decide.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
-import { absentSignal } from '../../contracts/exposure.ts';
+import { scanChangesSignal } from '../../contracts/campaign.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,
+  rejectPatchUpdate,
   type PatchRolloutStatus,
   type PatchRolloutView,
 } from '../../contracts/patch.ts';
@@ -28,6 +31,7 @@ import { startFakeSatellite, type FakeSatellite } from '../fakes/satellite.ts';
 import { becomeHost, hostState, type FakeHostState } from '../patching/fakeHost.ts';
 import { powershellShim, setWsusState, wsusState } from '../patching/fakeWsus.ts';
 import {
+  campaignOf,
   eventTypes,
   eventually,
   newPortLog,
@@ -123,6 +127,8 @@ beforeAll(async () => {
     people: ['alice', 'bob', 'sam', 'cyrus', 'mallory'].map((id) => ({ id, name: id })),
     scopes: [
       scope('prod', { executor: 'ssh' }),
+      scope('joined', { executor: 'ssh' }),
+      scope('fragile', { executor: 'ssh' }),
       scope(
         'frozen',
         { executor: 'ssh', autoApprove: true },
@@ -204,7 +210,7 @@ async function newExposure(
     [{ exposureId: id, change: 'new', scanId: s.scanId, at: s.at }],
     { taskQueue },
   );
-  await untilState(temporal.client, id, 'awaiting-decision');
+  await untilState(temporal.client, db.pool, id, 'awaiting-decision');
   return { id, assetId: s.assetId };
 }
 
@@ -244,19 +250,25 @@ async function laterExposure(
     [{ exposureId: id, change: 'new', scanId, at }],
     { taskQueue },
   );
-  await untilState(temporal.client, id, 'awaiting-decision');
+  await untilState(temporal.client, db.pool, id, 'awaiting-decision');
   return id;
 }
 
-/** The owner approves the fix; the exposure starts its unit's patch rollout. */
+/** The owner approves the fix; the campaign starts a patch rollout for it. */
 async function approveFix(id: string): Promise<WorkflowHandle> {
-  expect(await applyDecision(temporal.client, id, { kind: 'approve', actor: person('bob') })).toEqual({
+  expect(
+    await applyDecision(temporal.client, db.pool, id, { kind: 'approve', actor: person('bob') }),
+  ).toEqual({
     ok: true,
     state: 'remediating',
   });
+  return await rolloutOf(id);
+}
+
+async function rolloutOf(id: string): Promise<WorkflowHandle> {
   const v = await eventually(
     'the patch rollout',
-    () => view(temporal.client, id),
+    () => view(temporal.client, db.pool, id),
     (x) => x.patchRolloutId !== undefined,
   );
   return temporal.client.workflow.getHandle(v.patchRolloutId!);
@@ -281,15 +293,19 @@ async function notificationsLike(pattern: string) {
   ).rows;
 }
 
-async function resolveByScan(id: string, scope: string): Promise<void> {
+/** A scan proves every exposure of a campaign gone: they resolve, and the campaign ends. */
+async function resolveByScan(ids: string[], scope: string): Promise<void> {
   const scan = await newScan(db.pool, scope, new Date(Date.now() + 1_000));
-  await temporal.client.workflow
-    .getHandle(exposureWorkflowId(id))
-    .signal(absentSignal, { scanId: scan.scanId, at: scan.at });
-  expect((await temporal.client.workflow.getHandle(exposureWorkflowId(id)).result()).state).toBe('resolved');
+  const campaign = temporal.client.workflow.getHandle((await campaignOf(db.pool, ids[0]!)).workflowId);
+  await campaign.signal(
+    scanChangesSignal,
+    ids.map((exposureId) => ({ exposureId, kind: 'absent' as const, ...scan })),
+  );
+  await campaign.result();
+  for (const id of ids) expect((await view(temporal.client, db.pool, id)).state).toBe('resolved');
 }
 
-describe('patching from the exposure lifecycle', () => {
+describe('patching from the campaign lifecycle', () => {
   it('SSH: the plan goes to the approvers, an approver (not the owner, not a stranger) approves, the host is patched in the window, the evidence is kept and the re-scan requested', async () => {
     await becomeHost(hostA, 'apt', debian(hostA));
     const { id, assetId } = await newExposure('prod', 'web-01', 'CVE-2023-5678', openssl);
@@ -324,7 +340,7 @@ describe('patching from the exposure lifecycle', () => {
       args: [{ actor: person('alice', 'slack'), comment: 'go' }],
     });
 
-    const verifying = await untilState(temporal.client, id, 'verifying', 120_000);
+    const verifying = await untilState(temporal.client, db.pool, id, 'verifying', 120_000);
     expect((await hostState(hostA)).packages.openssl).toBe(fixed);
     expect((await installs(hostA)).map((c) => c.argv.includes('openssl'))).toEqual([true]);
     const jobs = (
@@ -342,12 +358,18 @@ describe('patching from the exposure lifecycle', () => {
       (r) => r.length === 1,
     );
     expect(rescans[0]).toMatchObject({ weaknessKeys: ['CVE-2023-5678'], notBefore: verifying.fixedAt });
-    const events = (
-      await db.pool.query<{ type: string; actor: string }>(
-        'select type, actor from events where exposure_id = $1 order by id',
-        [id],
-      )
-    ).rows;
+    // The re-scan request is on record once the connector has answered.
+    const events = await eventually(
+      'the re-scan on record',
+      async () =>
+        (
+          await db.pool.query<{ type: string; actor: string }>(
+            'select type, actor from events where exposure_id = $1 order by id',
+            [id],
+          )
+        ).rows,
+      (rows) => rows.some((e) => e.type === 'rescan-requested'),
+    );
     expect(events.map((e) => e.type)).toEqual(
       expect.arrayContaining([
         'approve',
@@ -361,37 +383,61 @@ describe('patching from the exposure lifecycle', () => {
       ]),
     );
     expect(events.find((e) => e.type === 'patch-approved')!.actor).toBe('alice');
-    await resolveByScan(id, 'prod');
+    await resolveByScan([id], 'prod');
   }, 240_000);
 
-  it('an exposure that joins the unit while its rollout waits is patched by that rollout, not by a second one', async () => {
+  it('two weaknesses fixed by one upgrade on one host: one rollout, one install; an exposure found later is patched by the next round', async () => {
     await becomeHost(hostA, 'apt', debian(hostA));
-    const first = await newExposure('prod', 'web-05', 'CVE-2023-5678', openssl);
-    const rollout = await approveFix(first.id);
+    const first = await newExposure('joined', 'web-05', 'CVE-2023-5678', openssl);
+    const second = await laterExposure(first.assetId, 'joined', 'CVE-2023-6129', openssl);
+    const { campaignId } = await campaignOf(db.pool, first.id);
+    expect((await campaignOf(db.pool, second)).campaignId).toBe(campaignId);
+    // One decision for the campaign: one round, one rollout for both exposures.
+    const approved = await decideCampaign(temporal.client, db.pool, campaignId, {
+      kind: 'approve',
+      actor: person('bob'),
+    });
+    expect(approved.applied.map((a) => a.exposureId).sort()).toEqual([first.id, second].sort());
+    const rollout = await rolloutOf(first.id);
+    expect(rollout.workflowId).toBe(`patch-${campaignId}-r1`);
+    expect((await rolloutOf(second)).workflowId).toBe(rollout.workflowId);
     await rolloutStatus(rollout, 'awaiting-approval');
-    // A later scan finds another CVE fixed by the same upgrade on the same host: same unit.
-    const later = await laterExposure(first.assetId, 'prod', 'CVE-2023-6129', openssl);
-    const joined = await approveFix(later);
-    expect(joined.workflowId).toBe(rollout.workflowId);
-    expect(
-      (await db.pool.query('select exposure_ids from patch_rollouts where id = $1', [rollout.workflowId]))
-        .rows[0],
-    ).toEqual({ exposure_ids: [first.id, later] });
-    await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: person('alice') }] });
-    for (const id of [first.id, later]) await untilState(temporal.client, id, 'verifying', 120_000);
-    expect((await installs(hostA)).length).toBe(1);
     expect(
       (
-        await db.pool.query('select count(*)::int as n from patch_rollouts where campaign_id = $1', [
-          (await view(temporal.client, later)).remediationUnitId,
-        ])
-      ).rows[0],
-    ).toEqual({ n: 1 });
+        await db.pool.query('select exposure_ids from patch_rollouts where id = $1', [rollout.workflowId])
+      ).rows[0].exposure_ids.sort(),
+    ).toEqual([first.id, second].sort());
+
+    // A third weakness found while the rollout waits: its approval is the campaign's next round.
+    const third = await laterExposure(first.assetId, 'joined', 'CVE-2024-0727', openssl);
+    expect((await campaignOf(db.pool, third)).campaignId).toBe(campaignId);
+    const next = await approveFix(third);
+    expect(next.workflowId).toBe(`patch-${campaignId}-r2`);
+    expect((await rolloutStatus(next, 'awaiting-approval')).hosts.map((h) => h.host)).toEqual(['web-05']);
+    expect(
+      (await db.pool.query('select exposure_ids from patch_rollouts where id = $1', [next.workflowId]))
+        .rows[0],
+    ).toEqual({ exposure_ids: [third] });
+
+    await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: person('alice') }] });
+    for (const id of [first.id, second]) await untilState(temporal.client, db.pool, id, 'verifying', 120_000);
+    expect((await installs(hostA)).length).toBe(1);
+    expect((await view(temporal.client, db.pool, third)).state).toBe('remediating');
+    await next.executeUpdate(rejectPatchUpdate, {
+      args: [{ actor: person('alice'), comment: 'done by r1' }],
+    });
+    await eventually(
+      'the rejected round on record',
+      () => eventTypes(db.pool, third),
+      (t) => t.includes('patch-rollout-rejected'),
+    );
+    expect((await installs(hostA)).length).toBe(1);
+    await resolveByScan([first.id, second, third], 'joined');
   }, 240_000);
 
   it('SSH: a failed step stops the rollout and escalates; the exposure stays in remediation and is not sent to verification', async () => {
     await becomeHost(hostB, 'apt', debian(hostB, { failUpgrade: true }));
-    const { id, assetId } = await newExposure('prod', 'web-02', 'CVE-2023-5678', openssl);
+    const { id, assetId } = await newExposure('fragile', 'web-02', 'CVE-2023-5678', openssl);
     const rollout = await approveFix(id);
     await rolloutStatus(rollout, 'awaiting-approval');
     await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: person('sam', 'teams') }] });
@@ -401,12 +447,13 @@ describe('patching from the exposure lifecycle', () => {
       (t) => t.includes('patch-rollout-failed'),
       120_000,
     );
-    const v = await view(temporal.client, id);
+    const v = await view(temporal.client, db.pool, id);
     expect(v.state).toBe('remediating');
     expect(v.fixedAt).toBeUndefined();
     expect((await rollout.query(patchRolloutQuery)).status).toBe('failed');
     const escalation = await notificationsLike(`%:patch-failed:${rollout.workflowId}`);
     expect(escalation).toEqual([{ kind: 'escalation', level: 1, recipients: ['bob', 'sam'] }]);
+    expect(v.patchRolloutId).toBeUndefined();
     expect(await eventTypes(db.pool, id)).toEqual(
       expect.arrayContaining(['patch-host-failed:web-02', 'patch-failed']),
     );
@@ -429,7 +476,7 @@ describe('patching from the exposure lifecycle', () => {
         ])
       ).rows[0],
     ).toEqual({ n: 0 });
-    expect((await view(temporal.client, id)).state).toBe('remediating');
+    expect((await view(temporal.client, db.pool, id)).state).toBe('remediating');
   }, 240_000);
 
   it('escalates an approval request nobody answers, and still takes the approval after', async () => {
@@ -452,7 +499,7 @@ describe('patching from the exposure lifecycle', () => {
     expect((await rollout.query(patchRolloutQuery)).approvalEscalations).toBeGreaterThanOrEqual(1);
     expect(await installs(hostA)).toEqual([]);
     await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: person('cyrus') }] });
-    await untilState(temporal.client, id, 'verifying', 120_000);
+    await untilState(temporal.client, db.pool, id, 'verifying', 120_000);
     expect((await hostState(hostA)).packages.openssl).toBe(fixed);
   }, 240_000);
 
@@ -467,7 +514,7 @@ describe('patching from the exposure lifecycle', () => {
     );
     expect(satellite.jobs).toEqual([]);
     await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: person('alice', 'slack') }] });
-    const verifying = await untilState(temporal.client, id, 'verifying', 120_000);
+    const verifying = await untilState(temporal.client, db.pool, id, 'verifying', 120_000);
     expect(satellite.jobs.map((j) => [j.hostName, j.errataIds, j.status])).toEqual([
       ['rhel9-db-01.example.com', ['RHSA-2024:0310'], 'succeeded'],
     ]);
@@ -500,12 +547,22 @@ describe('patching from the exposure lifecycle', () => {
       ],
       approvals: {},
     });
-    const { id, assetId } = await newExposure('windows', 'app-01.example.com', 'CVE-2024-20666');
-    // What Nessus says to do about it: the KB the plan is made of.
+    // What Nessus says to do about it: the KB the campaign is about and the plan is made of.
     await db.pool.query(
-      `update vulnerabilities set reported_solution = 'Microsoft has released KB5034439 to address this issue.' where key = $1`,
+      `insert into vulnerabilities (key, title, reported_solution)
+       values ($1, $1, 'Microsoft has released KB5034439 to address this issue.')`,
       ['CVE-2024-20666'],
     );
+    const { id, assetId } = await newExposure('windows', 'app-01.example.com', 'CVE-2024-20666');
+    expect((await campaignOf(db.pool, id)).campaignId).toMatch(/^cmp:windows:bob:/);
+    expect(
+      (
+        await db.pool.query(
+          'select c.fix_key from campaigns c join exposures e on e.campaign_id = c.id where e.id = $1',
+          [id],
+        )
+      ).rows[0],
+    ).toEqual({ fix_key: 'advisory:KB5034439' });
     const rollout = await approveFix(id);
     const waiting = await rolloutStatus(rollout, 'awaiting-approval');
     expect(waiting.plan!.summary).toContain(
@@ -513,7 +570,7 @@ describe('patching from the exposure lifecycle', () => {
     );
     expect((await wsusState(wsus)).approvals).toEqual({});
     await rollout.executeUpdate(approvePatchUpdate, { args: [{ actor: person('alice', 'teams') }] });
-    await untilState(temporal.client, id, 'verifying', 120_000);
+    await untilState(temporal.client, db.pool, id, 'verifying', 120_000);
     expect((await wsusState(wsus)).approvals).toEqual({
       '5c3b2bd6-9a14-4c8f-8b8e-0c2f1a0f6a11': ['Production Servers'],
     });

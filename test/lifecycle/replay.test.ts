@@ -1,8 +1,8 @@
-// Every recorded workflow history (test/lifecycle/histories/*.json: exposure workflows recorded from
+// Every recorded workflow history (test/lifecycle/histories/*.json: campaign workflows recorded from
 // the lifecycle tests, patch rollouts from test/patching/rollout.test.ts, with CTEM_RECORD_HISTORIES=1)
-// must replay against the current workflow code. A
-// change that alters the commands an existing history produced fails here, in CI, before it can
-// break running workflows; guard such changes with patched() (see workflows/exposure/workflow.ts).
+// must replay against the current workflow code. A change that alters the commands an existing
+// history produced fails here, in CI, before it can break running workflows; guard such changes with
+// patched() (see workflows/campaign/workflow.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
@@ -19,16 +19,18 @@ describe('replaying recorded workflow histories', () => {
   it('has recorded histories covering the lifecycle paths', () => {
     expect(fixtures).toEqual(
       expect.arrayContaining([
-        'approved-patched-verified.json',
-        'approved-rollout-verified.json',
-        'sla-ladder.json',
-        'risk-accepted-expired.json',
-        'continued-as-new.json',
-        'continued-as-new-rollout.json',
-        'human-close-verified.json',
-        'bare-scope-routed.json',
-        'approved-routed-rollout-verified.json',
-        'rescored-ticket-refreshed.json',
+        // Campaigns: every path of an exposure's lifecycle inside its campaign.
+        'campaign-approved-rollout-verified.json',
+        'campaign-bare-scope.json',
+        'campaign-continued-as-new.json',
+        'campaign-human-close-verified.json',
+        'campaign-reassigned.json',
+        'campaign-reopened.json',
+        'campaign-rescored-ticket-refreshed.json',
+        'campaign-risk-accepted-expired.json',
+        'campaign-sla-ladder.json',
+        'campaign-snoozed-and-back.json',
+        // Patch rollouts, the campaign's child.
         'patch-rollout-canary-then-rest.json',
         'patch-rollout-failed-canary.json',
         'patch-rollout-rejected.json',
@@ -59,7 +61,7 @@ describe('replaying recorded workflow histories', () => {
       },
     });
     const history = historyFromFixture(
-      readFileSync(path.join(dir, 'approved-patched-verified.json'), 'utf8'),
+      readFileSync(path.join(dir, 'campaign-approved-rollout-verified.json'), 'utf8'),
     );
     await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history)).rejects.toBeInstanceOf(
       DeterminismViolationError,

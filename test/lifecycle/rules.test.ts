@@ -1,5 +1,5 @@
 // The pure rules under the lifecycle: SLA clock and ladder, authorization, admission of decisions,
-// remediation units, and the scope's lifecycle settings with their error messages.
+// campaigns (which fix, whose, on what), and the scope's lifecycle settings with their error messages.
 import { describe, expect, it } from 'vitest';
 import {
   defaultLadder,
@@ -15,7 +15,8 @@ import {
   defaultLifecycleRules,
 } from '../../domain/sla.ts';
 import { authorizationContext, authorizeDecision } from '../../domain/authorization.ts';
-import { compareVersions, fixActionOf, remediationUnitId, unitAction } from '../../domain/versions.ts';
+import { compareVersions } from '../../domain/versions.ts';
+import { campaignAction, campaignId, campaignKeyOf, campaignWorkflowId } from '../../domain/campaign.ts';
 import { refusal } from '../../domain/decisionAdmission.ts';
 import { lifecycleRulesFor, validateLifecycleSettings } from '../../lifecycle/settings.ts';
 import { ConfigError, parseConfig } from '../../domain/config.ts';
@@ -142,27 +143,67 @@ describe('admission of decisions', () => {
   });
 });
 
-describe('remediation units', () => {
-  const base = { scope: 'prod', owner: 'olivia', assetId: 7, assetName: 'web-01', weaknessKey: 'CVE-1' };
+describe('campaigns', () => {
+  const base = { scope: 'prod', owner: 'olivia', weaknessKey: 'CVE-1' };
 
-  it('groups by package on the asset and asks for the highest fixed version', () => {
+  it('groups by the package to upgrade, across assets and CVEs, and asks for the highest fixed version', () => {
     const a = { ...base, package: { name: 'openssl', type: 'deb', fixedVersion: '3.0.7' } };
     const b = {
       ...base,
       weaknessKey: 'CVE-2',
       package: { name: 'openssl', type: 'deb', fixedVersion: '3.0.10' },
     };
-    expect(fixActionOf(a).key).toBe(fixActionOf(b).key);
-    expect(remediationUnitId(a, fixActionOf(a).key)).toBe(remediationUnitId(b, fixActionOf(b).key));
-    expect(remediationUnitId(a, fixActionOf(a).key)).toMatch(/^ru:prod:olivia:7:[0-9a-f]{12}$/);
-    expect(unitAction([a, b])).toBe('Upgrade openssl to 3.0.10 or later on web-01');
-    expect(remediationUnitId({ ...a, owner: 'adam' }, fixActionOf(a).key)).not.toBe(
-      remediationUnitId(a, fixActionOf(a).key),
+    const key = campaignKeyOf(a);
+    expect(key).toEqual({ key: 'pkg:deb:openssl', kind: 'package', subject: 'openssl' });
+    expect(campaignKeyOf(b)).toEqual(key);
+    expect(campaignId('prod', 'olivia', key.key)).toMatch(/^cmp:prod:olivia:[0-9a-f]{12}$/);
+    // Another owner or another scope is another campaign.
+    expect(campaignId('prod', 'adam', key.key)).not.toBe(campaignId('prod', 'olivia', key.key));
+    expect(campaignId('dev', 'olivia', key.key)).not.toBe(campaignId('prod', 'olivia', key.key));
+    expect(
+      campaignAction(key, [
+        { assetName: 'web-01', fixedVersion: '3.0.7' },
+        { assetName: 'web-02', fixedVersion: '3.0.10' },
+        { assetName: 'web-02', fixedVersion: '3.0.9' },
+      ]),
+    ).toBe('Upgrade openssl to 3.0.10 or later on 2 assets');
+    expect(campaignAction(key, [{ assetName: 'web-01' }])).toBe(
+      'Upgrade openssl to a fixed version on web-01',
     );
   });
 
-  it('falls back to the weakness when there is no package', () => {
-    expect(fixActionOf(base)).toEqual({ key: 'weakness:CVE-1', action: 'Remediate CVE-1 on web-01' });
+  it('groups by the advisory a scanner named, by the configuration check, else by the weakness', () => {
+    const kb = campaignKeyOf({
+      ...base,
+      advisoryText: 'Microsoft has released KB5034439 to address this issue.',
+    });
+    expect(kb).toEqual({ key: 'advisory:KB5034439', kind: 'advisory', subject: 'KB5034439' });
+    expect(campaignAction(kb, [{ assetName: 'app-01' }])).toBe('Apply KB5034439 on app-01');
+    expect(campaignKeyOf({ ...base, advisoryText: 'see RHSA-2024:0310' }).key).toBe(
+      'advisory:RHSA-2024:0310',
+    );
+    const check = campaignKeyOf({
+      ...base,
+      weaknessKey: 'AVD-DS-0002@Dockerfile',
+      findingKind: 'misconfiguration',
+    });
+    expect(check).toEqual({ key: 'config:AVD-DS-0002', kind: 'config', subject: 'AVD-DS-0002' });
+    expect(
+      campaignKeyOf({
+        ...base,
+        weaknessKey: 'AVD-DS-0002@other/Dockerfile',
+        findingKind: 'misconfiguration',
+      }),
+    ).toEqual(check);
+    expect(campaignKeyOf(base)).toEqual({ key: 'weakness:CVE-1', kind: 'weakness', subject: 'CVE-1' });
+    expect(campaignAction(campaignKeyOf(base), [{ assetName: 'a' }, { assetName: 'b' }])).toBe(
+      'Remediate CVE-1 on 2 assets',
+    );
+  });
+
+  it('names the workflow of each shard', () => {
+    expect(campaignWorkflowId('cmp:prod:olivia:abc')).toBe('campaign-cmp:prod:olivia:abc');
+    expect(campaignWorkflowId('cmp:prod:olivia:abc', 2)).toBe('campaign-cmp:prod:olivia:abc~2');
   });
 
   it('orders versions by their numbers', () => {

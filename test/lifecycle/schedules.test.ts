@@ -6,6 +6,8 @@ import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import {
   DIGEST_SCHEDULE,
+  ESCALATIONS_SCHEDULE,
+  OWNER_QUEUES_SCHEDULE,
   ensureSchedules,
   FEED_SYNC_SCHEDULE,
   SCAN_CYCLE_PREFIX,
@@ -34,16 +36,31 @@ async function ours(): Promise<string[]> {
 }
 
 describe('schedules', () => {
-  it('creates one scan cycle per scope at its cadence, the daily feed sync and the weekly digest slot, idempotently', async () => {
+  it('creates one scan cycle per scope at its cadence, the daily feed sync, the weekly digest slot, the owners’ queues and the escalations, idempotently', async () => {
     const config = lifecycleConfig();
     const taskQueue = temporal.taskQueue('sched');
     const first = await ensureSchedules(temporal.client, config, taskQueue);
-    expect(first.map((c) => c.what)).toEqual(['created', 'created', 'created', 'created']);
+    expect(first.map((c) => c.what)).toEqual(Array(6).fill('created'));
     // Listing is eventually consistent on the dev server.
-    await eventually('the schedules listed', ours, (ids) => ids.length === 4);
+    await eventually('the schedules listed', ours, (ids) => ids.length === 6);
     expect(await ours()).toEqual(
-      [`${SCAN_CYCLE_PREFIX}bare`, `${SCAN_CYCLE_PREFIX}prod`, DIGEST_SCHEDULE, FEED_SYNC_SCHEDULE].sort(),
+      [
+        `${SCAN_CYCLE_PREFIX}bare`,
+        `${SCAN_CYCLE_PREFIX}prod`,
+        DIGEST_SCHEDULE,
+        FEED_SYNC_SCHEDULE,
+        OWNER_QUEUES_SCHEDULE,
+        ESCALATIONS_SCHEDULE,
+      ].sort(),
     );
+    // Each owner's queue goes out at their own time: checked every quarter hour; escalations are
+    // gathered per window and checked every minute.
+    const queues = await temporal.client.schedule.getHandle(OWNER_QUEUES_SCHEDULE).describe();
+    expect(queues.spec.intervals?.[0]?.every).toBe(15 * 60_000);
+    expect(queues.action).toMatchObject({ workflowType: 'scheduledOwnerQueues', taskQueue });
+    const escalations = await temporal.client.schedule.getHandle(ESCALATIONS_SCHEDULE).describe();
+    expect(escalations.spec.intervals?.[0]?.every).toBe(60_000);
+    expect(escalations.action).toMatchObject({ workflowType: 'scheduledEscalations', taskQueue });
 
     const prod = await temporal.client.schedule.getHandle(`${SCAN_CYCLE_PREFIX}prod`).describe();
     expect(prod.spec.intervals?.[0]?.every).toBe(7 * 86_400_000); // the scope's default cadence, 7d
@@ -61,7 +78,7 @@ describe('schedules', () => {
 
     // The next `ctem up` updates in place; a scope removed from ctem.yaml loses its schedule.
     const again = await ensureSchedules(temporal.client, config, taskQueue);
-    expect(again.map((c) => c.what)).toEqual(['updated', 'updated', 'updated', 'updated']);
+    expect(again.map((c) => c.what)).toEqual(Array(6).fill('updated'));
     const fewer = lifecycleConfig();
     fewer.scopes = fewer.scopes.filter((s) => s.name !== 'bare');
     const third = await ensureSchedules(temporal.client, fewer, taskQueue);

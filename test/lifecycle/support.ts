@@ -1,7 +1,7 @@
 // Shared set-up of the lifecycle tests: a configuration with people, roles and short SLA windows, a
 // seeded inventory, implementations of the lifecycle ports that record what they are asked (they
 // are registered through the same registry the real integrations use), and polling helpers.
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { historyFixtureJson } from './histories.ts';
 import { parseConfig, type Config } from '../../domain/config.ts';
 import { exposureId, type ExposureState } from '../../domain/exposure.ts';
@@ -45,7 +45,11 @@ export function newPortLog(): PortLog {
  */
 export function recordingPorts(
   log: PortLog,
-  opts: { patchOk?: boolean } = {},
+  opts: {
+    patchOk?: boolean;
+    /** Awaited by every ticket upsert before it answers (a slow ticket system). */
+    ticketGate?: () => Promise<void>;
+  } = {},
 ): (builtIn: IntegrationRegistry) => IntegrationRegistry {
   const tickets = new Map<string, TicketRef>();
   const notifier: Notifier = {
@@ -62,6 +66,7 @@ export function recordingPorts(
   const ticketSystem: TicketSystem = {
     name: 'recording',
     async upsert(campaign) {
+      await opts.ticketGate?.();
       let ref = tickets.get(campaign.id);
       if (!ref) {
         ref = { system: 'recording', key: `REC-${tickets.size + 1}` };
@@ -261,6 +266,8 @@ export async function view(client: Client, pool: Pool, id: string): Promise<Expo
     sla_start: Date | null;
     owner: string | null;
     policy_version: string | null;
+    cvss_contextual: number | null;
+    kev: boolean;
     escalation_level: number;
     sla_breached_at: Date | null;
     fixed_at: Date | null;
@@ -272,10 +279,18 @@ export async function view(client: Client, pool: Pool, id: string): Promise<Expo
   const r = rows[0];
   if (!r) throw new Error(`no exposure ${id}`);
   if (r.campaign_id && r.campaign_shard) {
-    const held = await client.workflow
-      .getHandle(campaignWorkflowId(r.campaign_id, r.campaign_shard))
-      .query(exposureQuery, id)
-      .catch(() => null);
+    // The campaign's answer while it runs; the row once it ended (or never started). A running
+    // campaign that cannot answer is an error, not a reason to read the row.
+    const handle = client.workflow.getHandle(campaignWorkflowId(r.campaign_id, r.campaign_shard));
+    const held = await handle.query(exposureQuery, id).catch(async (err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return null;
+      const status = await handle.describe().then(
+        (d) => d.status.name,
+        () => 'UNKNOWN',
+      );
+      if (status !== 'RUNNING') return null;
+      throw err;
+    });
     if (held) return held;
   }
   const label = (p: string | null) =>
@@ -293,6 +308,8 @@ export async function view(client: Client, pool: Pool, id: string): Promise<Expo
     slaStart: (r.sla_start ?? r.first_seen).toISOString(),
     ...(r.owner ? { owner: r.owner } : {}),
     policyVersion: r.policy_version ?? '',
+    contextualCvss: r.cvss_contextual,
+    kev: r.kev,
     escalationLevel: r.escalation_level,
     ...(r.sla_breached_at ? { slaBreachedAt: r.sla_breached_at.toISOString() } : {}),
     unverifiedWindows: 0,
@@ -401,4 +418,23 @@ export async function keepWorkflowHistory(client: Client, workflowId: string, na
   const path = await import('node:path');
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   await writeFile(path.join(import.meta.dirname, 'histories', `${name}.json`), historyFixtureJson(history));
+}
+
+/**
+ * The inputs a workflow's history shows it scheduled an activity with, oldest first: what a retried
+ * attempt of that activity is given again.
+ */
+export async function scheduledActivityInputs<T>(
+  client: Client,
+  workflowId: string,
+  activityType: string,
+): Promise<T[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const a = e.activityTaskScheduledEventAttributes;
+    const data = a?.input?.payloads?.[0]?.data;
+    return a?.activityType?.name === activityType && data
+      ? [JSON.parse(Buffer.from(data).toString('utf8')) as T]
+      : [];
+  });
 }

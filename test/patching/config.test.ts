@@ -129,7 +129,7 @@ describe('executors built for a scope', () => {
     const err = await ex
       .apply({
         executor: 'ssh',
-        campaignId: 'u',
+        rolloutId: 'u',
         targets: [{ assetId: 1, host: 'web-01', packages: [{ name: 'openssl' }], cves: [] }],
         summary: '',
         steps: [],

@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../domain/config.ts';
@@ -14,6 +15,8 @@ import type { IntegrationRegistry } from '../../app/integrations.ts';
 import {
   approvePatchUpdate,
   patchRolloutQuery,
+  patchRolloutWorkflowId,
+  patchRolloutWorkflowType,
   rejectPatchUpdate,
   type PatchRolloutInput,
   type PatchRolloutResult,
@@ -24,6 +27,7 @@ import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testSshd, type Sshd } from '../support/sshd.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { startFakeSatellite, type FakeSatellite } from '../fakes/satellite.ts';
+import { jobTag } from '../../patching/satellite/executor.ts';
 import { becomeHost, hostState, type FakeHostState } from './fakeHost.ts';
 import { powershellShim, setWsusState, wsusState } from './fakeWsus.ts';
 import { testDeps } from '../support/deps.ts';
@@ -185,6 +189,24 @@ const exposure = (assetId: number, cve = 'CVE-2023-5678') => ({
   assetId,
   weaknessKey: cve,
 });
+/**
+ * The exposures a campaign hands its rollout are rows (assets and exposures) by then: the rollout's
+ * audit trail attaches to those rows, per host to the exposures on that host's asset.
+ */
+async function recordExposures(scope: string, list: ReturnType<typeof exposure>[]): Promise<void> {
+  await db.pool.query('insert into scopes (name) values ($1) on conflict do nothing', [scope]);
+  for (const e of list) {
+    await db.pool.query(
+      `insert into assets (id, identity_key, kind, hostname, scope) values ($1, $2, 'host', $2, $3)`,
+      [e.assetId, `host:asset-${e.assetId}`, scope],
+    );
+    await db.pool.query(
+      `insert into exposures (id, asset_id, vuln_key, scope, state, first_seen, last_seen)
+       values ($1, $2, $3, $4, 'open', now(), now())`,
+      [e.exposureId, e.assetId, e.weaknessKey, scope],
+    );
+  }
+}
 const openssl = (host: string, assetId: number): PatchTarget => ({
   assetId,
   host,
@@ -200,10 +222,11 @@ async function startRollout(
   input: Omit<PatchRolloutInput, 'campaignId'> & { campaignId?: string },
 ): Promise<WorkflowHandle> {
   counter++;
-  const campaignId = input.campaignId ?? `ru:${input.scope}:${counter}:${taskQueue}`;
-  return await temporal.client.workflow.start('patchRollout', {
+  // As a campaign starts it: its first approval round, standalone (the re-scans requested here).
+  const campaignId = input.campaignId ?? `cmp:${input.scope}:test:${counter}-${taskQueue}`;
+  return await temporal.client.workflow.start(patchRolloutWorkflowType, {
     taskQueue,
-    workflowId: `patch-${campaignId}`,
+    workflowId: patchRolloutWorkflowId(campaignId, 1, 1),
     args: [{ ...input, campaignId }],
   });
 }
@@ -243,6 +266,7 @@ describe('patch rollout workflow', () => {
     await becomeHost(hostA, 'apt', debian(hostA));
     await becomeHost(hostB, 'apt', debian(hostB, { rebootAfterUpgrade: true }));
     const exposures = [exposure(101), exposure(102), exposure(103)];
+    await recordExposures('prod', exposures);
     const handle = await startRollout({
       scope: 'prod',
       targets: [openssl('web-01', 101), openssl('web-02', 102), openssl('web-03', 103)],
@@ -350,17 +374,23 @@ describe('patch rollout workflow', () => {
         notBefore: result.finishedAt,
       })),
     );
-    expect((await eventTypes('102:CVE-2023-5678')).map((e) => e.type)).toContain('rescan-requested');
+    // A host's evidence goes to the exposures on that host only.
+    const onWeb02 = (await eventTypes('102:CVE-2023-5678')).map((e) => e.type);
+    expect(onWeb02).toContain('patch-host-succeeded:web-02');
+    expect(onWeb02).not.toContain('patch-host-succeeded:web-01');
+    expect(onWeb02).toContain('rescan-requested');
     await keepWorkflowHistory(temporal.client, handle.workflowId, 'patch-rollout-canary-then-rest');
   });
 
   it('SSH: a failed canary stops the rollout, leaves the other hosts untouched and escalates', async () => {
     await becomeHost(hostA, 'apt', debian(hostA, { failUpgrade: true }));
     await becomeHost(hostB, 'apt', debian(hostB));
+    const exposures = [exposure(201), exposure(202), exposure(203)];
+    await recordExposures('prod', exposures);
     const handle = await startRollout({
       scope: 'prod',
       targets: [openssl('web-01', 201), openssl('web-02', 202), openssl('web-03', 203)],
-      exposures: [exposure(201), exposure(202), exposure(203)],
+      exposures,
     });
     await waitForStatus(handle, 'awaiting-approval');
     await handle.executeUpdate(approvePatchUpdate, { args: [{ actor: { personId: 'sam', via: 'teams' } }] });
@@ -626,7 +656,7 @@ describe('per-scope concurrency across rollouts', () => {
     const acts = createPatchingActivities(testDeps({ pool: db.pool, config, registry }));
     const plan = {
       executor: 'ssh',
-      campaignId: 'u',
+      rolloutId: 'u',
       targets: [openssl('web-01', 1), openssl('web-02', 2)],
       summary: '',
       steps: [],
@@ -651,6 +681,55 @@ describe('per-scope concurrency across rollouts', () => {
     await db.pool.query(`update patch_rollouts set status = 'approved' where id = 'slots-r1'`);
     await db.pool.query(`delete from patch_jobs where rollout_id = 'slots-r1'`);
     expect(await claim('slots-r1', 'web-01')).toEqual({ granted: true, holders: 1 });
+  });
+
+  it('a rollout planned by the previous release (its plan named by unit) follows the Satellite job it started', async () => {
+    const acts = createPatchingActivities(testDeps({ pool: db.pool, config, registry }));
+    const host = 'rhel9-db-01.example.com';
+    const unitId = `ru:rhel:legacy:${taskQueue}`;
+    const rolloutId = `patch-${unitId}-1`;
+    // The plan as the previous release recorded it: keyed by its unit, no rolloutId.
+    const plan = {
+      executor: 'satellite',
+      unitId,
+      targets: [
+        { assetId: 1101, host, packages: [], advisories: ['RHSA-2024:0310'], cves: ['CVE-2023-5678'] },
+      ],
+      summary: '',
+      steps: [],
+    };
+    await db.pool.query(
+      `insert into patch_rollouts (id, campaign_id, scope, executor, exposure_ids, plan, summary, status)
+       values ($1, $2, 'rhel', 'satellite', '{}', $3, '', 'approved')`,
+      [rolloutId, unitId, JSON.stringify(plan)],
+    );
+    // Its apply started the job before the upgrade (tagged with the unit), then the worker stopped.
+    const started = await fetch(`${satellite.url}/api/v2/job_invocations`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from('ctem:pat-rollout-token').toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        job_invocation: {
+          feature: 'katello_errata_install_by_search',
+          inputs: { 'Errata search query': 'errata_id ^ (RHSA-2024:0310)' },
+          targeting_type: 'static_query',
+          search_query: `name = ${host}`,
+          description_format: `Install errata RHSA-2024:0310 (${jobTag(unitId, host)})`,
+        },
+      }),
+    });
+    expect(started.status).toBe(201);
+    const job = (await started.json()) as { id: number };
+    const jobsBefore = satellite.jobs.length;
+
+    expect(
+      await acts.claimPatchSlot({ rolloutId, scope: 'rhel', host, limit: 2, leaseMs: 60_000 }),
+    ).toMatchObject({ granted: true });
+    const outcome = await new MockActivityEnvironment().run(acts.applyPatchToHost, { rolloutId, host });
+    expect(outcome).toMatchObject({ host, ok: true, jobId: String(job.id) });
+    expect(satellite.jobs).toHaveLength(jobsBefore);
   });
 
   it('refuses a slot to a rollout nobody approved', async () => {

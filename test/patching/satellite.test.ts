@@ -225,7 +225,7 @@ describe('Satellite executor', () => {
     ]) {
       await expect(ex.plan('ru:rhel', [t])).rejects.toThrow(PatchInputError);
       await expect(
-        ex.apply({ executor: 'satellite', campaignId: 'ru:rhel', targets: [t], summary: '', steps: [] }),
+        ex.apply({ executor: 'satellite', rolloutId: 'ru:rhel', targets: [t], summary: '', steps: [] }),
       ).rejects.toThrow(PatchInputError);
     }
     expect(satellite!.requests).toEqual([]);

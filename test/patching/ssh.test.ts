@@ -227,7 +227,7 @@ describe('SSH executor on a Debian host (apt)', () => {
       const before = acceptedLogins(sshd);
       const target = { ...opensslTarget, ...patch };
       await expect(ex.plan('ru:x', [target])).rejects.toThrow(PatchInputError);
-      const plan = { executor: 'ssh', campaignId: 'ru:x', targets: [target], summary: '', steps: [] };
+      const plan = { executor: 'ssh', rolloutId: 'ru:x', targets: [target], summary: '', steps: [] };
       await expect(ex.apply(plan)).rejects.toThrow(PatchInputError);
       expect(await sshd.calls()).toEqual([]);
       expect(acceptedLogins(sshd)).toBe(before);

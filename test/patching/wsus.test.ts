@@ -141,7 +141,7 @@ describe('WSUS executor over SSH', () => {
     const ex = new WsusPatchExecutor(settingsFor(sshd), 'Pilot Ring 2', { baseDir: process.cwd() });
     const result = await ex.apply({
       executor: 'wsus',
-      campaignId: 'ru:win',
+      rolloutId: 'ru:win',
       targets: [target],
       summary: '',
       steps: [],

@@ -91,7 +91,7 @@ beforeAll(async () => {
       { taskQueue },
     );
   for (const id of [...act.ids, ...attend.ids])
-    await untilState(temporal.client, id, 'awaiting-decision', 120_000);
+    await untilState(temporal.client, db.pool, id, 'awaiting-decision', 120_000);
   actIds = act.ids;
   attendIds = attend.ids;
   const log = pino({ level: process.env.CTEM_TEST_LOG ?? 'silent' });
@@ -209,7 +209,7 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
     await expect(page.textContent('#result')).resolves.toBe('Done: the exposure is now snoozed.');
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-decision.png'), fullPage: true });
 
-    const v = await untilState(temporal.client, actIds[0]!, 'snoozed');
+    const v = await untilState(temporal.client, db.pool, actIds[0]!, 'snoozed');
     expect(v.state).toBe('snoozed');
     const { rows } = await db.pool.query<{ actor: string; reason: string | null }>(
       `select actor, reason from events where exposure_id = $1 and type like '%snooze%' order by id`,
@@ -232,7 +232,7 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
       form: { id: actIds[1]!, kind: 'markFalsePositive', reason: 'forged', _csrf: 'not-the-token' },
     });
     expect(forged.status()).toBe(403);
-    expect((await view(temporal.client, actIds[1]!)).state).toBe('awaiting-decision');
+    expect((await view(temporal.client, db.pool, actIds[1]!)).state).toBe('awaiting-decision');
     await context.close();
   });
 
@@ -246,7 +246,7 @@ describe('dashboard in Chromium', { timeout: 180_000 }, () => {
     await page.click('form:has(input[value=acceptRisk]) button');
     await expect(page.textContent('#result')).resolves.toMatch(/^Refused: .*olivia/);
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-refused.png'), fullPage: true });
-    expect((await view(temporal.client, actIds[1]!)).state).toBe('awaiting-decision');
+    expect((await view(temporal.client, db.pool, actIds[1]!)).state).toBe('awaiting-decision');
     await page.close();
   });
 

@@ -35,6 +35,10 @@ export async function testDatabase(): Promise<TestDatabase> {
   await pool.query(`select setval('assets_id_seq', $1, false)`, [
     100_000 + (randomBytes(4).readUInt32BE() % 900_000_000),
   ]);
+  // Campaign ids hash the installation's id (db/migrations/016_installation.sql), which the clone
+  // copied from the template: give each database its own, or two files' campaigns of the same fix
+  // share one workflow id.
+  await pool.query('update installation set id = $1', [randomBytes(8).toString('hex')]);
   afterAll(async () => {
     await pool.end();
     const c = new pg.Client({ connectionString: serverUrl });

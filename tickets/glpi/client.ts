@@ -1,11 +1,13 @@
 // GLPI through its legacy REST API (apirest.php): initSession with App-Token and a user token,
-// Ticket create/update, Item_Ticket links to the asset (a Computer found by name), ITILFollowup for
-// comments, killSession at the end. externalid carries the unit's external key. GLPI has no
+// Ticket create/update, Item_Ticket links to the campaign's assets (Computers found by name through
+// the search engine, a batch of names per request, linked in one bulk add), ITILFollowup for
+// comments, killSession at the end. externalid carries the campaign's external key. GLPI has no
 // outbound webhooks, so changes are read by polling (changedSince).
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { CampaignSummary, TicketRef } from '../../domain/ports.ts';
 import type { GlpiConfig } from './config.ts';
-import { commentMarker, contentHash, renderText, type TicketView } from '../content.ts';
+import { commentMarker, contentHash, externalKeyPrefix, renderText, type TicketView } from '../content.ts';
 import type { TicketSystemDeps } from '../module.ts';
 import { RemoteTicketSystemBase, withMarker, type RemoteChange, type RemoteStatus } from '../remote.ts';
 import { fetchJson, transportPolicy, type TransportPolicy } from '../transport.ts';
@@ -44,10 +46,13 @@ function totalOf(contentRange: string | null): number | undefined {
 export class GlpiTicketSystem extends RemoteTicketSystemBase {
   readonly name = 'glpi';
   protected readonly dashboardUrl: string | undefined;
+  readonly textLimit: number;
   private readonly policy: TransportPolicy;
   private readonly sessions = new AsyncLocalStorage<{ token: string }>();
   /** Page size of list reads (range=a-b). */
   pageSize = 50;
+  /** Asset names looked up per search request (each name is one OR'ed criterion, with its short form). */
+  namesPerSearch = 25;
 
   constructor(
     private readonly cfg: GlpiConfig,
@@ -55,6 +60,7 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
   ) {
     super();
     this.dashboardUrl = cfg.dashboardUrl;
+    this.textLimit = cfg.textLimit;
     this.policy = transportPolicy('glpi', cfg);
   }
 
@@ -136,11 +142,19 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
     return { system: this.name, key: String(id), url: `${base}/front/ticket.form.php?id=${id}` };
   }
 
+  protected describe(view: TicketView): string {
+    return renderText({ kind: 'glpi.html', file: this.cfg.template, baseDir: this.deps.baseDir }, view);
+  }
+
+  protected override commentSize(text: string, marker: string): number {
+    return textToHtml(withMarker(text, marker)).length;
+  }
+
   private fields(view: TicketView): Record<string, unknown> {
     const urgency = this.cfg.urgencies[view.priority];
     return {
       name: view.summary,
-      content: renderText({ kind: 'glpi.html', file: this.cfg.template, baseDir: this.deps.baseDir }, view),
+      content: this.describe(view),
       ...(urgency ? { urgency } : {}),
     };
   }
@@ -159,7 +173,7 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
     return row?.id !== undefined ? this.refFor(row.id) : undefined;
   }
 
-  async create(view: TicketView, unit: CampaignSummary): Promise<TicketRef & { number?: string }> {
+  async create(view: TicketView, _campaign: CampaignSummary): Promise<TicketRef & { number?: string }> {
     const res = await this.request('create ticket', 'POST', 'Ticket', {
       input: {
         ...this.fields(view),
@@ -174,43 +188,116 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
     if (typeof id !== 'number')
       throw new Error(`glpi create ticket: the answer has no id (${glpiErrorMessage(res.body, '')})`);
     const ref = this.refFor(id);
-    await this.linkAssets(ref, view, unit);
+    await this.linkAssets(ref, view);
     return { ...ref, number: String(id) };
   }
 
-  async update(ref: TicketRef, view: TicketView, unit: CampaignSummary): Promise<void> {
+  async update(ref: TicketRef, view: TicketView, _campaign: CampaignSummary): Promise<void> {
     const res = await this.request('update ticket', 'PUT', `Ticket/${ref.key}`, { input: this.fields(view) });
     const results = Array.isArray(res.body) ? (res.body as Record<string, unknown>[]) : [];
     const failed = results.find((r) => r[ref.key] === false);
     if (failed) throw new Error(`glpi update ticket ${ref.key}: ${String(failed.message ?? 'refused')}`);
-    await this.linkAssets(ref, view, unit);
+    await this.linkAssets(ref, view);
   }
 
-  /** Link the ticket to each asset GLPI knows by name; assets GLPI does not know are left unlinked. */
-  private async linkAssets(ref: TicketRef, view: TicketView, _unit: CampaignSummary): Promise<void> {
+  /**
+   * Link the ticket to each of its assets GLPI knows by name (the full name, else the short host
+   * name); assets GLPI does not know stay unlinked, and links already there are kept. Hundreds of
+   * assets cost a few searches and one bulk add, not a request each.
+   */
+  private async linkAssets(ref: TicketRef, view: TicketView): Promise<void> {
     const itemtype = this.cfg.assetItemtype;
-    const linked = await this.listAll<{ itemtype?: string; items_id?: number }>(
-      'read linked items',
-      `Ticket/${ref.key}/Item_Ticket`,
-      '',
+    const linked = new Set(
+      (
+        await this.listAll<{ itemtype?: string; items_id?: number }>(
+          'read linked items',
+          `Ticket/${ref.key}/Item_Ticket`,
+          '',
+        )
+      )
+        .filter((l) => l.itemtype === itemtype)
+        .map((l) => l.items_id),
     );
-    for (const asset of view.assets) {
-      const name = asset.replace(/^host:/, '');
-      const candidates = [...new Set([name, name.split('.')[0]!])];
-      let id: number | undefined;
-      for (const candidate of candidates) {
-        const res = await this.request(
-          'find asset',
-          'GET',
-          `${itemtype}?searchText[name]=${encodeURIComponent(`^${candidate}$`)}&range=0-0`,
-        );
-        id = Array.isArray(res.body) ? (res.body as { id?: number }[])[0]?.id : undefined;
-        if (id !== undefined) break;
-      }
-      if (id === undefined || linked.some((l) => l.itemtype === itemtype && l.items_id === id)) continue;
-      await this.request('link asset', 'POST', 'Item_Ticket', {
-        input: { itemtype, items_id: id, tickets_id: Number(ref.key) },
+    const ids = await this.assetIds(view.assets);
+    const toLink = [...new Set(view.assets.map((a) => ids.get(a)))].filter(
+      (id): id is number => id !== undefined && !linked.has(id),
+    );
+    for (let i = 0; i < toLink.length; i += 100) {
+      const batch = toLink.slice(i, i + 100);
+      const res = await this.request('link assets', 'POST', 'Item_Ticket', {
+        input: batch.map((id) => ({ itemtype, items_id: id, tickets_id: Number(ref.key) })),
       });
+      // A bulk add answers per item: [{id, message}], with id false where it was refused.
+      const results = Array.isArray(res.body) ? (res.body as { id?: unknown; message?: unknown }[]) : [];
+      const refused = results
+        .map((r, k) => ({ r, id: batch[k] }))
+        .filter(({ r }) => r.id === false || r.id === undefined);
+      if (refused.length)
+        throw ApplicationFailure.nonRetryable(
+          `glpi link assets to ticket ${ref.key}: ${refused
+            .map(({ r, id }) => `${itemtype} ${id}: ${String(r.message ?? 'refused')}`)
+            .join('; ')}`,
+          'TicketRequestRejected',
+        );
+    }
+  }
+
+  /**
+   * The ids of the assets GLPI knows, by name: the search engine (search/<itemtype>) with one
+   * "name is exactly …" criterion per name, OR'ed, a batch of names per request. Names are compared
+   * as GLPI does (case-insensitively); with two items of one name, the older one.
+   */
+  private async assetIds(assets: string[]): Promise<Map<string, number>> {
+    const candidates = new Map<string, string[]>();
+    for (const asset of assets) {
+      const name = asset.replace(/^host:/, '');
+      candidates.set(asset, [...new Set([name, name.split('.')[0]!])]);
+    }
+    const names = [...new Set([...candidates.values()].flat())];
+    const found = new Map<string, number>();
+    for (let i = 0; i < names.length; i += this.namesPerSearch) {
+      const batch = names.slice(i, i + this.namesPerSearch);
+      for (const row of await this.searchByName(batch)) {
+        const key = row.name.toLowerCase();
+        const held = found.get(key);
+        if (held === undefined || row.id < held) found.set(key, row.id);
+      }
+    }
+    const ids = new Map<string, number>();
+    for (const [asset, options] of candidates) {
+      const id = options.map((n) => found.get(n.toLowerCase())).find((x) => x !== undefined);
+      if (id !== undefined) ids.set(asset, id);
+    }
+    return ids;
+  }
+
+  /** Items of the asset type named exactly one of `names` (search option 1 is the name, 2 the id). */
+  private async searchByName(names: string[]): Promise<{ name: string; id: number }[]> {
+    const itemtype = this.cfg.assetItemtype;
+    const params: [string, string][] = names.flatMap((name, i): [string, string][] => [
+      ...(i > 0 ? [[`criteria[${i}][link]`, 'OR'] as [string, string]] : []),
+      [`criteria[${i}][field]`, '1'],
+      [`criteria[${i}][searchtype]`, 'contains'],
+      [`criteria[${i}][value]`, `^${name}$`],
+    ]);
+    params.push(['forcedisplay[0]', '1'], ['forcedisplay[1]', '2']);
+    const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+    const rows: { name: string; id: number }[] = [];
+    for (let start = 0; ; start += this.pageSize) {
+      const res = await this.request(
+        'find assets',
+        'GET',
+        `search/${itemtype}?${query}&range=${start}-${start + this.pageSize - 1}`,
+      );
+      const body = res.body as { totalcount?: number; data?: unknown } | undefined;
+      // Rows come as a list, or keyed by item id (withindexes); each keyed by search option.
+      const data = Array.isArray(body?.data) ? body.data : Object.values(body?.data ?? {});
+      for (const row of data as Record<string, unknown>[]) {
+        const id = Number(row['2']);
+        if (Number.isInteger(id) && typeof row['1'] === 'string') rows.push({ name: row['1'], id });
+      }
+      const total = body?.totalcount ?? 0;
+      if (data.length < this.pageSize || start + data.length >= total) return rows;
     }
   }
 
@@ -276,7 +363,8 @@ export class GlpiTicketSystem extends RemoteTicketSystemBase {
     const rows = await this.listAll<TicketRow>(
       'poll tickets',
       'Ticket',
-      `searchText[externalid]=${encodeURIComponent('^ctem-ru-')}&sort=date_mod&order=DESC`,
+      // Every key of ours, old ("ctem-ru-") and new ("ctem-cmp-"); the ledger tells ours from others.
+      `searchText[externalid]=${encodeURIComponent(`^${externalKeyPrefix}`)}&sort=date_mod&order=DESC`,
       (r) => position !== undefined && (r.date_mod ?? '') < position,
     );
     let next = position ?? '';

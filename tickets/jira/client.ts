@@ -1,6 +1,7 @@
 // Jira Cloud through jira.js 6 (its cloud client, REST v3): ADF descriptions, the enhanced
 // /rest/api/3/search/jql search (the old /search answers 410 Gone), basic (email + API token) or
-// OAuth 2.0 access-token auth. The unit's external key is a label on the issue ("ctem-ru-…").
+// OAuth 2.0 access-token auth. The campaign's external key is a label on the issue ("ctem-cmp-…";
+// issues of earlier releases carry "ctem-ru-…", and the ledger says which).
 import { createCloudClient, type CloudClient } from 'jira.js';
 import type { Client, SendRequestOptions } from 'jira.js/core';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -8,7 +9,15 @@ import { durationMs } from '../../domain/config.ts';
 import type { TicketRef } from '../../domain/ports.ts';
 import type { JiraConfig } from './config.ts';
 import type { TicketSystemDeps } from '../module.ts';
-import { adfText, commentMarker, contentHash, renderAdf, textToAdf, type TicketView } from '../content.ts';
+import {
+  adfText,
+  commentMarker,
+  contentHash,
+  renderAdf,
+  textToAdf,
+  type AdfNode,
+  type TicketView,
+} from '../content.ts';
 import { RemoteTicketSystemBase, withMarker, type FindOptions, type RemoteStatus } from '../remote.ts';
 import {
   basicAuth,
@@ -88,6 +97,7 @@ interface JiraIssueStatus {
 export class JiraTicketSystem extends RemoteTicketSystemBase {
   readonly name = 'jira';
   protected readonly dashboardUrl: string | undefined;
+  readonly textLimit: number;
   private readonly policy: TransportPolicy;
 
   constructor(
@@ -96,6 +106,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
   ) {
     super();
     this.dashboardUrl = cfg.dashboardUrl;
+    this.textLimit = cfg.textLimit;
     this.policy = transportPolicy('jira', cfg);
   }
 
@@ -118,11 +129,20 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
     return { system: this.name, key, url: `${this.cfg.url.replace(/\/$/, '')}/browse/${key}` };
   }
 
+  /** The ADF description; Jira counts its JSON against the field's 32,767 characters. */
+  protected describe(view: TicketView): AdfNode {
+    return renderAdf({ kind: 'jira.adf', file: this.cfg.template, baseDir: this.deps.baseDir }, view);
+  }
+
+  protected override commentSize(text: string, marker: string): number {
+    return JSON.stringify(textToAdf(withMarker(text, marker))).length;
+  }
+
   private fields(view: TicketView): Record<string, unknown> {
     const priority = this.cfg.priorities[view.priority];
     return {
       summary: view.summary,
-      description: renderAdf({ kind: 'jira.adf', file: this.cfg.template, baseDir: this.deps.baseDir }, view),
+      description: this.describe(view),
       ...(priority ? { priority: { name: priority } } : {}),
       ...(view.slaDueDate ? { duedate: view.slaDueDate } : {}),
     };
@@ -133,7 +153,7 @@ export class JiraTicketSystem extends RemoteTicketSystemBase {
   }
 
   /**
-   * By the unit's label. Jira's search is eventually consistent, so right after a create it may not
+   * By the campaign's label. Jira's search is eventually consistent, so right after a create it may not
    * list the new issue: when an earlier create's answer was lost, a miss is searched again with
    * growing pauses (250 ms, doubling) until `searchLagWait` is used up. The number of searches
    * follows from the setting alone, not from how long each one took.

@@ -23,7 +23,7 @@ export const jiraSchema = z
       ),
     project: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be a Jira project key such as SEC'),
     issueType: z.string().default('Task'),
-    /** Added to every ticket besides the unit's own `ctem-ru-…` label. */
+    /** Added to every ticket besides the campaign's own `ctem-cmp-…` label. */
     labels: z.array(z.string().regex(/^\S+$/, 'must be a label without spaces')).default(['ctem']),
     /** ctem priority → Jira priority name; unmapped priorities leave Jira's default. */
     priorities: z.record(z.string(), z.string()).default({}),
@@ -47,11 +47,13 @@ export const jiraSchema = z
     webhookSecret: secretRef.optional(),
     /**
      * Jira's search index lags behind writes: after a create whose answer was lost (a crash), the
-     * search for the unit's label is repeated, with growing pauses, for this long before the issue
+     * search for the campaign's label is repeated, with growing pauses, for this long before the issue
      * is taken as never created.
      */
     searchLagWait: duration.default('30s'),
     ...transportFields,
+    // Jira Cloud refuses a description or comment over 32,767 characters.
+    textLimit: z.number().int().min(2_000).max(32_767).default(32_000),
   })
   .strict();
 export type JiraConfig = z.infer<typeof jiraSchema>;

@@ -1,9 +1,9 @@
 // ServiceNow through the Table API with Node's fetch: incident (or a configured table), basic or
-// OAuth bearer auth, correlation_id as the unit's external key, encoded queries with values escaped,
+// OAuth bearer auth, correlation_id as the campaign's external key, encoded queries with values escaped,
 // sysparm_limit/sysparm_offset paging and sysparm_display_value where names are wanted.
 import type { CampaignSummary, TicketRef } from '../../domain/ports.ts';
 import type { ServiceNowConfig } from './config.ts';
-import { commentMarker, contentHash, renderText, type TicketView } from '../content.ts';
+import { commentMarker, contentHash, externalKeyPrefix, renderText, type TicketView } from '../content.ts';
 import type { TicketSystemDeps } from '../module.ts';
 import { RemoteTicketSystemBase, withMarker, type RemoteChange, type RemoteStatus } from '../remote.ts';
 import { basicAuth, fetchJson, transportPolicy, type TransportPolicy } from '../transport.ts';
@@ -65,6 +65,7 @@ function query(params: Record<string, string | number | boolean>): string {
 export class ServiceNowTicketSystem extends RemoteTicketSystemBase {
   readonly name = 'servicenow';
   protected readonly dashboardUrl: string | undefined;
+  readonly textLimit: number;
   private readonly policy: TransportPolicy;
   /** Page size of list reads. */
   pageSize = 100;
@@ -75,6 +76,7 @@ export class ServiceNowTicketSystem extends RemoteTicketSystemBase {
   ) {
     super();
     this.dashboardUrl = cfg.dashboardUrl;
+    this.textLimit = cfg.textLimit;
     this.policy = transportPolicy('servicenow', cfg);
   }
 
@@ -135,14 +137,15 @@ export class ServiceNowTicketSystem extends RemoteTicketSystemBase {
     }
   }
 
+  protected describe(view: TicketView): string {
+    return renderText({ kind: 'servicenow.txt', file: this.cfg.template, baseDir: this.deps.baseDir }, view);
+  }
+
   private fields(view: TicketView): Record<string, string> {
     const priority = this.cfg.priorities[view.priority];
     return {
       short_description: view.summary,
-      description: renderText(
-        { kind: 'servicenow.txt', file: this.cfg.template, baseDir: this.deps.baseDir },
-        view,
-      ),
+      description: this.describe(view),
       ...(priority ? { urgency: String(priority.urgency), impact: String(priority.impact) } : {}),
     };
   }
@@ -182,7 +185,7 @@ export class ServiceNowTicketSystem extends RemoteTicketSystemBase {
     return { ...this.refFor(row.sys_id), number: row.number };
   }
 
-  async update(ref: TicketRef, view: TicketView, _unit: CampaignSummary): Promise<void> {
+  async update(ref: TicketRef, view: TicketView, _campaign: CampaignSummary): Promise<void> {
     await this.request('update record', 'PATCH', this.tableUrl(`/${ref.key}`, { sysparm_fields: 'sys_id' }), {
       ...this.fields(view),
       correlation_id: view.externalKey,
@@ -252,7 +255,8 @@ export class ServiceNowTicketSystem extends RemoteTicketSystemBase {
    * with sysparm_display_value=false). A reconciliation for missed outbound REST calls.
    */
   async changedSince(position: string | undefined): Promise<{ changes: RemoteChange[]; position: string }> {
-    const terms: [string, QueryOperator, string][] = [['correlation_id', 'STARTSWITH', 'ctem-ru-']];
+    // Every key of ours, old ("ctem-ru-") and new ("ctem-cmp-"); the ledger tells ours from others.
+    const terms: [string, QueryOperator, string][] = [['correlation_id', 'STARTSWITH', externalKeyPrefix]];
     if (position) terms.push(['sys_updated_on', '>=', position]);
     const rows = await this.list(encodedQuery(terms, 'sys_updated_on'), [
       'sys_id',

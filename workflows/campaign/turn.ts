@@ -15,8 +15,13 @@ interface Notice {
 }
 
 export class Turn {
-  private readonly recs: { exposureId: string; effect: RecordEffect; atMs: number; policyVersion: string }[] =
-    [];
+  private recs: {
+    exposureId: string;
+    lifecycle: string;
+    effect: RecordEffect;
+    atMs: number;
+    policyVersion: string;
+  }[] = [];
   /** The latest state of every cell that recorded something, for its row. */
   private readonly latest = new Map<string, Cell>();
   /** Exposure → why the owner is asked. */
@@ -36,7 +41,13 @@ export class Turn {
     for (const e of effects) {
       switch (e.kind) {
         case 'record':
-          this.recs.push({ exposureId: cell.id, effect: e, atMs, policyVersion: cell.policyVersion });
+          this.recs.push({
+            exposureId: cell.id,
+            lifecycle: cell.lifecycle,
+            effect: e,
+            atMs,
+            policyVersion: cell.policyVersion,
+          });
           this.latest.set(cell.id, cell);
           break;
         case 'askOwner':
@@ -86,21 +97,31 @@ export class Turn {
     return this.recs.length === 0 && !this.hasRequests();
   }
 
+  hasRecords(): boolean {
+    return this.recs.length > 0;
+  }
+
   hasRequests(): boolean {
     return this.asks.size + this.notices.size + this.tickets.size + this.rescans.size > 0;
   }
 
-  /** The records, the last one of each exposure carrying its row as the turn leaves it. */
-  records(nowMs: number): LifecycleRecord[] {
+  /**
+   * The records so far, the last one of each exposure carrying its row as the turn leaves it; they
+   * leave the turn (its requests stay, for the main loop).
+   */
+  takeRecords(nowMs: number): LifecycleRecord[] {
+    const recs = this.recs;
+    this.recs = [];
     const lastOf = new Map<string, number>();
-    this.recs.forEach((r, i) => lastOf.set(r.exposureId, i));
-    return this.recs.map((r, i) => {
+    recs.forEach((r, i) => lastOf.set(r.exposureId, i));
+    const records = recs.map((r, i) => {
       const cell = this.latest.get(r.exposureId)!;
       const e = r.effect;
       const row: ExposureRow | undefined =
         lastOf.get(r.exposureId) === i ? exposureRow(this.ref, cell, nowMs) : undefined;
       return {
-        key: `${r.exposureId}:${cell.lifecycle}:${e.seq}`,
+        // The lifecycle the record was made in (a closed one may be followed by a new one).
+        key: `${r.exposureId}:${r.lifecycle}:${e.seq}`,
         exposureId: r.exposureId,
         type: e.type,
         actor: e.actor ?? 'system',
@@ -117,5 +138,7 @@ export class Turn {
         ...(row ? { row } : {}),
       };
     });
+    this.latest.clear();
+    return records;
   }
 }

@@ -71,7 +71,7 @@ export function exposureView(input: CampaignWorkflowInput, c: Cell, nowMs: numbe
     ...(c.slaBreachedAt ? { slaBreachedAt: c.slaBreachedAt } : {}),
     unverifiedWindows: c.unverifiedWindows,
     ...(c.snoozedUntil && c.state === 'snoozed' ? { snoozedUntil: c.snoozedUntil } : {}),
-    ...(c.riskAccepted
+    ...(c.state === 'risk-accepted' && c.riskAccepted
       ? {
           riskAccepted: {
             by: c.riskAccepted.by,

@@ -1,11 +1,11 @@
-// The exposure workflow with an unguarded change (a timer before anything else, as a careless edit
+// The campaign workflow with an unguarded change (a timer before anything else, as a careless edit
 // might add): replaying a recorded history against it must fail. Used by replay.test.ts to prove
 // the replay check catches determinism breaks.
 import { sleep } from '@temporalio/workflow';
-import { exposureWorkflow as current } from '../../../workflows/exposure/workflow.ts';
-import type { ExposureWorkflowInput } from '../../../contracts/exposureInput.ts';
+import { campaignWorkflow as current } from '../../../workflows/campaign/workflow.ts';
+import type { CampaignWorkflowInput } from '../../../contracts/campaign.ts';
 
-export async function exposureWorkflow(input: ExposureWorkflowInput) {
+export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<void> {
   await sleep('1 second');
-  return await current(input);
+  await current(input);
 }
