@@ -210,7 +210,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     }
 
     out('');
-    out("4. Everything else waits for dana's daily queue (09:00): one message, every campaign, bulk actions");
+    out(
+      "4. dana's daily queue (09:00): one message, every campaign waiting for her (the urgent one marked as sent at once), bulk actions",
+    );
     const nine = new Date(stack.deps.clock());
     nine.setUTCHours(9, 0, 0, 0);
     if (nine.getTime() <= stack.deps.clock()) nine.setUTCDate(nine.getUTCDate() + 1);

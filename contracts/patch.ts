@@ -1,4 +1,4 @@
-// The patch rollout's contract with its clients (the exposure workflow, the chat bots, the CLI): its
+// The patch rollout's contract with its clients (the campaign workflow, the chat bots, the CLI): its
 // workflow type and id, input, view and result, and the approval updates and query. The workflow
 // itself is workflows/patch.ts.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
@@ -20,7 +20,7 @@ export interface PatchRolloutInput {
   unitId?: string;
   scope: string;
   targets: PatchTarget[];
-  /** The exposures the unit closes: audit trail, notifications and the verifying re-scan. */
+  /** The exposures the rollout fixes: audit trail, notifications and the verifying re-scan. */
   exposures: { exposureId: string; assetId: number; weaknessKey: string }[];
   /** Owner to tell about failures (people[].id); the scope's owners otherwise. */
   owner?: string;

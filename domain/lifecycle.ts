@@ -3,10 +3,13 @@
 // of one asset × weakness, and what each event does to them.
 //
 //   validated ─► awaiting-decision ─► remediating ─► verifying ─► resolved
+//                  │                       ▲               │  (a re-scan after the fix no longer sees it)
+//                  │                       └───────────────┘  (a scan still sees it; the ticket reopened)
 //                  ├─► snoozed(until) ──────► awaiting-decision
 //                  ├─► risk-accepted(until) ► reopened ─► awaiting-decision
 //                  └─► false-positive                         ▲
 //   resolved + seen again ─► reopened ────────────────────────┘
+//   any open state + asset retired ─► retired
 //
 // `step` takes a cell and one event and returns the new cell and what should happen: records for the
 // audit trail, and requests the campaign turns into one ticket, one rollout, one re-scan or one
@@ -319,13 +322,20 @@ function observed(s: Stepper, e: { scanId: number; at: string }): void {
   const c = s.c;
   const atMs = Date.parse(e.at);
   if (terminalStates.includes(c.state)) {
-    // Seen again after it was resolved (before the campaign let go of it): the weakness is back.
-    if (c.state === 'resolved' && atMs > Date.parse(c.resolvedAt ?? e.at)) {
+    // Seen again after it was resolved (before the campaign let go of it): the weakness is back. Scan
+    // times are compared with the scan that showed it gone, not with when the workflow resolved it.
+    const goneAt = c.verifiedBy?.at ?? c.resolvedAt;
+    if (c.state === 'resolved' && goneAt !== undefined && atMs > Date.parse(goneAt)) {
       c.verifiedBy = undefined;
       c.fixedAt = undefined;
       c.resolvedAt = undefined;
       c.level = -1;
       c.unverifiedWindows = 0;
+      // Back after it closed: a new SLA clock of the same window, as the dispatcher starts for one
+      // that comes back after its campaign let go of it (README, "The SLA clock").
+      const now = s.ctx.nowMs;
+      c.clock = startClock(now, now + Math.max(0, c.clock.dueMs - c.clock.startMs));
+      c.slaBreachedAt = undefined;
       reopened(s, { kind: 'reopened', scanId: e.scanId, at: e.at, from: 'resolved' });
     }
     return;
@@ -359,7 +369,11 @@ function absent(s: Stepper, e: { scanId: number; at: string; assetRetired?: bool
     return;
   }
   const atMs = Date.parse(e.at);
-  const baseline = c.state === 'verifying' && c.fixedAt ? Date.parse(c.fixedAt) : c.lastObservedMs;
+  // Evidence counts only after the last scan that saw it, and while verifying, after the fix too.
+  const baseline =
+    c.state === 'verifying' && c.fixedAt
+      ? Math.max(Date.parse(c.fixedAt), c.lastObservedMs)
+      : c.lastObservedMs;
   if (atMs <= baseline) {
     s.record(
       'evidence-ignored',
@@ -427,6 +441,7 @@ function ticketChanged(s: Stepper, e: Extract<CellEvent, { kind: 'ticketChanged'
   if (e.status === 'done' && c.state === 'remediating') {
     c.fixedAt = e.at;
     c.rollout = undefined;
+    c.unverifiedWindows = 0; // the windows count from this fix
     s.transition(
       'verifying',
       `ticket ${e.ticket.key} closed${by}: the fix is verified by a re-scan, not by the ticket`,
@@ -454,6 +469,7 @@ function patchFinished(s: Stepper, e: Extract<CellEvent, { kind: 'patchFinished'
   if (c.state !== 'remediating') return;
   if (e.status === 'succeeded' && e.finishedAt) {
     c.fixedAt = e.finishedAt;
+    c.unverifiedWindows = 0; // the windows count from this fix
     s.transition('verifying', `patch finished at ${e.finishedAt}: verifying by re-scan`, {
       evidence: { patch: { rolloutId: e.rolloutId, status: e.status, summary: e.summary } },
     });
@@ -573,7 +589,8 @@ function slaTime(s: Stepper): void {
   if (breach && c.slaBreachedAt === undefined) c.slaBreachedAt = iso(now);
   s.effects.push({
     kind: 'notify',
-    notification: due.level === 0 && !breach ? 'reminder' : 'escalation',
+    // A step before the deadline reminds (whoever it reaches); a breach escalates (README, Notifications).
+    notification: breach ? 'escalation' : 'reminder',
     topic: `sla:${due.level}:${dueAt.slice(0, 10)}`,
     audiences: due.step.notify,
     level: due.level,

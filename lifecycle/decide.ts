@@ -2,7 +2,12 @@
 // of the campaign workflows holding the exposures it is for (one update per workflow, whatever the
 // number of exposures), whose validator is the one place that decides whether it is well-formed,
 // authorized and allowed now. A refusal comes back as a sentence a person can act on.
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../runtime/pool.ts';
 import type { Decision, ExposureState } from '../domain/exposure.ts';
@@ -18,6 +23,16 @@ function innermost(err: unknown): string {
   return e instanceof ApplicationFailure || e instanceof Error ? e.message : String(e);
 }
 
+/** gRPC DEADLINE_EXCEEDED: the call outlived its deadline. */
+function isDeadline(err: unknown): boolean {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e; i++) {
+    if ((e as { code?: unknown }).code === 4) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 function isNotFound(err: unknown): boolean {
   if (err instanceof WorkflowNotFoundError) return true;
   const code = (err as { code?: unknown }).code;
@@ -28,6 +43,13 @@ function isNotFound(err: unknown): boolean {
   );
 }
 
+/**
+ * How long a decision waits for its campaign to take it. A campaign whose worker is down cannot
+ * answer; the person is told so rather than left waiting (the decision may still be taken when a
+ * worker comes back: Temporal holds an update it has admitted).
+ */
+const DECISION_DEADLINE_MS = 30_000;
+
 /** One update to one campaign workflow; every exposure named gets an answer. */
 async function decideIn(
   client: Client,
@@ -35,18 +57,23 @@ async function decideIn(
   decision: Decision,
   exposureIds: string[] | undefined,
   closedReason: string,
+  deadlineMs = DECISION_DEADLINE_MS,
 ): Promise<Map<string, DecisionApplied>> {
   const out = new Map<string, DecisionApplied>();
   try {
-    const r = await client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
-      args: [{ decision, ...(exposureIds ? { exposureIds } : {}) }],
-    });
+    const r = await client.withDeadline(Date.now() + deadlineMs, () =>
+      client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
+        args: [{ decision, ...(exposureIds ? { exposureIds } : {}) }],
+      }),
+    );
     for (const a of r.applied) out.set(a.exposureId, { ok: true, state: a.state });
     for (const f of r.refused) out.set(f.exposureId, { ok: false, reason: f.reason });
   } catch (err) {
     let reason: string;
     if (err instanceof WorkflowUpdateFailedError) reason = innermost(err);
     else if (isNotFound(err)) reason = closedReason;
+    else if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadline(err))
+      reason = `not confirmed: the campaign (${workflowId}) did not answer within ${deadlineMs / 1000} s — its worker may be down; the decision may still be taken when it is back (see \`ctem exposure show\`)`;
     else throw err;
     for (const id of exposureIds ?? []) out.set(id, { ok: false, reason });
     if (!exposureIds) out.set('*', { ok: false, reason });
@@ -60,7 +87,7 @@ export async function decideExposures(
   pool: Pool,
   exposureIds: string[],
   decision: Decision,
-  opts: { concurrency?: number } = {},
+  opts: { concurrency?: number; deadlineMs?: number } = {},
 ): Promise<Map<string, DecisionApplied>> {
   const places = await campaignPlaces(pool, exposureIds);
   const out = new Map<string, DecisionApplied>();
@@ -89,6 +116,7 @@ export async function decideExposures(
           decision,
           ids,
           `the lifecycle of these exposures is closed (their campaign has ended); see ctem exposure show ${ids[0]}`,
+          opts.deadlineMs,
         );
         for (const [id, a] of answers) out.set(id, a);
       }

@@ -3,9 +3,9 @@
 // per audience once its oldest waiting item is a window old — the recipient's own escalationWindow
 // (the person's, else the scope's, else 1h; a channel follows its scope), the same window that
 // decided it was gathered rather than sent at once — listing every campaign that escalated to it
-// meanwhile. Items for an owner's daily queue (audience "queue:<person>") are lifecycle/queue.ts's. Items are claimed under the message's key before
-// it is sent, and a claimed key with no message is sent first on the next run: nothing is lost,
-// nothing is sent twice.
+// meanwhile. Items are claimed under the message's key before it is sent, and a claimed key with no
+// message is sent first on the next run: nothing is lost, nothing is sent twice. Items for an
+// owner's daily queue (audience "queue:<person>") are lifecycle/queue.ts's, not sent here.
 import type { Deps } from '../runtime/deps.ts';
 import { inTransaction } from '../runtime/pool.ts';
 import type { CampaignSummary, DigestNotification } from '../domain/ports.ts';

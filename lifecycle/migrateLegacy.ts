@@ -7,7 +7,9 @@
 //      lifecycle's idempotency prefix and sequence, so its records continue where they stopped;
 //   3. the old workflow is terminated, saying where the lifecycle went.
 // Re-runnable: a campaign keeps an exposure it already holds; a terminated workflow is no longer
-// listed. Closed exposures' workflows (closing out) are just terminated.
+// listed. Closed exposures' workflows (closing out) are just terminated. A workflow that had not yet
+// triaged its exposure (row still `open`) is replaced by a fresh dispatch of the exposure as new:
+// triaged set-based and admitted to its campaign as this release does for a new finding.
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Deps } from '../runtime/deps.ts';
@@ -18,6 +20,7 @@ import type { Admission } from '../contracts/campaign.ts';
 import { assignCampaigns } from './campaigns.ts';
 import { admitToCampaigns, type CampaignStartOptions } from './campaignStart.ts';
 import { outcomeLabel } from './triage.ts';
+import { dispatchChanges, type DispatchDeps } from './dispatch.ts';
 import { recordEach } from './notify.ts';
 
 const LEGACY_TYPE = 'exposureWorkflow';
@@ -41,6 +44,7 @@ interface LegacyRow {
   asset_id: number;
   vuln_key: string;
   state: ExposureState;
+  first_scan_id: number | null;
   priority: string | null;
   sla_due: Date | null;
   sla_paused: boolean;
@@ -101,7 +105,9 @@ export function cellFromRow(r: LegacyRow, nowMs: number): Cell {
           },
         }
       : {}),
-    ...(r.fixed_at && (r.state === 'verifying' || r.state === 'remediating') ? { fixedAt: r.fixed_at.toISOString() } : {}),
+    ...(r.fixed_at && (r.state === 'verifying' || r.state === 'remediating')
+      ? { fixedAt: r.fixed_at.toISOString() }
+      : {}),
     unverifiedWindows: 0,
     ...(r.sla_breached_at ? { slaBreachedAt: r.sla_breached_at.toISOString() } : {}),
   };
@@ -109,7 +115,7 @@ export function cellFromRow(r: LegacyRow, nowMs: number): Cell {
 
 async function readRows(deps: Deps, ids: string[]): Promise<LegacyRow[]> {
   const { rows } = await deps.pool.query<LegacyRow>(
-    `select e.id, e.asset_id, e.vuln_key, e.state, e.priority, e.sla_due, e.sla_paused, e.first_seen, e.last_seen,
+    `select e.id, e.asset_id, e.vuln_key, e.state, e.first_scan_id, e.priority, e.sla_due, e.sla_paused, e.first_seen, e.last_seen,
             e.policy_version, e.escalation_level, e.snoozed_until, e.risk_accepted_until, e.risk_accepted_by,
             e.fixed_at, e.sla_breached_at, e.workflow_run, e.lifecycle_seq, e.cvss_contextual, e.kev,
             (select ev.data -> 'inputs' ->> 'justification' from events ev
@@ -130,19 +136,29 @@ async function terminate(client: Client, workflowId: string, reason: string): Pr
 
 /** Move every running lifecycle of the previous release into its campaign. */
 export async function migrateLegacyLifecycles(
-  deps: Deps,
+  deps: Deps & DispatchDeps,
   client: Client,
   opts: CampaignStartOptions & { batchSize?: number; onProgress?: (done: number, total: number) => void },
 ): Promise<MigrationResult> {
   const workflowIds = await legacyLifecycles(client);
-  const result: MigrationResult = { found: workflowIds.length, moved: 0, closed: 0, orphans: [], campaigns: 0 };
+  const result: MigrationResult = {
+    found: workflowIds.length,
+    moved: 0,
+    closed: 0,
+    orphans: [],
+    campaigns: 0,
+  };
   const batchSize = opts.batchSize ?? 500;
   for (let i = 0; i < workflowIds.length; i += batchSize) {
     const batch = workflowIds.slice(i, i + batchSize);
     const ids = batch.map((w) => w.slice(LEGACY_PREFIX.length));
     const rows = new Map((await readRows(deps, ids)).map((r) => [r.id, r]));
     const open = [...rows.values()].filter((r) => !terminalStates.includes(r.state) && r.state !== 'open');
-    const places = await assignCampaigns(deps.pool, deps.config, open.map((r) => r.id));
+    const places = await assignCampaigns(
+      deps.pool,
+      deps.config,
+      open.map((r) => r.id),
+    );
     const now = deps.clock();
     const items = open
       .filter((r) => places.has(r.id))
@@ -153,6 +169,28 @@ export async function migrateLegacyLifecycles(
     const admitted = await admitToCampaigns(deps, client, items, opts);
     result.campaigns += admitted.started + admitted.signalled;
     result.moved += items.length;
+    const untriaged = [...rows.values()].filter((r) => r.state === 'open' && r.first_scan_id !== null);
+    if (untriaged.length > 0) {
+      // The previous release recorded their dispatch; this release dispatches them again, once.
+      await deps.pool.query(
+        `delete from lifecycle_dispatches where change = 'new' and exposure_id = any($1::text[])`,
+        [untriaged.map((r) => r.id)],
+      );
+      const again = await dispatchChanges(
+        deps,
+        client,
+        untriaged.map((r) => ({
+          exposureId: r.id,
+          change: 'new' as const,
+          scanId: Number(r.first_scan_id),
+          at: r.first_seen.toISOString(),
+        })),
+        opts,
+      );
+      result.moved += again.admitted;
+      result.campaigns += again.started + again.signalled;
+    }
+    const redispatched = new Set(untriaged.map((r) => r.id));
     for (const { place, admission } of items)
       await recordEach(
         deps.pool,
@@ -167,15 +205,17 @@ export async function migrateLegacyLifecycles(
       const row = rows.get(id);
       const place = places.get(id);
       if (!row) result.orphans.push(workflowId);
-      else if (!place) result.closed++;
+      else if (!place && !redispatched.has(id)) result.closed++;
       await terminate(
         client,
         workflowId,
         place
           ? `migrated to campaign ${place.campaignId} (ctem migrate lifecycles)`
-          : row
-            ? `closed (${row.state}): nothing to migrate`
-            : 'its exposure is not in the database: nothing to migrate',
+          : redispatched.has(id)
+            ? 'not yet triaged: dispatched again as a new exposure into its campaign (ctem migrate lifecycles)'
+            : row
+              ? `closed (${row.state}): nothing to migrate`
+              : 'its exposure is not in the database: nothing to migrate',
       );
     }
     opts.onProgress?.(Math.min(i + batchSize, workflowIds.length), workflowIds.length);

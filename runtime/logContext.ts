@@ -1,5 +1,6 @@
 // Correlation ids on every log line written while an activity runs: workflow id, run id, activity
-// type and id, attempt, and the exposure id when the workflow is an exposure's. An activity
+// type and id, attempt, the campaign id when the workflow is a campaign's (or its rollout's), and
+// the exposure id when the activity works for one exposure. An activity
 // interceptor runs each attempt inside an AsyncLocalStorage scope; the pino mixin of createLogger
 // (runtime/log.ts) copies the scope's fields into each line, so activity code keeps calling
 // deps.log as it always did and its lines can be joined to the workflow's history and audit events.
@@ -17,6 +18,7 @@ export interface LogFields {
   activityType?: string;
   activityId?: string;
   attempt?: number;
+  campaignId?: string;
   exposureId?: string;
 }
 
@@ -33,6 +35,20 @@ export function withLogFields<T>(fields: LogFields, fn: () => T): T {
 }
 
 const EXPOSURE_WORKFLOW = /^exposure-(.+)$/;
+/** campaign-<id>[~shard], and its rollouts patch-<id>[~shard]-r<round>. */
+const CAMPAIGN_WORKFLOW = /^(?:campaign-(cmp:[^~]+)(?:~\d+)?|patch-(cmp:[^~]+?)(?:~\d+)?-r\d+)$/;
+
+/** The campaign an activity works for: its workflow's, or the campaignId of its first argument. */
+function campaignOf(workflowId: string | undefined, args: readonly unknown[]): string | undefined {
+  const m = workflowId ? CAMPAIGN_WORKFLOW.exec(workflowId) : null;
+  if (m) return m[1] ?? m[2];
+  const first = args[0];
+  if (first && typeof first === 'object' && 'campaignId' in first) {
+    const id = (first as { campaignId?: unknown }).campaignId;
+    if (typeof id === 'string') return id;
+  }
+  return undefined;
+}
 
 /** The exposure an activity works for: its workflow's, or the exposureId of its first argument. */
 function exposureOf(workflowId: string | undefined, args: readonly unknown[]): string | undefined {
@@ -61,6 +77,7 @@ export function correlationInterceptor(
       ): Promise<unknown> {
         const info = ctx.info;
         const exposureId = exposureOf(info.workflowExecution?.workflowId, input.args);
+        const campaignId = campaignOf(info.workflowExecution?.workflowId, input.args);
         const fields: LogFields = {
           workflowId: info.workflowExecution?.workflowId,
           runId: info.workflowExecution?.runId,
@@ -68,6 +85,7 @@ export function correlationInterceptor(
           activityType: info.activityType,
           activityId: info.activityId,
           attempt: info.attempt,
+          ...(campaignId ? { campaignId } : {}),
           ...(exposureId ? { exposureId } : {}),
         };
         return await withLogFields(fields, async () => {

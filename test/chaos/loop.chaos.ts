@@ -273,6 +273,7 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
       CHAOS_BASE_DIR: dir,
       CHAOS_BUNDLE: bundlePath,
     };
+    const counts = { kills: 0, killedBeforeReady: 0, selfExits: 0, temporalRestarts: 0, pgRestarts: 0 };
     const children = new Set<ChildProcess>();
     cleanups.push(async () => children.forEach((c) => c.kill('SIGKILL')));
     const startWorker = () => {
@@ -295,13 +296,22 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
         });
         void exited.then(() => resolve(false));
       });
+      // The end of what it printed, to say why a worker exited on its own.
+      let lastWords = '';
       c.stderr!.on('data', (d: Buffer) => {
         if (process.env.CHAOS_LOG) process.stderr.write(d);
+        lastWords = (lastWords + d.toString()).slice(-600);
       });
-      return { c, ready, exited };
+      const exitedAlone = () => {
+        counts.selfExits++;
+        if (counts.selfExits <= 3)
+          say(
+            `a worker exited on its own (code ${c.exitCode}): ${lastWords.trim().replaceAll(/\s*\n\s*/g, ' | ') || 'it said nothing'}`,
+          );
+      };
+      return { c, ready, exited, exitedAlone };
     };
 
-    const counts = { kills: 0, killedBeforeReady: 0, selfExits: 0, temporalRestarts: 0, pgRestarts: 0 };
     let stopProducing = false;
 
     // Ingest one scope every KILLS/SCOPES kills, so work arrives throughout the chaos: its first
@@ -392,7 +402,7 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
     while (counts.kills < KILLS) {
       const victim = standby;
       if (!(await victim.ready)) {
-        counts.selfExits++;
+        victim.exitedAlone();
         standby = startWorker();
         continue;
       }
@@ -414,7 +424,7 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
         sleep(200 + random() * MAX_GAP_MS).then(() => 'kill' as const),
         victim.exited.then(() => 'exited' as const),
       ]);
-      if (outcome === 'exited') counts.selfExits++;
+      if (outcome === 'exited') victim.exitedAlone();
       else await kill(victim);
     }
     for (let i = ingested.size + 1; i <= SCOPES; i++) await ingest(i);

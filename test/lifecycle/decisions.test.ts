@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
-import { applyDecision, decideCampaign, recordRefusal } from '../../lifecycle/decide.ts';
+import { applyDecision, decideCampaign, decideExposures, recordRefusal } from '../../lifecycle/decide.ts';
 import { moveExposures } from '../../lifecycle/remediate.ts';
 import type { Decision } from '../../domain/exposure.ts';
 import { campaignQuery, exposuresQuery } from '../../contracts/campaign.ts';
@@ -296,6 +296,35 @@ describe('decisions on an exposure inside its campaign', () => {
         .rows[0];
       expect(row.state).toBe('false-positive');
       expect(row.resolved_at).not.toBeNull();
+    });
+  });
+
+  it('tells the person when the campaign cannot answer (its worker is down), and the decision is taken once a worker is back', async () => {
+    const taskQueue = temporal.taskQueue('decisions-down');
+    const worker = () => temporal.worker({ registry: ports, taskQueue, pool: db.pool, config });
+    const id = await (await worker()).runUntil(oneExposure(taskQueue, 'CVE-2099-1005'));
+    // No worker polls the campaign's queue now.
+    const answer = (
+      await decideExposures(
+        temporal.client,
+        db.pool,
+        [id],
+        { kind: 'approve', actor: by('olivia') },
+        { deadlineMs: 1_500 },
+      )
+    ).get(id)!;
+    expect(answer.ok).toBe(false);
+    if (!answer.ok)
+      expect(answer.reason).toMatch(
+        /^not confirmed: the campaign \(campaign-cmp:.*\) did not answer within 1\.5 s/,
+      );
+    // Temporal held the update it admitted: a worker back takes it, once.
+    await (
+      await worker()
+    ).runUntil(async () => {
+      await untilState(temporal.client, db.pool, id, 'remediating');
+      expect((await decisionsOf(db.pool, id)).filter((d) => d.kind === 'approve')).toHaveLength(1);
+      await closeAndEnd(id);
     });
   });
 

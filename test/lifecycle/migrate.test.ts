@@ -6,7 +6,15 @@ import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { testDeps } from '../support/deps.ts';
 import { migrateLegacyLifecycles } from '../../lifecycle/migrateLegacy.ts';
-import { campaignOf, eventually, lifecycleConfig, newPortLog, recordingPorts, seedExposures, view } from './support.ts';
+import {
+  campaignOf,
+  eventually,
+  lifecycleConfig,
+  newPortLog,
+  recordingPorts,
+  seedExposures,
+  view,
+} from './support.ts';
 
 const log = newPortLog();
 const ports = recordingPorts(log);
@@ -26,10 +34,10 @@ describe('moving the lifecycles of the previous release into campaigns', () => {
     await worker.runUntil(async () => {
       const seeded = await seedExposures(db.pool, {
         scope: 'prod',
-        weaknesses: ['CVE-2098-0001', 'CVE-2098-0002', 'CVE-2098-0003'],
+        weaknesses: ['CVE-2098-0001', 'CVE-2098-0002', 'CVE-2098-0003', 'CVE-2098-0004'],
         package: { name: 'libxml2', fixedVersion: '2.12.7' },
       });
-      const [snoozed, awaiting, resolved] = seeded.ids as [string, string, string];
+      const [snoozed, awaiting, resolved, untriaged] = seeded.ids as [string, string, string, string];
       const until = new Date(Date.now() + 5 * 86_400_000).toISOString();
       const due = new Date(Date.now() + 20 * 86_400_000).toISOString();
       // The rows as the previous release's workflows left them.
@@ -48,6 +56,11 @@ describe('moving the lifecycles of the previous release into campaigns', () => {
       await db.pool.query(
         `update exposures set state = 'resolved', resolved_at = now(), workflow_run = 'legacy-run-3', lifecycle_seq = 9 where id = $1`,
         [resolved],
+      );
+      // The fourth one's workflow had started (its dispatch recorded) but not yet triaged it: still open.
+      await db.pool.query(
+        `insert into lifecycle_dispatches (scan_id, exposure_id, change) values ($1, $2, 'new')`,
+        [seeded.scanId, untriaged],
       );
       // Their workflows: running, on a queue no worker of this release polls.
       for (const id of seeded.ids)
@@ -68,19 +81,27 @@ describe('moving the lifecycles of the previous release into campaigns', () => {
           moved += r.moved;
           return found;
         },
-        (n) => n >= 3,
+        (n) => n >= 4,
       );
-      expect(moved).toBe(2);
+      expect(moved).toBe(3);
       await eventually(
         'every old workflow to be ended',
         async () =>
           Promise.all(
-            seeded.ids.map(async (id) => (await temporal.client.workflow.getHandle(`exposure-${id}`).describe()).status.name),
+            seeded.ids.map(
+              async (id) =>
+                (await temporal.client.workflow.getHandle(`exposure-${id}`).describe()).status.name,
+            ),
           ),
         (states) => states.every((s) => s === 'TERMINATED'),
       );
       const held = await view(temporal.client, db.pool, snoozed);
-      expect(held).toMatchObject({ state: 'snoozed', priority: 'Attend', snoozedUntil: until, slaPaused: true });
+      expect(held).toMatchObject({
+        state: 'snoozed',
+        priority: 'Attend',
+        snoozedUntil: until,
+        slaPaused: true,
+      });
       const { campaignId } = await campaignOf(db.pool, snoozed);
       expect((await campaignOf(db.pool, awaiting)).campaignId).toBe(campaignId);
       expect(await view(temporal.client, db.pool, awaiting)).toMatchObject({
@@ -88,6 +109,9 @@ describe('moving the lifecycles of the previous release into campaigns', () => {
         priority: 'Act',
         escalationLevel: 0,
       });
+      // The untriaged one was dispatched again as new: triaged, in the same campaign, its owner asked.
+      expect(await view(temporal.client, db.pool, untriaged)).toMatchObject({ state: 'awaiting-decision' });
+      expect((await campaignOf(db.pool, untriaged)).campaignId).toBe(campaignId);
       const { rows } = await db.pool.query<{ campaign_id: string | null }>(
         'select campaign_id from exposures where id = $1',
         [resolved],

@@ -196,10 +196,11 @@ describe('/metrics', () => {
 });
 
 describe('structured logs', () => {
-  it('activity lines carry the workflow id, run id, activity type and exposure id', async () => {
+  it('activity lines carry the workflow id, run id, activity type and campaign id', async () => {
     const taskQueue = temporal.taskQueue('logs');
     await startWorker(taskQueue);
-    const workflowId = `exposure-9:CVE-2099-7100-${randomUUID().slice(0, 8)}`;
+    const campaignId = `cmp:prod:olivia:${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const workflowId = `campaign-${campaignId}~2`;
     const handle = await temporal.client.workflow.start('healthProbe', {
       taskQueue,
       workflowId,
@@ -212,7 +213,7 @@ describe('structured logs', () => {
       runId: handle.firstExecutionRunId,
       workflowType: 'healthProbe',
       activityType: 'recordHeartbeat',
-      exposureId: workflowId.slice('exposure-'.length),
+      campaignId,
       attempt: 1,
     });
     // The failed attempts of the broken worker, each with its attempt number and the error.
