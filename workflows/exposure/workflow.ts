@@ -944,6 +944,15 @@ export async function exposureWorkflow(input: ExposureWorkflowInput): Promise<Ex
     closedOut = false;
 
     if (v.state === 'remediating' && !c.remediationStarted) {
+      // An approval's handler is still recording (a local activity) when the loop sees the new
+      // state. Started at once, the remediation's local activity ran beside it, and which of the
+      // two resumed first differed between the first run and a replay (when both results arrive in
+      // one activation): the update's completion and the ticket's activity swapped places, a
+      // nondeterminism error after a worker restart. Waiting for the handler fixes the order.
+      if (patched('remediate-after-handlers') && !allHandlersFinished()) {
+        await condition(allHandlersFinished);
+        continue;
+      }
       await remediate();
       continue;
     }
