@@ -13,7 +13,12 @@ import type {
   RemediateRequest,
 } from '../contracts/lifecycle.ts';
 import type { RolloutNotifyRequest, RolloutRescanRequest } from '../contracts/patching.ts';
-import { dispatchChanges, dispatchScan, type DispatchResult, type ExposureChange } from '../lifecycle/dispatch.ts';
+import {
+  dispatchChanges,
+  dispatchScan,
+  type DispatchResult,
+  type ExposureChange,
+} from '../lifecycle/dispatch.ts';
 import { heartbeating } from '../lifecycle/heartbeat.ts';
 import { askOwner, notifyCampaign, notifyRollout } from '../lifecycle/notify.ts';
 import { createLifecycleRecorder } from '../lifecycle/records.ts';

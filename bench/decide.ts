@@ -2,7 +2,9 @@
 //
 // One decision on a large campaign: a campaign of N exposures (one fix on N hosts), decided again and
 // again (a risk acceptance renewed with a new expiry each time: each decision applies to every
-// exposure, and writes its N records), through the same decision API the bots use. Figures:
+// exposure, and writes its N records), as the campaign workflow's `decide` update — what
+// lifecycle/decide.ts sends for the bots, sent here directly with an update id so that each one is
+// found in the history. Figures:
 //   decision_held_p50/p99_ms — sending the update → Temporal's history holding it (the update's
 //                              Accepted event): the decision is durable and validated;
 //   decision_done_p50/p99_ms — sending → the answer back, every exposure's record written;
@@ -38,7 +40,13 @@ const rounds = Number(values.decisions);
 if (!(total > 0) || !(rounds > 0)) throw new Error('--exposures and --decisions must be positive numbers');
 
 const say = (line: string) => process.stderr.write(`bench:decide: ${line}\n`);
-function figure(name: string, value: number, unit: string, target?: { max: number }, extra: Record<string, unknown> = {}) {
+function figure(
+  name: string,
+  value: number,
+  unit: string,
+  target?: { max: number },
+  extra: Record<string, unknown> = {},
+) {
   const rounded = Math.round(value * 100) / 100;
   process.stdout.write(
     `${JSON.stringify({ bench: 'decide', figure: name, value: rounded, unit, ...(target ? { target: target.max, ok: rounded <= target.max } : {}), ...extra })}\n`,
@@ -71,7 +79,12 @@ const stops: (() => Promise<void>)[] = [];
 try {
   const [pg, temporal] = await Promise.all([
     startEmbeddedPostgres({ dataDir: path.join(workDir, 'pg'), port: await freePort() }),
-    startTemporalDevServer({ port: await freePort(), headless: true, logLevel: 'error', dbFile: path.join(workDir, 'temporal.db') }),
+    startTemporalDevServer({
+      port: await freePort(),
+      headless: true,
+      logLevel: 'error',
+      dbFile: path.join(workDir, 'temporal.db'),
+    }),
   ]);
   stops.push(
     () => pg.stop(),
@@ -124,7 +137,12 @@ scopes:
   stops.push(() => nativeConnection.close());
   const client = new Client({ connection: nativeConnection, namespace: 'default' });
   const { deps } = compose({ pool, config, baseDir: process.cwd(), log });
-  const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue: 'bench-decide', deps });
+  const worker = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue: 'bench-decide',
+    deps,
+  });
   const running = worker.run();
   stops.push(async () => {
     worker.shutdown();
@@ -144,7 +162,8 @@ scopes:
 
   const r = await dispatchScan(deps, client, scanId, { taskQueue: 'bench-decide' });
   const { rows } = await pool.query<{ campaign_id: string }>('select distinct campaign_id from exposures');
-  if (r.started !== 1 || rows.length !== 1) throw new Error(`expected one campaign, got ${rows.length} (${r.started} started)`);
+  if (r.started !== 1 || rows.length !== 1)
+    throw new Error(`expected one campaign, got ${rows.length} (${r.started} started)`);
   const handle = client.workflow.getHandle(campaignWorkflowId(rows[0]!.campaign_id, 1));
   for (;;) {
     const v = await handle.query(campaignQuery);
@@ -174,13 +193,17 @@ scopes:
       ],
     });
     done.push(Date.now() - t);
-    if (result.applied.length !== total) throw new Error(`round ${i}: applied to ${result.applied.length} of ${total}`);
+    if (result.applied.length !== total)
+      throw new Error(`round ${i}: applied to ${result.applied.length} of ${total}`);
   }
   const accepted = acceptedAt(await handle.fetchHistory());
   const held = [...sent].map(([id, t]) => (accepted.get(id) ?? NaN) - t);
 
   // The anchor: a do-nothing update on a bare workflow, on the same server.
-  const bare = await client.workflow.start('bareUpdatable', { workflowId: 'bare-updatable', taskQueue: 'bench-bare' });
+  const bare = await client.workflow.start('bareUpdatable', {
+    workflowId: 'bare-updatable',
+    taskQueue: 'bench-bare',
+  });
   const bareSent = new Map<string, number>();
   const bareDone: number[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -193,16 +216,29 @@ scopes:
   const bareAccepted = acceptedAt(await bare.fetchHistory());
   const bareHeld = [...bareSent].map(([id, t]) => (bareAccepted.get(id) ?? NaN) - t);
 
-  figure('decision_held_p50_ms', percentile(held, 50), 'ms', undefined, { anchor_bare_update_ms: percentile(bareHeld, 50) });
-  figure('decision_held_p99_ms', percentile(held, 99), 'ms', { max: 1000 }, {
-    exposures: total,
-    decisions: rounds,
-    anchor_bare_update_ms: percentile(bareHeld, 99),
-    ratio_to_anchor: Math.round((percentile(held, 99) / Math.max(1, percentile(bareHeld, 99))) * 10) / 10,
+  figure('decision_held_p50_ms', percentile(held, 50), 'ms', undefined, {
+    anchor_bare_update_ms: percentile(bareHeld, 50),
   });
-  figure('decision_done_p50_ms', percentile(done, 50), 'ms', undefined, { anchor_bare_update_ms: percentile(bareDone, 50) });
-  figure('decision_done_p99_ms', percentile(done, 99), 'ms', undefined, { anchor_bare_update_ms: percentile(bareDone, 99) });
+  figure(
+    'decision_held_p99_ms',
+    percentile(held, 99),
+    'ms',
+    { max: 1000 },
+    {
+      exposures: total,
+      decisions: rounds,
+      anchor_bare_update_ms: percentile(bareHeld, 99),
+      ratio_to_anchor: Math.round((percentile(held, 99) / Math.max(1, percentile(bareHeld, 99))) * 10) / 10,
+    },
+  );
+  figure('decision_done_p50_ms', percentile(done, 50), 'ms', undefined, {
+    anchor_bare_update_ms: percentile(bareDone, 50),
+  });
+  figure('decision_done_p99_ms', percentile(done, 99), 'ms', undefined, {
+    anchor_bare_update_ms: percentile(bareDone, 99),
+  });
 } finally {
-  for (const stop of stops.reverse()) await stop().catch((err: unknown) => say(`stop failed: ${(err as Error).message}`));
+  for (const stop of stops.reverse())
+    await stop().catch((err: unknown) => say(`stop failed: ${(err as Error).message}`));
   rmSync(workDir, { recursive: true, force: true });
 }

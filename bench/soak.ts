@@ -3,8 +3,8 @@
 // A soak run: scans arrive continuously — a Trivy report every --scan-every seconds, for each of
 // --images images in turn, each time with new findings, so that image's previous findings are gone
 // and their lifecycles end (a steady state: the live set does not grow with time) — ingested and
-// dispatched as `ctem ingest` does (triage, one lifecycle workflow per new exposure, a Slack
-// decision request per remediation unit), while the owner clicks "Approve all" on each
+// dispatched as `ctem ingest` does (triage, campaigns: one workflow per fix and owner holding its
+// exposures, a Slack decision request per campaign), while the owner clicks "Approve all" on each
 // request (signed Slack requests to the real Bolt endpoint). Everything is real except Slack (the
 // local Web API server): embedded PostgreSQL (durable), the Temporal dev server on a db file, the
 // worker in its own process, the HTTP server with the Slack bot in another (as bench:chat).
@@ -12,8 +12,8 @@
 //   throughput           — findings ingested per second, exposures created, decisions held
 //   ingest_p99_ms        — one scan: ingest + dispatch (triage, workflows started)
 //   ack_p99_ms           — signed click sent → HTTP response
-//   held_p99_ms          — click sent → every exposure of the unit has accepted the approval (the
-//                          update's acceptance in each workflow's history, bench/support/held.ts)
+//   held_p99_ms          — click sent → every exposure the click asked for has taken the approval (the
+//                          workflow time its approval record carries: the task that accepted it)
 //   memory samples       — worker and bot RSS, PostgreSQL PSS (all its processes; its fixed shared
 //                          memory segment apart), Temporal RSS, every --sample s
 //   growth verdict       — least-squares slope of each series over the run's second half, and
@@ -34,7 +34,6 @@ import { migrate } from '../runtime/migrate.ts';
 import { startEmbeddedPostgres, ensureDatabase } from '../runtime/postgres.ts';
 import { startTemporalDevServer } from '../runtime/temporal.ts';
 import { freePort } from '../runtime/ports.ts';
-import { decisionHeldAt } from './support/held.ts';
 import { startRole, runBenchBot, runBenchWorker, type RoleProcesses } from './support/roles.ts';
 import { slackSignature } from '../bots/slack/verify.ts';
 import { ingestFile } from '../ingest/file.ts';
@@ -195,6 +194,8 @@ scopes:
     criticality: high
     internetFacing: true
     roles: { owner: [olivia] }
+    # Every campaign asks its owner at once (no daily queue): the soak clicks each request as it comes.
+    notifications: { urgent: { priority: [Act, Attend, Track*, Track] } }
 `;
   const config = parseConfig(configText, 'soak config');
   const connection = await Connection.connect({ address: temporal.address });
@@ -333,28 +334,32 @@ scopes:
       clickFailures++;
     }
   };
+  // A campaign's message is updated in place when new exposures join it: the owner clicks it again
+  // when it asks about exposures no click has covered yet (a click approves all that wait).
+  const clickedIds = new Set<string>();
+  let seenUpTo = new Date(0);
   const clicking = (async () => {
     while (performance.now() < endAt) {
-      const fresh = [...slack.messages.values()].filter((m) => !clicked.has(`${m.channel}/${m.ts}`));
-      if (fresh.length) {
-        // Only the owner's decision requests are clicked; the other messages (alerts, patch
-        // approvals, reminders of a request already answered) are seen and left.
-        const { rows } = await pool.query<{ ref: string; ids: string[]; request: boolean }>(
-          `select message_ref as ref, jsonb_path_query_array(model, '$.notification.campaign.exposures[*].id') as ids,
-                  coalesce(model->'notification'->>'kind' = 'decision-request'
-                           and model->'notification'->>'patchRolloutId' is null, false) as request
-             from chat_messages where transport = 'slack' and message_ref = any($1::text[])`,
-          [fresh.map((m) => `${m.channel}/${m.ts}`)],
-        );
-        await Promise.all(
-          rows.map(async (r) => {
-            clicked.add(r.ref);
-            if (!r.request) return;
-            const [channel, ts] = r.ref.split('/') as [string, string];
-            await click(channel, ts, r.ids);
-          }),
-        );
-      }
+      const { rows } = await pool.query<{ ref: string; ids: string[]; at: Date }>(
+        `select message_ref as ref, jsonb_path_query_array(model, '$.notification.campaign.exposures[*].id') as ids,
+                updated_at as at
+           from chat_messages
+          where transport = 'slack' and message_ref is not null and updated_at >= $1
+            and model->'notification'->>'kind' = 'decision-request'
+            and model->'notification'->>'patchRolloutId' is null`,
+        [seenUpTo],
+      );
+      for (const r of rows) if (r.at > seenUpTo) seenUpTo = r.at;
+      await Promise.all(
+        rows.map(async (r) => {
+          const asked = r.ids.filter((id) => !clickedIds.has(id));
+          if (asked.length === 0) return;
+          for (const id of asked) clickedIds.add(id);
+          clicked.add(r.ref);
+          const [channel, ts] = r.ref.split('/') as [string, string];
+          await click(channel, ts, asked);
+        }),
+      );
       await sleep(250);
     }
   })();
@@ -390,9 +395,13 @@ scopes:
     if (open.every((r) => approved.has(r.id)) || Date.now() > deadline) break;
     await sleep(1000);
   }
-  // The audit events say that every decision is in; the histories say when each was accepted
-  // (bench/support/held.ts).
-  const heldAt = await decisionHeldAt(client, [...approved], { deadlineMs: Date.now() + 30_000 });
+  // The audit events say that every decision is in, and when: each approval's record carries the
+  // workflow time of the task that took the update (the task that accepted it into the history).
+  const { rows: heldRows } = await pool.query<{ exposure_id: string; at: Date }>(
+    `select exposure_id, min(at) as at from events where type = 'approve' and actor = 'olivia'
+      group by exposure_id`,
+  );
+  const heldAt = new Map(heldRows.map((r) => [r.exposure_id, r.at.getTime()]));
   // A click is timed on the exposures it asked first (a later request for the same exposure, sent
   // before the approval reached it, is answered by that first click).
   const firstAsked = new Map<string, number>();

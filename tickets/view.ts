@@ -9,7 +9,7 @@ import { exposureStates, terminalStates } from '../domain/exposure.ts';
 import { compareVersions } from '../domain/versions.ts';
 import type { CampaignSummary } from '../domain/ports.ts';
 import { renderSummary } from './content.ts';
-import type { HostLine, ListedExposure, TicketView } from './viewModel.ts';
+import type { HostLine, TicketView } from './viewModel.ts';
 import { priorityRankOf } from './grouping.ts';
 
 export type { HostLine, ListedExposure, TicketView } from './viewModel.ts';

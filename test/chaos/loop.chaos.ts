@@ -300,7 +300,7 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
       let lastWords = '';
       c.stderr!.on('data', (d: Buffer) => {
         if (process.env.CHAOS_LOG) process.stderr.write(d);
-        lastWords = (lastWords + d.toString()).slice(-600);
+        lastWords = (lastWords + d.toString()).slice(-3000);
       });
       const exitedAlone = () => {
         counts.selfExits++;
