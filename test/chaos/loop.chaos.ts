@@ -127,7 +127,11 @@ const findingsOf = (r: K8sReport) =>
  * Scope i's copy of a demo report: its own cluster, namespace and image repositories, only the
  * given workloads, and (clean) no findings left.
  */
-function forScope(report: K8sReport, i: number, opts: { workloads?: string[]; clean?: boolean } = {}): K8sReport {
+function forScope(
+  report: K8sReport,
+  i: number,
+  opts: { workloads?: string[]; clean?: boolean } = {},
+): K8sReport {
   const resources = report.Resources.filter((r) => !opts.workloads || opts.workloads.includes(r.Name)).map(
     (r): K8sResource => ({
       ...r,
@@ -158,13 +162,24 @@ async function writeScopeScans(dir: string, scopes: number) {
       [`later-${i}.json`, forScope(before, i, { workloads: later })],
       [`after-${i}.json`, forScope(after, i, { clean: true })],
     ];
-    for (const [name, report] of files) await writeFile(path.join(dir, name), JSON.stringify(report, null, 2));
+    for (const [name, report] of files)
+      await writeFile(path.join(dir, name), JSON.stringify(report, null, 2));
   }
+  const packages = (workloads: string[]) =>
+    new Set(findingsOf(forScope(before, 1, { workloads })).map((v) => v.PkgName));
+  // One campaign per package to upgrade (one scope, one owner); the later scan's findings of a
+  // package the first scan had join that campaign, and the owner hears of them in its thread.
+  const joined = [...packages(later)].filter((p) => packages(first).has(p));
+  if (joined.length === 0)
+    throw new Error(
+      'the demo scan has no package on its admin image that the other images share: nothing would join a campaign',
+    );
   const findings = findingsOf(before);
-  if (findingsOf(forScope(before, 1, { workloads: later })).length === 0)
-    throw new Error('the demo scan has no findings on its admin image: the later scan would add nothing');
-  // One campaign per package to upgrade (one scope, one owner).
-  return { exposures: findings.length, campaigns: new Set(findings.map((v) => v.PkgName)).size };
+  return {
+    exposures: findings.length,
+    campaigns: new Set(findings.map((v) => v.PkgName)).size,
+    joined: joined.length,
+  };
 }
 
 function chaosConfig(scopes: number, slackUrl: string, jiraUrl: string): string {
@@ -433,10 +448,14 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
     say(`chaos over after ${Math.round((Date.now() - started) / 1000)} s; one worker finishes the loop`);
     // The last standby lives on and finishes the loop: every exposure resolved, every campaign's
     // workflow ended, and its ticket closed.
-    const expected = { exposures: SCOPES * perScope.exposures, campaigns: SCOPES * perScope.campaigns };
+    const expected = {
+      exposures: SCOPES * perScope.exposures,
+      campaigns: SCOPES * perScope.campaigns,
+      replies: SCOPES * perScope.joined,
+    };
     const deadline = Date.now() + FINISH_MS;
-    let states = new Map<string, string>();
-    let pending: string[] = [];
+    let states: Map<string, string>;
+    let pending: string[];
     for (;;) {
       // A worker that died on its own (its server was being restarted) is replaced.
       if (children.size === 0) startWorker();
@@ -496,7 +515,9 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
     const misthreaded = replies.filter(
       (m) => slack.messages.get(m.ref)?.threadTs !== m.thread_ref!.split('/').at(-1),
     );
-    const withoutMessage = campaignRows.filter((c) => !originals.some((m) => m.key === campaignMessageKey(c.id)));
+    const withoutMessage = campaignRows.filter(
+      (c) => !originals.some((m) => m.key === campaignMessageKey(c.id)),
+    );
 
     // Patching: each host of a rollout changed once, by some apply; a host in one rollout per campaign.
     const rollouts = await q<{ id: string; campaign_id: string; status: string }>(
@@ -548,7 +569,8 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
     const withoutEvents = ids.filter((id) => ![...seqs.keys()].some((k) => k.startsWith(`${id}:`)));
 
     const duplicates = {
-      tickets: ticketRows.filter((t) => t.n > 1).length + [...jiraByLabel.values()].filter((n) => n > 1).length,
+      tickets:
+        ticketRows.filter((t) => t.n > 1).length + [...jiraByLabel.values()].filter((n) => n > 1).length,
       jiraIssuesBeyondCampaigns: Math.max(0, jira.issues.size - campaignRows.length),
       slackPosts: unrecordedSlack.length,
       patchJobs: hostsInTwoRounds[0]!.n,
@@ -584,6 +606,7 @@ describe('crash suite: the demo campaign loop under SIGKILL and server restarts'
       approvals: 0,
     });
     expect(withoutMessage).toEqual([]);
+    expect(replies).toHaveLength(expected.replies);
     expect(misthreaded).toEqual([]);
     expect(rollouts.filter((r) => r.status !== 'succeeded')).toEqual([]);
     expect(unapplied).toEqual([]);
