@@ -47,6 +47,17 @@ export interface CampaignWorkflowInput {
   historyLimit?: number;
   /** Heartbeat timeout of the outside-system activities (tests lower it to see a killed worker sooner). */
   heartbeatTimeoutMs?: number;
+  /**
+   * Set when a workflow of this campaign shard may have run (and ended) before: this chain of runs
+   * then tags its rollout ids and idempotency keys with its own id (the first run's id), since its
+   * turn and round counters start again at 0.
+   */
+  laterGeneration?: boolean;
+}
+
+/** The tag a later generation of a campaign shard puts in its rollout ids and keys. */
+export function generationTag(firstExecutionRunId: string): string {
+  return firstExecutionRunId.replaceAll('-', '').slice(-12);
 }
 
 /** Everything the workflow knows that is not in its input, carried across runs. */

@@ -8,9 +8,17 @@ import type { Actor } from '../domain/exposure.ts';
 
 export const patchRolloutWorkflowType = 'patchRollout';
 
-/** One rollout per campaign shard and approval round: "patch-<campaign>[~<shard>]-r<round>". */
-export function patchRolloutWorkflowId(campaignId: string, shard: number, round: number): string {
-  return `patch-${campaignId}${shard > 1 ? `~${shard}` : ''}-r${round}`;
+/**
+ * One rollout per campaign shard and approval round: "patch-<campaign>[~<shard>][.<generation>]-r<round>"
+ * (a later generation of the shard's workflow tags its rounds: contracts/campaign.ts generationTag).
+ */
+export function patchRolloutWorkflowId(
+  campaignId: string,
+  shard: number,
+  round: number,
+  generation?: string,
+): string {
+  return `patch-${campaignId}${shard > 1 ? `~${shard}` : ''}${generation ? `.${generation}` : ''}-r${round}`;
 }
 
 export interface PatchRolloutInput {

@@ -55,6 +55,8 @@ export function campaignInput(
   place: Pick<CampaignPlace, 'campaignId' | 'shard' | 'scope' | 'owner'>,
   admissions: Admission[],
   opts: Pick<CampaignStartOptions, 'historyLimit' | 'heartbeatTimeoutMs'>,
+  /** No workflow of this shard ever ran (CampaignPlace.fresh). */
+  fresh = false,
 ): CampaignWorkflowInput {
   return {
     campaignId: place.campaignId,
@@ -66,6 +68,7 @@ export function campaignInput(
     admissions,
     ...(opts.historyLimit ? { historyLimit: opts.historyLimit } : {}),
     ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
+    ...(fresh ? {} : { laterGeneration: true }),
   };
 }
 
@@ -83,12 +86,16 @@ export async function admitToCampaigns(
   onAdmitted?: (workflowId: string, place: CampaignPlace, admissions: Admission[]) => Promise<void>,
 ): Promise<AdmitResult> {
   const result: AdmitResult = { started: 0, eagerlyStarted: 0, signalled: 0 };
-  const groups = new Map<string, { place: CampaignPlace; admissions: Admission[]; occupied: boolean }>();
+  const groups = new Map<
+    string,
+    { place: CampaignPlace; admissions: Admission[]; occupied: boolean; fresh: boolean }
+  >();
   for (const { place, admission } of items) {
     const id = campaignWorkflowId(place.campaignId, place.shard);
-    const g = groups.get(id) ?? { place, admissions: [], occupied: false };
+    const g = groups.get(id) ?? { place, admissions: [], occupied: false, fresh: true };
     g.admissions.push(admission);
     g.occupied ||= place.occupied;
+    g.fresh &&= place.fresh;
     groups.set(id, g);
   }
   // A client on a worker's own connection (an activity's, or a process that runs the worker) asks
@@ -111,7 +118,7 @@ export async function admitToCampaigns(
         const handle = await client.workflow.start(campaignWorkflowType, {
           workflowId,
           taskQueue: opts.taskQueue,
-          args: [campaignInput(deps.config, g.place, g.admissions, opts)],
+          args: [campaignInput(deps.config, g.place, g.admissions, opts, g.fresh)],
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
           ...(eager ? { requestEagerStart: true } : {}),
         });

@@ -111,6 +111,11 @@ export interface CampaignPlace {
   moved: boolean;
   /** The shard held open exposures before: its workflow is probably running (signal it). */
   occupied: boolean;
+  /**
+   * The shard is new (a campaign or shard created by this assignment): no workflow ever ran for
+   * it. Otherwise one may have run and ended, and a new one is a later generation of it.
+   */
+  fresh: boolean;
 }
 
 interface CampaignRow {
@@ -126,13 +131,14 @@ interface CampaignRow {
 async function lockCampaigns(
   db: PoolClient,
   campaigns: CampaignRow[],
-): Promise<{ shards: Map<string, number>; load: Map<string, number> }> {
-  await db.query(
+): Promise<{ shards: Map<string, number>; load: Map<string, number>; created: Set<string> }> {
+  const { rows: inserted } = await db.query<{ id: string }>(
     `insert into campaigns (id, scope, owner, fix_key, kind, subject)
      select c.id, c.scope, c.owner, c."fixKey", c.kind, c.subject
        from jsonb_to_recordset($1::jsonb) as c(id text, scope text, owner text, "fixKey" text, kind text, subject text)
       order by c.id
-     on conflict (id) do nothing`,
+     on conflict (id) do nothing
+     returning id`,
     [JSON.stringify(campaigns)],
   );
   const ids = campaigns.map((c) => c.id).sort();
@@ -149,6 +155,7 @@ async function lockCampaigns(
   return {
     shards: new Map(rows.map((r) => [r.id, r.shards])),
     load: new Map(loads.map((l) => [`${l.campaign_id}~${l.campaign_shard}`, l.n])),
+    created: new Set(inserted.map((r) => r.id)),
   };
 }
 
@@ -213,8 +220,9 @@ export async function assignCampaigns(
         });
       return { row, id, scope, owner };
     });
-    const { shards, load } = await lockCampaigns(db, [...campaigns.values()]);
+    const { shards, load, created } = await lockCampaigns(db, [...campaigns.values()]);
     const before = new Map(load);
+    const shardsBefore = new Map(shards);
     const members: { id: string; campaignId: string; shard: number; owner?: string }[] = [];
     for (const { row, id, scope, owner } of wanted) {
       let shard: number;
@@ -242,6 +250,7 @@ export async function assignCampaigns(
         ...(owner ? { owner } : {}),
         moved: !stays,
         occupied: (before.get(`${id}~${shard}`) ?? 0) > (stays ? 1 : 0),
+        fresh: created.has(id) || shard > (shardsBefore.get(id) ?? 0),
       });
     }
     await db.query(

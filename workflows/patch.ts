@@ -352,7 +352,8 @@ async function applyHost(
   host: string,
 ): Promise<HostApplyOutcome> {
   const { rolloutId, input, view } = r;
-  for (let wait = 5_000; ; wait = Math.min(wait * 2, 300_000)) {
+  // Backing off to a minute at most: a slot freed by another rollout is taken within a minute.
+  for (let wait = 5_000; ; wait = Math.min(wait * 2, 60_000)) {
     const slot = await records.claimPatchSlot({
       rolloutId,
       scope: input.scope,

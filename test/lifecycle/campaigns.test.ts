@@ -13,6 +13,7 @@ import { patchRolloutQuery, rejectPatchUpdate } from '../../contracts/patch.ts';
 import {
   campaignOf,
   eventually,
+  keepHistory,
   lifecycleConfig,
   newPortLog,
   newScan,
@@ -277,6 +278,46 @@ describe('campaigns', () => {
         'update',
       ]);
       await endCampaign(campaignId, [...rollouts]);
+    });
+  });
+
+  it('starts a campaign again after its workflow ended: the new generation rolls out under new ids', async () => {
+    await withWorker(async (taskQueue) => {
+      const pkg = uniquePackage('libagain');
+      const first = await onHosts('prod', 1, pkg, 'CVE-2099-8009');
+      await dispatchNew(taskQueue, [first]);
+      await untilState(temporal.client, db.pool, first.ids[0]!, 'awaiting-decision');
+      const { campaignId } = await campaignOf(db.pool, first.ids[0]!);
+      await decideCampaign(temporal.client, db.pool, campaignId, { kind: 'approve', actor: by('olivia') });
+      const before = await eventually(
+        'the first rollout',
+        () => view(temporal.client, db.pool, first.ids[0]!),
+        (v) => v.patchRolloutId !== undefined,
+      );
+      expect(before.patchRolloutId).toBe(`patch-${campaignId}-r1`);
+      // Its rollout is turned down and the exposure closed: the campaign's workflow ends.
+      await endCampaign(campaignId, [before.patchRolloutId!]);
+
+      // The same fix on another host, later: the campaign's workflow runs again, from round 1.
+      const later = await onHosts('prod', 1, pkg, 'CVE-2099-8010');
+      await dispatchNew(taskQueue, [later]);
+      await untilState(temporal.client, db.pool, later.ids[0]!, 'awaiting-decision');
+      expect((await campaignOf(db.pool, later.ids[0]!)).campaignId).toBe(campaignId);
+      await decideCampaign(temporal.client, db.pool, campaignId, { kind: 'approve', actor: by('olivia') });
+      const after = await eventually(
+        "the second generation's rollout",
+        () => view(temporal.client, db.pool, later.ids[0]!),
+        (v) => v.patchRolloutId !== undefined,
+      );
+      expect(after.patchRolloutId).toMatch(new RegExp(`^patch-${campaignId}\\.[0-9a-f]{12}-r1$`));
+      const rollout = await eventually(
+        'the second rollout waiting for its approval',
+        () => temporal.client.workflow.getHandle(after.patchRolloutId!).query(patchRolloutQuery),
+        (r) => r.status === 'awaiting-approval',
+      );
+      expect(rollout.hosts.map((h) => h.host)).toEqual([expect.any(String)]);
+      await keepHistory(temporal.client, db.pool, later.ids[0]!, 'campaign-later-generation');
+      await endCampaign(campaignId, [after.patchRolloutId!]);
     });
   });
 

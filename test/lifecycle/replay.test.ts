@@ -24,6 +24,7 @@ describe('replaying recorded workflow histories', () => {
         'campaign-bare-scope.json',
         'campaign-continued-as-new.json',
         'campaign-human-close-verified.json',
+        'campaign-later-generation.json',
         'campaign-reassigned.json',
         'campaign-reopened.json',
         'campaign-rescored-ticket-refreshed.json',

@@ -43,6 +43,7 @@ import {
   campaignQuery,
   decideUpdate,
   exposureQuery,
+  generationTag,
   exposuresQuery,
   patchRolloutFinishedSignal,
   rescoredSignal,
@@ -93,6 +94,10 @@ class CampaignRun {
   private readonly remote: Remote;
   private readonly ref: { campaignId: string; shard: number; scope: string; owner?: string };
   private readonly wfId = workflowInfo().workflowId;
+  /** This chain of runs' tag, when an earlier chain of the same workflow id may have used its keys. */
+  private readonly generation: string | undefined;
+  /** What the keys of this chain's requests start with: the workflow id, tagged in a later generation. */
+  private readonly chain: string;
   private readonly rules: CampaignWorkflowInput['rules'];
   private readonly cells: Map<string, Cell>;
   private readonly inbox: InboxItem[];
@@ -126,6 +131,8 @@ class CampaignRun {
       ...(input.owner ? { owner: input.owner } : {}),
     };
     this.rules = input.rules;
+    this.generation = input.laterGeneration ? generationTag(workflowInfo().firstExecutionRunId) : undefined;
+    this.chain = this.generation ? `${this.wfId}.${this.generation}` : this.wfId;
     const carried: CampaignCarried = input.carried ?? { cells: [], turn: 0, round: 0, inbox: [] };
     this.cells = new Map<string, Cell>(carried.cells.map((c) => [c.id, c]));
     this.inbox = [...carried.inbox];
@@ -387,13 +394,13 @@ class CampaignRun {
 
   /** Write the turn's records, then do what it asked for: one request per kind and topic. */
   private async flush(): Promise<void> {
-    const { ref, remote, wfId } = this;
+    const { ref, remote, chain } = this;
     const t = this.turn;
     this.turn = new Turn(ref);
     await this.writeRecords(t);
     if (!t.hasRequests()) return;
     const n = ++this.turnNo;
-    const key = (what: string) => `${wfId}:${n}:${what}`;
+    const key = (what: string) => `${chain}:${n}:${what}`;
     const calls: Promise<unknown>[] = [];
     if (t.asks.size) {
       const exposureIds = [...t.asks.keys()];
@@ -408,7 +415,7 @@ class CampaignRun {
         this.attempt(`the ${n2.notification}`, n2.exposureIds, () =>
           remote.notifyCampaign({
             ...ref,
-            key: `${this.input.campaignId}:${topic}:${wfId}:${n}`,
+            key: `${this.input.campaignId}:${topic}:${chain}:${n}`,
             kind: n2.notification,
             level: n2.level,
             audiences: n2.audiences,
@@ -434,7 +441,7 @@ class CampaignRun {
         this.attempt('the verifying re-scan', req.exposureIds, () =>
           remote.requestCampaignRescan({
             ...ref,
-            requestId: `${wfId}:${Date.parse(fixedAt)}:${req.window}`,
+            requestId: `${chain}:${Date.parse(fixedAt)}:${req.window}`,
             key: key(`rescan-${Date.parse(fixedAt)}`),
             exposureIds: req.exposureIds,
             assetIds: [...new Set(req.assetIds)],
@@ -456,7 +463,7 @@ class CampaignRun {
       this.attempt('remediation', ids, () =>
         this.remote.remediateCampaign({
           ...this.ref,
-          key: `${this.wfId}:round:${round}`,
+          key: `${this.chain}:round:${round}`,
           round,
           exposureIds: ids,
         }),
@@ -467,7 +474,7 @@ class CampaignRun {
     // Exposures that left remediation meanwhile (a scan showed them gone) are not patched.
     const waiting = ids.filter((id) => cells.get(id)?.state === 'remediating');
     if (!outcome.patch || waiting.length === 0) return;
-    const rolloutId = patchRolloutWorkflowId(input.campaignId, input.shard, round);
+    const rolloutId = patchRolloutWorkflowId(input.campaignId, input.shard, round, this.generation);
     const exposures = outcome.patch.exposures.filter((e) => waiting.includes(e.exposureId));
     const assets = new Set(exposures.map((e) => e.assetId));
     const targets = outcome.patch.targets.filter((t) => assets.has(t.assetId));
@@ -517,7 +524,7 @@ class CampaignRun {
       await this.meanwhile(
         this.remote.moveExposures({
           ...this.ref,
-          key: `${this.wfId}:move:${g.cells[0]!.id}:${g.cells[0]!.seq}`,
+          key: `${this.chain}:move:${g.cells[0]!.id}:${g.cells[0]!.seq}`,
           to,
           by: g.by,
           cells: g.cells,
@@ -541,7 +548,7 @@ class CampaignRun {
         () =>
           this.remote.updateCampaignTicket({
             ...this.ref,
-            key: `${this.wfId}:close:${closed.map((c) => `${c.id}@${c.seq}`).sort()[0]}`,
+            key: `${this.chain}:close:${closed.map((c) => `${c.id}@${c.seq}`).sort()[0]}`,
             action: 'close-if-done',
             text: closed
               .map((c) =>
