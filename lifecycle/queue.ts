@@ -222,7 +222,7 @@ function queueTitle(day: string, campaigns: number, exposures: number, reminders
 
 /**
  * The reminders' lines per campaign, oldest first, without repeats, each only while the exposure it
- * is about is still open in that campaign ("Reminder: …", "Escalation (level 1): …").
+ * is about is still open in that campaign ("Reminder: …", "Reminder (level 1): …", "Escalation (level 2): …").
  */
 async function liveReminderLines(db: PoolClient, items: Reminder[]): Promise<Map<string, string[]>> {
   const { rows } = await db.query<{ id: string; campaign_id: string | null }>(
@@ -237,7 +237,13 @@ async function liveReminderLines(db: PoolClient, items: Reminder[]): Promise<Map
     const paired = lines.length === item.exposure_ids.length;
     const live = lines.filter((_, i) => !paired || openIn.get(item.exposure_ids[i]!) === item.campaign_id);
     if (!paired && !item.exposure_ids.some((id) => openIn.get(id) === item.campaign_id)) continue;
-    const label = item.kind === 'escalation' ? `Escalation (level ${item.level})` : 'Reminder';
+    // A later step of the SLA ladder says so: the same line again is not the same reminder.
+    const label =
+      item.kind === 'escalation'
+        ? `Escalation (level ${item.level})`
+        : item.level > 0
+          ? `Reminder (level ${item.level})`
+          : 'Reminder';
     const all = byCampaign.get(item.campaign_id) ?? [];
     for (const l of live) if (!all.includes(`${label}: ${l}`)) all.push(`${label}: ${l}`);
     if (all.length) byCampaign.set(item.campaign_id, all);

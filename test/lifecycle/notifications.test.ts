@@ -292,7 +292,7 @@ describe('the owner’s daily queue', () => {
       expect(first.campaigns[0]!.lines).toEqual([
         expect.stringMatching(/^1 of 1 open exposure waiting for a decision; due /),
         expect.stringMatching(/^Reminder: \S+ CVE-2099-7201 on asset \d+ is due /),
-        expect.stringMatching(/^Escalation \(level 1\): \S+ CVE-2099-7201 on asset \d+ is due /),
+        expect.stringMatching(/^Reminder \(level 1\): \S+ CVE-2099-7201 on asset \d+ is due /),
       ]);
 
       // Sent, then the process dies before recording it; a third reminder arrives meanwhile.
