@@ -61,7 +61,7 @@ export interface DecisionApiDeps {
   config: Config;
   log: Logger;
   now?: () => number;
-  /** Updates sent at once for a "decide for all" (keeps a 200-exposure unit from flooding the server). */
+  /** Updates sent at once for a "decide for all" (keeps a decision on many exposures across many campaigns from flooding the server). */
   concurrency?: number;
 }
 
@@ -134,7 +134,7 @@ export class DecisionApi {
   /**
    * Problems a form can show beside its fields before it closes (Slack modals), in the workflow
    * validator's terms: required text present, dates in the future and within the scope's limits,
-   * a person who exists. The validator (workflows/exposure/admission.ts) still has the last word.
+   * a person who exists. The campaign workflow's validator (domain/decisionAdmission.ts) still has the last word.
    */
   formProblems(scope: string, input: DecisionInput): FormProblems {
     const problems: FormProblems = {};

@@ -1,6 +1,6 @@
 // Who is clicking: a chat account mapped to a person of ctem.yaml (people[].slack, people[].teams),
 // and a person mapped to roles per scope. Pure lookups over the loaded configuration; the decision
-// itself is authorized by the exposure workflow's validator (domain/authorization.ts), not here.
+// itself is authorized by the campaign workflow's validator (domain/authorization.ts), not here.
 import type { Config, Person, RoleName } from '../domain/config.ts';
 import { roleNames } from '../domain/config.ts';
 

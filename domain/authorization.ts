@@ -1,4 +1,4 @@
-// Who may take which decision on an exposure. Pure: the exposure workflow's update validators run it
+// Who may take which decision on an exposure. Pure: the campaign workflow's update validator runs it
 // on a snapshot of the scope's roles, and the decision API runs it on the live ctem.yaml before
 // sending, so a refusal is the same sentence wherever it is decided.
 import type { Config, RoleName } from './config.ts';

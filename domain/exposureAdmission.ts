@@ -1,5 +1,5 @@
 // How an exposure enters its lifecycle, in one place for every path that admits one (the
-// set-based dispatcher for a scan's new exposures, the exposure workflow for one that came back):
+// set-based dispatcher for a scan's new exposures, the dispatcher again for one that came back):
 // triaged → validated (the scan that saw it, and the exploitation and exposure the triage found) →
 // the owner asked → awaiting-decision. Pure: the dispatcher writes these as events in bulk, the
 // workflow records them one by one.

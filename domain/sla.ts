@@ -1,5 +1,5 @@
 // SLA clocks and the escalation ladder. Pure and deterministic (times are numbers in ms and `now` is
-// an input), so the exposure workflow runs them on workflow time and tests run them on any clock.
+// an input), so the campaign workflow runs them on workflow time and tests run them on any clock.
 
 /** Who a ladder step reaches. The notify activity resolves each audience from ctem.yaml. */
 export const escalationAudiences = [

@@ -1,4 +1,4 @@
-// What a scan changed, for the lifecycle: which exposure workflows to start or signal. Only changes
+// What a scan changed, for the lifecycle: which exposures to file into campaigns and which campaigns to tell. Only changes
 // are listed; "still present" exposures are never signalled (DESIGN.md §2).
 import type { Pool } from '../runtime/pool.ts';
 

@@ -8,7 +8,7 @@ import { isPortFree, PortInUseError, waitForPort } from './ports.ts';
 /** The Temporal CLI release the project pins (installed by `npm run setup`). */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 
-/** Search attributes the exposure workflows set; registered when the dev server starts. */
+/** Search attributes registered when the dev server starts (for list filters; no workflow sets them yet). */
 export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Datetime' | 'Double'> = {
   CtemScope: 'Keyword',
   CtemState: 'Keyword',

@@ -1,6 +1,6 @@
-// `ctem ingest FILE… [--scope S] [--format F] [--cycle] [--json]`: scanner reports into the
+// `ctem ingest FILE… [--scope S] [--format F] [--cycle] [--baseline] [--json]`: scanner reports into the
 // inventory, one transaction per file. A file that fails leaves nothing behind and the others still
-// go in; the exit code says whether all did. Each scan's diff then goes to the exposure workflows
+// go in; the exit code says whether all did. Each scan's diff then goes to the campaign workflows
 // when a Temporal server is reachable (temporal.address, or a running `ctem up`); without one the
 // command says so, and running it again later hands the already-ingested scans over (dispatch is
 // idempotent per scan × exposure × change).

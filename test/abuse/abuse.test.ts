@@ -3,7 +3,7 @@
 // Framework JWT in production mode (the real @microsoft/teams.apps validation, keys served by the
 // local connector); Jira webhooks with a bad HMAC and ServiceNow calls with a bad shared secret; and
 // decisions by people without the role. Each attack must be refused, must leave an audit event, and
-// must change nothing: the exposure workflow's state (queried on the real Temporal server), its
+// must change nothing: the exposure's state in its campaign workflow (queried on the real Temporal server), its
 // lifecycle events and the ticket ledger are compared before and after.
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // The dashboard in a real browser: Debian's chromium driven by playwright-core against the project's
-// HTTP server, with real exposure workflows on the run's Temporal server behind the decisions. What a
+// HTTP server, with real campaign workflows on the run's Temporal server behind the decisions. What a
 // person sees is checked on the rendered page; screenshots are kept under test-results/screenshots/.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
