@@ -13,6 +13,7 @@ import type { Actor, Decision, DecisionKind, ExposureState } from '../domain/exp
 import type { Pool } from '../runtime/pool.ts';
 import { decideCampaign, decideExposures, recordRefusal } from '../lifecycle/decide.ts';
 import { authorizationContext, authorizeDecision } from '../domain/authorization.ts';
+import { MAX_DECISION_TEXT } from '../domain/decisionAdmission.ts';
 import { campaignWorkflowId, exposureQuery } from '../contracts/campaign.ts';
 import { campaignPlaces } from '../lifecycle/campaigns.ts';
 import { lifecycleRulesFor } from '../lifecycle/settings.ts';
@@ -151,6 +152,8 @@ export class DecisionApi {
       }
       case 'acceptRisk': {
         if (input.justification.trim() === '') problems.justification = 'Say why the risk is acceptable.';
+        else if (input.justification.length > MAX_DECISION_TEXT)
+          problems.justification = `At most ${MAX_DECISION_TEXT} characters; link a document for more.`;
         const expires = Date.parse(input.expires);
         if (Number.isNaN(expires)) problems.expires = 'Choose the date the acceptance ends.';
         else if (expires <= now) problems.expires = 'Choose a date in the future.';
@@ -160,6 +163,8 @@ export class DecisionApi {
       }
       case 'markFalsePositive':
         if (input.reason.trim() === '') problems.reason = 'Say why the finding is wrong.';
+        else if (input.reason.length > MAX_DECISION_TEXT)
+          problems.reason = `At most ${MAX_DECISION_TEXT} characters; link a document for more.`;
         break;
       case 'reassign':
         if (!this.people.person(input.to))

@@ -70,6 +70,16 @@ function futureTime(
   return undefined;
 }
 
+/**
+ * The longest text a decision may carry (a comment, a reason, a justification). A campaign workflow
+ * keeps a risk acceptance's justification in each exposure it covers and carries them all across
+ * continue-as-new, within Temporal's payload limit: a few paragraphs fit, a pasted document does not
+ * (it belongs in the ticket, linked from the justification).
+ */
+export const MAX_DECISION_TEXT = 1_000;
+
+const TEXT_FIELDS = ['comment', 'reason', 'justification'] as const;
+
 /** Why the decision is refused, or undefined when it is admitted. */
 export function refusal(
   decision: Decision,
@@ -81,6 +91,13 @@ export function refusal(
   const actor: unknown = decision.actor;
   if (!actor || typeof actor !== 'object' || typeof (actor as { personId?: unknown }).personId !== 'string')
     return 'the decision names no actor; give actor.personId';
+  for (const field of TEXT_FIELDS) {
+    const text: unknown = (decision as Record<string, unknown>)[field];
+    if (text === undefined) continue;
+    if (typeof text !== 'string') return `${field} must be text`;
+    if (text.length > MAX_DECISION_TEXT)
+      return `the ${field} is ${text.length} characters long; at most ${MAX_DECISION_TEXT} are kept with a decision (put the rest in the ticket and link it)`;
+  }
   switch (decision.kind) {
     case 'approve':
       break;

@@ -17,7 +17,7 @@ import {
 import { authorizationContext, authorizeDecision } from '../../domain/authorization.ts';
 import { compareVersions } from '../../domain/versions.ts';
 import { campaignAction, campaignId, campaignKeyOf, campaignWorkflowId } from '../../domain/campaign.ts';
-import { refusal } from '../../domain/decisionAdmission.ts';
+import { MAX_DECISION_TEXT, refusal } from '../../domain/decisionAdmission.ts';
 import { lifecycleRulesFor, validateLifecycleSettings } from '../../lifecycle/settings.ts';
 import { ConfigError, parseConfig } from '../../domain/config.ts';
 import { lifecycleConfig } from './support.ts';
@@ -140,6 +140,40 @@ describe('admission of decisions', () => {
     expect(
       refusal({ kind: 'approve', actor: undefined } as never, subject, ctx, defaultLifecycleRules, now),
     ).toMatch(/names no actor/);
+  });
+
+  it('refuses a text too long to keep with the decision, naming the field and the limit', () => {
+    const expires = '2026-02-01T00:00:00Z';
+    const accept = (justification: string) =>
+      refusal(
+        { kind: 'acceptRisk', actor: { personId: 'lena', via: 'cli' }, justification, expires },
+        subject,
+        ctx,
+        defaultLifecycleRules,
+        now,
+      );
+    expect(accept('x'.repeat(MAX_DECISION_TEXT))).toBeUndefined();
+    expect(accept('x'.repeat(MAX_DECISION_TEXT + 1))).toBe(
+      `the justification is ${MAX_DECISION_TEXT + 1} characters long; at most ${MAX_DECISION_TEXT} are kept with a decision (put the rest in the ticket and link it)`,
+    );
+    expect(
+      refusal(
+        { kind: 'approve', actor: by, comment: 'y'.repeat(5_000) },
+        subject,
+        ctx,
+        defaultLifecycleRules,
+        now,
+      ),
+    ).toMatch(/^the comment is 5000 characters long/);
+    expect(
+      refusal(
+        { kind: 'markFalsePositive', actor: by, reason: 42 } as never,
+        subject,
+        ctx,
+        defaultLifecycleRules,
+        now,
+      ),
+    ).toBe('reason must be text');
   });
 });
 
