@@ -190,7 +190,8 @@ export class DecisionApi {
       const a = answers.get(exposureId) ?? { ok: false as const, reason: 'no answer from its campaign' };
       if (a.ok) outcomes.push({ exposureId, ok: true, state: a.state });
       else {
-        await recordRefusal(this.deps.pool, { exposureId, decision, reason: a.reason });
+        // Not answered in time is not a refusal: the campaign may still take it, and records it then.
+        if (!a.unconfirmed) await recordRefusal(this.deps.pool, { exposureId, decision, reason: a.reason });
         outcomes.push({ exposureId, ok: false, reason: a.reason });
       }
     }
@@ -216,7 +217,8 @@ export class DecisionApi {
     ];
     for (const f of r.refused)
       await recordRefusal(this.deps.pool, { exposureId: f.exposureId, decision, reason: f.reason });
-    if (r.applied.length === 0 && r.reason) {
+    // Not answered in time is not a refusal (DecisionApplied.unconfirmed): nothing to record.
+    if (r.applied.length === 0 && r.reason && !r.unconfirmed) {
       const { rows } = await this.deps.pool.query<{ id: string }>(
         `select id from exposures where campaign_id = $1 and state not in ('resolved', 'false-positive', 'retired')`,
         [campaignId],

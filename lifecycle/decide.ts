@@ -14,7 +14,12 @@ import type { Decision, ExposureState } from '../domain/exposure.ts';
 import { campaignWorkflowId, decideUpdate } from '../contracts/campaign.ts';
 import { campaignPlaces, readCampaign } from './campaigns.ts';
 
-export type DecisionApplied = { ok: true; state: ExposureState } | { ok: false; reason: string };
+/**
+ * A decision's answer for one exposure. `unconfirmed`: the campaign did not answer in time — not a
+ * refusal (the decision may still be taken), so it is not recorded as one.
+ */
+export type DecisionApplied =
+  { ok: true; state: ExposureState } | { ok: false; reason: string; unconfirmed?: boolean };
 
 /** The innermost message of a failure chain: the validator's own sentence. */
 function innermost(err: unknown): string {
@@ -70,13 +75,16 @@ async function decideIn(
     for (const f of r.refused) out.set(f.exposureId, { ok: false, reason: f.reason });
   } catch (err) {
     let reason: string;
+    let unconfirmed = false;
     if (err instanceof WorkflowUpdateFailedError) reason = innermost(err);
     else if (isNotFound(err)) reason = closedReason;
-    else if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadline(err))
+    else if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadline(err)) {
       reason = `not confirmed: the campaign (${workflowId}) did not answer within ${deadlineMs / 1000} s — its worker may be down; the decision may still be taken when it is back (see \`ctem exposure show\`)`;
-    else throw err;
-    for (const id of exposureIds ?? []) out.set(id, { ok: false, reason });
-    if (!exposureIds) out.set('*', { ok: false, reason });
+      unconfirmed = true;
+    } else throw err;
+    const answer = { ok: false as const, reason, ...(unconfirmed ? { unconfirmed } : {}) };
+    for (const id of exposureIds ?? []) out.set(id, answer);
+    if (!exposureIds) out.set('*', answer);
   }
   return out;
 }
@@ -139,6 +147,8 @@ export interface CampaignDecisionOutcome {
   refused: { exposureId: string; reason: string }[];
   /** Why nothing at all was applied (refused by the validator, or the campaign holds nothing now). */
   reason?: string;
+  /** Some shard did not answer in time: not refused, maybe taken later (DecisionApplied). */
+  unconfirmed?: boolean;
 }
 
 /**
@@ -164,6 +174,7 @@ export async function decideCampaign(
       `campaign ${campaignId} holds no open exposure now`,
     );
     for (const [id, a] of answers) {
+      if (!a.ok && a.unconfirmed) out.unconfirmed = true;
       if (id === '*') reasons.push((a as { reason: string }).reason);
       else if (a.ok) out.applied.push({ exposureId: id, state: a.state });
       else out.refused.push({ exposureId: id, reason: a.reason });

@@ -313,7 +313,7 @@ describe('decisions on an exposure inside its campaign', () => {
         { deadlineMs: 1_500 },
       )
     ).get(id)!;
-    expect(answer.ok).toBe(false);
+    expect(answer).toMatchObject({ ok: false, unconfirmed: true });
     if (!answer.ok)
       expect(answer.reason).toMatch(
         /^not confirmed: the campaign \(campaign-cmp:.*\) did not answer within 1\.5 s/,
