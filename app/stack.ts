@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -9,7 +10,8 @@ import { migrate } from '../runtime/migrate.ts';
 import { resolveSecret } from '../runtime/config.ts';
 import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from '../runtime/postgres.ts';
 import { startTemporalDevServer, type RunningTemporal } from '../runtime/temporal.ts';
-import { connectClient, connectWorker } from '../runtime/temporalConnection.ts';
+import { startTemporalServer, TEMPORAL_SERVER_VERSION } from '../runtime/temporalServer.ts';
+import { connectClient, connectWorker, validateTemporalConnection } from '../runtime/temporalConnection.ts';
 import { ensureSchedules } from '../lifecycle/schedules.ts';
 import { migrateLegacyLifecycles } from '../lifecycle/migrateLegacy.ts';
 import { validateLifecycleSettings } from '../lifecycle/settings.ts';
@@ -62,6 +64,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     stops.length = 0;
   };
   try {
+    validateTemporalConnection(config, baseDir, env);
     await mkdir(home, { recursive: true });
 
     let pg: RunningPostgres | undefined;
@@ -84,7 +87,24 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
 
     let temporal: RunningTemporal | undefined;
     let address = config.temporal.address;
-    if (!address) {
+    if (!address && config.temporal.embedded === 'server') {
+      const server = config.temporal.server;
+      progress(
+        `starting the Temporal server ${TEMPORAL_SERVER_VERSION} on PostgreSQL (${server.shards} history shards)`,
+      );
+      temporal = await startTemporalServer({
+        databaseUrl,
+        dir: path.join(home, 'temporal-server'),
+        port: Number(env.CTEM_TEMPORAL_PORT ?? 7233),
+        shards: server.shards,
+        retentionDays: server.retentionDays,
+        databases: { main: server.database, visibility: server.visibilityDatabase },
+        maxConns: server.maxConns,
+        namespace: config.temporal.namespace,
+      });
+      stops.push(() => temporal!.stop());
+      address = temporal.address;
+    } else if (!address) {
       progress('starting the Temporal dev server');
       const port = Number(env.CTEM_TEMPORAL_PORT ?? 7233);
       temporal = await startTemporalDevServer({
@@ -148,7 +168,12 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
         () => false,
       );
       const workerOk = worker.getState() === 'RUNNING';
-      sendJson(res, dbOk && workerOk ? 200 : 503, { database: dbOk, worker: worker.getState() });
+      // `instance` tells which ctem process answered when several share one address.
+      sendJson(res, dbOk && workerOk ? 200 : 503, {
+        database: dbOk,
+        worker: worker.getState(),
+        instance: `${process.pid}@${os.hostname()}`,
+      });
     });
     http.route('GET', '/metrics', async (_req, res) => {
       const body = await metrics.registry.metrics();
@@ -170,7 +195,9 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       env,
       ...(chat ? { decisions: chat.decisions } : {}),
     });
-    const httpPort = await http.listen(config.http.port, config.http.host);
+    const httpPort = await http.listen(config.http.port, config.http.host, {
+      reusePort: config.http.reusePort,
+    });
     stops.push(() => http.close());
 
     const info: StackInfo = {
@@ -181,6 +208,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
         address,
         namespace: config.temporal.namespace,
         embedded: !!temporal,
+        ...(temporal ? { engine: config.temporal.embedded } : {}),
         uiUrl: temporal?.uiUrl,
       },
       taskQueue: config.temporal.taskQueue,

@@ -36,19 +36,20 @@ export class HttpServer {
     return this;
   }
 
-  async listen(port: number, host: string): Promise<number> {
+  /** Listen on host:port; with reusePort, other processes may listen there too (SO_REUSEPORT). */
+  async listen(port: number, host: string, opts: { reusePort?: boolean } = {}): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
           err.code === 'EADDRINUSE'
             ? new Error(
-                `the HTTP server cannot listen on ${host}:${port} because the port is in use; set http.port in ctem.yaml or CTEM_HTTP_PORT`,
+                `the HTTP server cannot listen on ${host}:${port} because the port is in use; set http.port in ctem.yaml or CTEM_HTTP_PORT${opts.reusePort ? '' : ' (or http.reusePort: true in every ctem process meant to share it)'}`,
               )
             : err,
         );
       };
       this.server.once('error', onError);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, ...(opts.reusePort ? { reusePort: true } : {}) }, () => {
         this.server.off('error', onError);
         resolve();
       });

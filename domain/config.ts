@@ -134,17 +134,69 @@ export const configSchema = z
           .strict()
           .optional(),
         apiKey: secretRef.optional(),
+        /**
+         * Which Temporal `ctem up` starts when there is no address: the CLI's dev server (SQLite, one
+         * shard) or the real Temporal server on the project's PostgreSQL (runtime/temporalServer.ts).
+         */
+        embedded: z.enum(['dev', 'server']).default('dev'),
+        /** The embedded Temporal server's settings (embedded: server). */
+        server: z
+          .object({
+            /** History shards; fixed when its databases are first created. */
+            shards: z.number().int().min(1).max(16_384).default(4),
+            /** Days a closed workflow's history is kept. */
+            retentionDays: z.number().int().min(1).max(3_650).default(30),
+            /** Database names on the project's PostgreSQL. */
+            database: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain database name')
+              .default('temporal'),
+            visibilityDatabase: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain database name')
+              .default('temporal_visibility'),
+            /** Connections each Temporal service may open to the persistence database. */
+            maxConns: z.number().int().min(2).max(500).default(20),
+          })
+          .strict()
+          .default({
+            shards: 4,
+            retentionDays: 30,
+            database: 'temporal',
+            visibilityDatabase: 'temporal_visibility',
+            maxConns: 20,
+          }),
       })
       .strict()
-      .default({ namespace: 'default', taskQueue: 'ctem' }),
+      .refine((t) => !(t.address && t.embedded === 'server'), {
+        message: 'embedded: server starts a Temporal server of its own; remove it or temporal.address',
+        path: ['embedded'],
+      })
+      .default({
+        namespace: 'default',
+        taskQueue: 'ctem',
+        embedded: 'dev',
+        server: {
+          shards: 4,
+          retentionDays: 30,
+          database: 'temporal',
+          visibilityDatabase: 'temporal_visibility',
+          maxConns: 20,
+        },
+      }),
     database: z.object({ url: secretRef.optional() }).strict().default({}),
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
+        /**
+         * Let several ctem processes listen on the same host:port, the kernel sharing connections
+         * among them (SO_REUSEPORT, Linux): two HTTP servers behind one address, no proxy.
+         */
+        reusePort: z.boolean().default(false),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080 }),
+      .default({ host: '127.0.0.1', port: 8080, reusePort: false }),
     people: z.array(personSchema).default([]),
     scopes: z.array(scopeSchema).default([]),
     /** Policy name → YAML file path (relative to ctem.yaml). "default" is built in. */
@@ -291,6 +343,14 @@ export function applyEnvOverrides(cfg: Config, env: Record<string, string | unde
   if (env.CTEM_TEMPORAL_NAMESPACE) out.temporal.namespace = env.CTEM_TEMPORAL_NAMESPACE;
   if (env.CTEM_TASK_QUEUE) out.temporal.taskQueue = env.CTEM_TASK_QUEUE;
   if (env.CTEM_TEMPORAL_API_KEY) out.temporal.apiKey = 'env:CTEM_TEMPORAL_API_KEY';
+  // mTLS (a Temporal cluster's or Temporal Cloud's): files, e.g. mounted secrets in a container.
+  const tlsEnv = {
+    certFile: env.CTEM_TEMPORAL_TLS_CERT_FILE,
+    keyFile: env.CTEM_TEMPORAL_TLS_KEY_FILE,
+    caFile: env.CTEM_TEMPORAL_TLS_CA_FILE,
+    serverName: env.CTEM_TEMPORAL_TLS_SERVER_NAME,
+  };
+  for (const [k, v] of Object.entries(tlsEnv)) if (v) out.temporal.tls = { ...out.temporal.tls, [k]: v };
   if (env.DATABASE_URL) out.database.url = 'env:DATABASE_URL';
   if (env.CTEM_HTTP_PORT) {
     const port = Number(env.CTEM_HTTP_PORT);
@@ -301,5 +361,36 @@ export function applyEnvOverrides(cfg: Config, env: Record<string, string | unde
     out.http.port = port;
   }
   if (env.CTEM_HTTP_HOST) out.http.host = env.CTEM_HTTP_HOST;
+  if (env.CTEM_HTTP_REUSE_PORT !== undefined && env.CTEM_HTTP_REUSE_PORT !== '') {
+    if (!['0', '1'].includes(env.CTEM_HTTP_REUSE_PORT))
+      throw new ConfigError([
+        { file: 'environment', field: 'CTEM_HTTP_REUSE_PORT', message: 'must be 0 or 1' },
+      ]);
+    out.http.reusePort = env.CTEM_HTTP_REUSE_PORT === '1';
+  }
+  if (env.CTEM_TEMPORAL_EMBEDDED) {
+    if (env.CTEM_TEMPORAL_EMBEDDED !== 'dev' && env.CTEM_TEMPORAL_EMBEDDED !== 'server')
+      throw new ConfigError([
+        { file: 'environment', field: 'CTEM_TEMPORAL_EMBEDDED', message: 'must be dev or server' },
+      ]);
+    out.temporal.embedded = env.CTEM_TEMPORAL_EMBEDDED;
+  }
+  if (env.CTEM_TEMPORAL_SHARDS) {
+    const shards = Number(env.CTEM_TEMPORAL_SHARDS);
+    if (!Number.isInteger(shards) || shards < 1 || shards > 16_384)
+      throw new ConfigError([
+        { file: 'environment', field: 'CTEM_TEMPORAL_SHARDS', message: 'must be a whole number 1-16384' },
+      ]);
+    out.temporal.server.shards = shards;
+  }
+  if (out.temporal.address && out.temporal.embedded === 'server')
+    throw new ConfigError([
+      {
+        file: 'environment',
+        field: 'temporal.embedded',
+        message:
+          'embedded: server starts a Temporal server of its own; it cannot be combined with a temporal.address',
+      },
+    ]);
   return out;
 }

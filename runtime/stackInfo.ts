@@ -4,7 +4,14 @@ export interface StackInfo {
   pid: number;
   startedAt: string;
   databaseUrl: { embedded: boolean; port?: number };
-  temporal: { address: string; namespace: string; embedded: boolean; uiUrl?: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    embedded: boolean;
+    /** Which Temporal `ctem up` started: the CLI's dev server or the real server on PostgreSQL. */
+    engine?: 'dev' | 'server';
+    uiUrl?: string;
+  };
   taskQueue: string;
   http: { host: string; port: number };
 }

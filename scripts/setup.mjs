@@ -3,17 +3,23 @@
 //   node scripts/setup.mjs            Node 24 (when the machine's is older), npm packages (when missing
 //                                     or stale), the compiled sources in dist/, the pinned Temporal CLI
 //   node scripts/setup.mjs --system   the above + Debian packages the test suite uses (needs root)
+//   node scripts/setup.mjs --temporal-server
+//                                     the above + the pinned Temporal server and its schema tool
+//                                     (`temporal-server`, `temporal-sql-tool`), for `npm run cluster`
+//                                     and the tests on a production-shaped Temporal
 // Plain Node with no dependencies, so it runs on an old Node before `npm ci`. Idempotent: a second
 // run is quick.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureNode, envOn, npmCliScript } from './node.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_CLI_VERSION = '1.5.1';
+// The server release the CLI above embeds as its dev server: the same engine, with PostgreSQL.
+const TEMPORAL_SERVER_VERSION = '1.29.1';
 const binDir = path.join(root, '.ctem', 'bin');
 const args = new Set(process.argv.slice(2));
 
@@ -138,6 +144,40 @@ function ensureTemporal() {
   );
 }
 
+/** The real Temporal server and temporal-sql-tool, built from the Go module go.temporal.io/server. */
+function ensureTemporalServer() {
+  const wanted = [
+    { name: 'temporal-server', pkg: 'cmd/server', built: 'server' },
+    { name: 'temporal-sql-tool', pkg: 'cmd/tools/sql', built: 'sql' },
+  ];
+  const version = (bin) => {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : '';
+  };
+  const current = wanted.every((w) => version(path.join(binDir, w.name)).includes(TEMPORAL_SERVER_VERSION));
+  if (current)
+    return say(`Temporal server ${TEMPORAL_SERVER_VERSION} and temporal-sql-tool present in .ctem/bin`);
+  if (!goVersionOk())
+    fail(
+      `building the Temporal server ${TEMPORAL_SERVER_VERSION} needs Go >= 1.21 (the module proxy fetches the rest): install Go and run again`,
+    );
+  say(
+    `building Temporal server ${TEMPORAL_SERVER_VERSION} and temporal-sql-tool with go install (a few minutes, once)`,
+  );
+  const tmp = path.join(root, '.ctem', 'go-build-bin');
+  mkdirSync(tmp, { recursive: true });
+  const r = run(
+    'go',
+    ['install', ...wanted.map((w) => `go.temporal.io/server/${w.pkg}@v${TEMPORAL_SERVER_VERSION}`)],
+    { env: { ...process.env, GOBIN: tmp, CGO_ENABLED: '0', GOTOOLCHAIN: 'auto', GOFLAGS: '-mod=mod' } },
+  );
+  if (!r.ok) fail(`go install of the Temporal server failed (${r.why}); see go's message above`);
+  mkdirSync(binDir, { recursive: true });
+  for (const w of wanted) renameSync(path.join(tmp, w.built), path.join(binDir, w.name));
+  rmSync(tmp, { recursive: true, force: true });
+  say(`Temporal server built: ${version(path.join(binDir, 'temporal-server'))}`);
+}
+
 if (args.has('--system')) ensureSystemPackages();
 let node;
 try {
@@ -148,3 +188,4 @@ try {
 ensureNpmPackages(node);
 ensureBuilt(node);
 ensureTemporal();
+if (args.has('--temporal-server')) ensureTemporalServer();

@@ -1,13 +1,28 @@
 import type { Command } from 'commander';
 import { load, refuseFixedClock, type GlobalOptions } from '../context.ts';
+import { UserError } from '../errors.ts';
 import type { CliServices } from '../services.ts';
 import { ctemHome } from '../../runtime/paths.ts';
 import { createLogger } from '../../runtime/log.ts';
 
 export function defineUp(cmd: Command, services: CliServices): void {
-  cmd.action(async (_opts: unknown, cmd: Command) => {
+  cmd.option(
+    '--temporal <engine>',
+    'without temporal.address: start the CLI dev server (dev, SQLite) or the real Temporal server on PostgreSQL (server); default temporal.embedded',
+  );
+  cmd.action(async (opts: { temporal?: string }, cmd: Command) => {
     refuseFixedClock('ctem up');
     const loaded = load(cmd.optsWithGlobals<GlobalOptions>());
+    if (opts.temporal !== undefined) {
+      if (opts.temporal !== 'dev' && opts.temporal !== 'server')
+        throw new UserError(`--temporal takes dev or server, not ${JSON.stringify(opts.temporal)}`, 2);
+      if (loaded.config.temporal.address)
+        throw new UserError(
+          `--temporal ${opts.temporal} starts a Temporal of its own, and temporal.address (${loaded.config.temporal.address}) points at one already; drop one of them`,
+          2,
+        );
+      loaded.config.temporal.embedded = opts.temporal;
+    }
     const log = createLogger('ctem', process.env.CTEM_LOG_LEVEL ?? 'warn');
     const started = Date.now();
     const say = (line: string) => process.stderr.write(`ctem: ${line}\n`);
@@ -21,8 +36,14 @@ export function defineUp(cmd: Command, services: CliServices): void {
     const { info } = stack;
     say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     say(`  HTTP       http://${info.http.host}:${info.http.port}  (/healthz, /readyz)`);
+    const engine =
+      info.temporal.engine === 'server'
+        ? ' (Temporal server on PostgreSQL)'
+        : info.temporal.engine === 'dev'
+          ? ' (dev server)'
+          : ' (external)';
     say(
-      `  Temporal   ${info.temporal.address} namespace ${info.temporal.namespace}${info.temporal.uiUrl ? `  UI ${info.temporal.uiUrl}` : ''}`,
+      `  Temporal   ${info.temporal.address}${engine} namespace ${info.temporal.namespace}${info.temporal.uiUrl ? `  UI ${info.temporal.uiUrl}` : ''}`,
     );
     say(
       `  PostgreSQL ${info.databaseUrl.embedded ? `embedded on 127.0.0.1:${info.databaseUrl.port}` : 'external (DATABASE_URL)'}`,
