@@ -22,6 +22,7 @@ import { parseWeek, previousWeek, weekContaining } from '../../reporting/week.ts
 import { DecisionApi, type DecisionInput } from '../../chat/decisions.ts';
 import type { HttpServer } from '../http.ts';
 import { cookies, DashboardAuth, type Session } from './auth.ts';
+import { postgresSessionStore } from './sessions.ts';
 import { dashboardSettings } from './config.ts';
 import { cleanFilter, exposureDetail, owners, queue, slaStatuses } from './queries.ts';
 
@@ -105,7 +106,12 @@ export class Dashboard {
   static mount(deps: DashboardDeps): Dashboard | undefined {
     const settings = dashboardSettings(deps.config);
     if (!settings) return undefined;
-    const auth = new DashboardAuth(settings, { env: deps.env, baseDir: deps.baseDir }, deps.now);
+    const auth = new DashboardAuth(
+      settings,
+      { env: deps.env, baseDir: deps.baseDir },
+      deps.now,
+      postgresSessionStore(deps.pool),
+    );
     if (!auth.enabled) {
       deps.log.warn(
         'dashboard: no account or token configured (dashboard.accounts / dashboard.tokens); not mounted',
@@ -120,6 +126,7 @@ export class Dashboard {
         res.setHeader('x-content-type-options', 'nosniff');
         res.setHeader('referrer-policy', 'same-origin');
         res.setHeader('cache-control', 'no-store');
+        await auth.ready();
         await fn(req, res);
       };
     deps.http
@@ -191,8 +198,8 @@ export class Dashboard {
   }
 
   /** The signed-in person (session cookie or API token), or a response sent (login redirect, 403). */
-  private viewer(req: IncomingMessage, res: ServerResponse): Viewer | undefined {
-    const session = this.auth.session(req);
+  private async viewer(req: IncomingMessage, res: ServerResponse): Promise<Viewer | undefined> {
+    const session = await this.auth.session(req);
     const personId = session?.personId ?? this.auth.bearer(req);
     if (!personId) {
       if (req.headers.authorization) this.message(res, 401, 'Not signed in', 'The API token is not valid.');
@@ -260,9 +267,9 @@ export class Dashboard {
   }
 
   private async logout(req: IncomingMessage, res: ServerResponse) {
-    const session = this.auth.session(req);
+    const session = await this.auth.session(req);
     const form = await readForm(req);
-    if (session && form && this.auth.checkCsrf(session, form.get('_csrf'))) this.auth.revoke(session);
+    if (session && form && this.auth.checkCsrf(session, form.get('_csrf'))) await this.auth.revoke(session);
     res.writeHead(303, { location: '/dashboard/login', 'set-cookie': this.auth.clearCookie() });
     res.end();
   }
@@ -278,7 +285,7 @@ export class Dashboard {
   }
 
   private async queuePage(req: IncomingMessage, res: ServerResponse) {
-    const v = this.viewer(req, res);
+    const v = await this.viewer(req, res);
     if (!v) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const filter = cleanFilter(url.searchParams, v.scopes);
@@ -317,7 +324,7 @@ export class Dashboard {
     extra: { result?: { tone: 'ok' | 'refused'; text: string }; problems?: string[] } = {},
     status = 200,
   ) {
-    const v = viewer ?? this.viewer(req, res);
+    const v = viewer ?? (await this.viewer(req, res));
     if (!v) return;
     const exposureId = id ?? new URL(req.url ?? '/', 'http://localhost').searchParams.get('id') ?? '';
     const x = await exposureDetail(this.deps.pool, exposureId);
@@ -358,7 +365,7 @@ export class Dashboard {
   }
 
   private async decide(req: IncomingMessage, res: ServerResponse) {
-    const v = this.viewer(req, res);
+    const v = await this.viewer(req, res);
     if (!v) return;
     const form = await readForm(req);
     if (!form) {
@@ -451,7 +458,7 @@ export class Dashboard {
   }
 
   private async digestPage(req: IncomingMessage, res: ServerResponse) {
-    const v = this.viewer(req, res);
+    const v = await this.viewer(req, res);
     if (!v) return;
     const outside = this.scopesWithoutDigest(v.person.id);
     if (outside.length > 0) {

@@ -7,6 +7,7 @@ import { createHmac, randomBytes, timingSafeEqual, createHash } from 'node:crypt
 import type { IncomingMessage } from 'node:http';
 import { resolveSecret } from '../../runtime/config.ts';
 import type { DashboardSettings } from './config.ts';
+import { memorySessionStore, type SessionStore } from './sessions.ts';
 import { hashPassword, verifyPassword } from '../../runtime/passwords.ts';
 
 export const SESSION_COOKIE = 'ctem_session';
@@ -23,8 +24,7 @@ export interface Session {
 }
 
 export class DashboardAuth {
-  private readonly key: Buffer;
-  private readonly revoked = new Map<string, number>();
+  private key?: Buffer;
   private readonly failures = new Map<string, { count: number; until: number }>();
   /** A hash to verify against when the account does not exist, so timing does not tell. */
   private decoy?: string;
@@ -33,12 +33,18 @@ export class DashboardAuth {
     private readonly settings: DashboardSettings,
     private readonly secrets: { env?: NodeJS.ProcessEnv; baseDir: string },
     private readonly now: () => number = Date.now,
+    /** Shared by every process behind the address (PostgreSQL), or this process's own. */
+    private readonly store: SessionStore = memorySessionStore(now),
   ) {
-    this.key = settings.sessionSecret
-      ? createHash('sha256')
-          .update(resolveSecret(settings.sessionSecret, secrets.env, secrets.baseDir))
-          .digest()
-      : randomBytes(32);
+    if (settings.sessionSecret)
+      this.key = createHash('sha256')
+        .update(resolveSecret(settings.sessionSecret, secrets.env, secrets.baseDir))
+        .digest();
+  }
+
+  /** Load the shared signing key (once) before any cookie is read or issued. */
+  async ready(): Promise<void> {
+    this.key ??= await this.store.key();
   }
 
   get enabled(): boolean {
@@ -90,6 +96,7 @@ export class DashboardAuth {
   }
 
   private sign(text: string): string {
+    if (!this.key) throw new Error('DashboardAuth.ready() was not awaited before signing');
     return createHmac('sha256', this.key).update(text).digest('base64url');
   }
 
@@ -121,7 +128,7 @@ export class DashboardAuth {
     return this.cookie('', this.now());
   }
 
-  session(req: IncomingMessage): Session | undefined {
+  async session(req: IncomingMessage): Promise<Session | undefined> {
     const raw = cookies(req)[SESSION_COOKIE];
     if (!raw) return undefined;
     const dot = raw.lastIndexOf('.');
@@ -136,14 +143,14 @@ export class DashboardAuth {
     }
     if (typeof parsed.p !== 'string' || typeof parsed.i !== 'string' || typeof parsed.e !== 'number')
       return undefined;
-    if (parsed.e <= this.now() || this.revoked.has(parsed.i)) return undefined;
-    return { personId: parsed.p, id: parsed.i, expires: parsed.e };
+    if (parsed.e <= this.now()) return undefined;
+    const session = { personId: parsed.p, id: parsed.i, expires: parsed.e };
+    return (await this.store.isSignedOut(session.id)) ? undefined : session;
   }
 
-  revoke(session: Session): void {
-    const now = this.now();
-    for (const [id, until] of this.revoked) if (until <= now) this.revoked.delete(id);
-    this.revoked.set(session.id, session.expires);
+  /** Sign the session out on every process sharing the store. */
+  async revoke(session: Session): Promise<void> {
+    await this.store.signOut(session.id, session.expires);
   }
 
   csrfToken(session: Session): string {

@@ -5,7 +5,8 @@
 // process running a campaign's Jira create, killed (SIGKILL) after Jira made the issue and before it
 // heard back, leaves its campaign to the other, which finds the issue instead of making a second;
 // that every campaign ends with exactly one issue; and that the webhook of a closed issue, sent to the
-// shared address, moves the campaign on.
+// shared address, moves the campaign on. A dashboard session signed in on one process is honoured by
+// both (one signing key, in PostgreSQL), and signing out holds on both.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { configSchema } from '../../domain/config.ts';
 import { externalKeyFor } from '../../tickets/content.ts';
 import { freePort } from '../../runtime/ports.ts';
+import { hashPassword } from '../../runtime/passwords.ts';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { FakeJira } from '../fakes/jira.ts';
@@ -78,6 +80,38 @@ async function readyz(port: number): Promise<{ status: number; instance: string 
   });
 }
 
+/** One request on a new connection (no keep-alive): status, headers and body. */
+async function request(
+  port: number,
+  method: string,
+  urlPath: string,
+  opts: { cookie?: string; form?: Record<string, string> } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
+  return await new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        method,
+        agent: false,
+        headers: {
+          ...(opts.cookie ? { cookie: opts.cookie } : {}),
+          ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** Identities of the workers that completed the workflow's tasks, from its history. */
 async function taskIdentities(client: Client, workflowId: string): Promise<Set<string>> {
   const ids = new Set<string>();
@@ -134,6 +168,7 @@ describe('two ctem processes on one Temporal and one PostgreSQL', () => {
       version: 1,
       people: [{ id: 'olivia', name: 'Olivia Owner' }],
       integrations: { jira: section },
+      dashboard: { accounts: [{ person: 'olivia', passwordHash: await hashPassword('olivia-cluster-pw') }] },
       scopes: [
         {
           name: scope,
@@ -174,6 +209,30 @@ describe('two ctem processes on one Temporal and one PostgreSQL', () => {
     expect(answers.every((r) => r.status === 200)).toBe(true);
     const instances = new Set(answers.map((r) => Number(r.instance.split('@')[0])));
     expect([...instances].sort()).toEqual([a.pid, b.pid].sort());
+
+    // --- a dashboard session issued by one process is good on both; signing out holds on both.
+    const csrf = 'login-form-token';
+    const login = await request(port, 'POST', '/dashboard/login', {
+      cookie: `ctem_login=${csrf}`,
+      form: { _csrf: csrf, user: 'olivia', password: 'olivia-cluster-pw' },
+    });
+    expect(login.status).toBe(303);
+    const session = String(login.headers['set-cookie']).split(';')[0]!;
+    expect(session).toMatch(/^ctem_session=.+/);
+    const pages = [];
+    for (let i = 0; i < 20; i++) pages.push(await request(port, 'GET', '/dashboard', { cookie: session }));
+    expect(pages.map((p) => p.status)).toEqual(Array(20).fill(200));
+    const pageCsrf = /name="_csrf" value="([^"]+)"/.exec(pages[0]!.body)![1]!;
+    const out = await request(port, 'POST', '/dashboard/logout', {
+      cookie: session,
+      form: { _csrf: pageCsrf },
+    });
+    expect(out.status).toBe(303);
+    const after = [];
+    for (let i = 0; i < 20; i++) after.push(await request(port, 'GET', '/dashboard', { cookie: session }));
+    expect(after.map((p) => [p.status, p.headers.location])).toEqual(
+      Array(20).fill([303, '/dashboard/login']),
+    );
 
     // --- campaigns, each one fix on two hosts, filed by both processes' workers.
     jira.options.webhook = { url: `http://127.0.0.1:${port}/webhooks/jira`, secret: webhookSecret };
