@@ -92,7 +92,7 @@ function findBinaries(env: NodeJS.ProcessEnv = process.env): Binaries {
   return { server, sqlTool };
 }
 
-interface SqlTarget {
+export interface SqlTarget {
   host: string;
   port: number;
   user: string;
@@ -101,7 +101,7 @@ interface SqlTarget {
   tls: 'off' | 'on' | 'verify';
 }
 
-function sqlTarget(databaseUrl: string): SqlTarget {
+export function sqlTarget(databaseUrl: string): SqlTarget {
   let url: URL;
   try {
     url = new URL(databaseUrl);
@@ -283,7 +283,6 @@ dynamicConfigClient:
  * search attributes, and resolve once the namespace answers a real RPC.
  */
 export async function startTemporalServer(opts: TemporalServerOptions): Promise<RunningTemporal> {
-  const bins = findBinaries();
   const shards = opts.shards ?? 4;
   if (!Number.isInteger(shards) || shards < 1)
     throw new Error('temporal.server.shards must be a whole number ≥ 1');
@@ -293,12 +292,13 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
     visibility: opts.databases?.visibility ?? 'temporal_visibility',
   };
   const ports = temporalServerPorts(opts.port, opts.ports);
-  for (const [name, port] of Object.entries(ports)) {
-    // The server records membership ports in a smallint column (cluster_membership.rpc_port).
+  // The server records membership ports in a smallint column (cluster_membership.rpc_port).
+  for (const [name, port] of Object.entries(ports))
     if (name.endsWith('Membership') && (port < 1 || port > 32_767))
       throw new Error(
-        `the Temporal server's ${name} port ${port} is outside 1-32767 (Temporal stores membership ports as a smallint): choose a frontend port between 301 and 32767`,
+        `the Temporal server's ${name} port ${port} is outside 1-32767 (Temporal stores membership ports as a smallint): set CTEM_TEMPORAL_PORT to a frontend port between 301 and 33061`,
       );
+  for (const [name, port] of Object.entries(ports)) {
     if (!(await isPortFree(port)))
       throw new PortInUseError(
         `The Temporal server (${name})`,
@@ -307,6 +307,7 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
         'set CTEM_TEMPORAL_PORT to another frontend port (the other services use ports next to it) or temporal.address to use a running cluster',
       );
   }
+  const bins = findBinaries();
   const target = sqlTarget(opts.databaseUrl);
   await prepareTemporalDatabases(opts.databaseUrl, databases);
 

@@ -83,6 +83,68 @@ describe('ctem.yaml', () => {
     expect(() => applyEnvOverrides(cfg, { CTEM_HTTP_PORT: 'eighty' })).toThrow(/CTEM_HTTP_PORT/);
   });
 
+  it('chooses the embedded Temporal (dev server or Temporal server) and its settings, in the file or the environment', () => {
+    const dflt = parseConfig('version: 1');
+    expect(dflt.temporal.embedded).toBe('dev');
+    expect(dflt.temporal.server).toEqual({
+      shards: 4,
+      retentionDays: 30,
+      database: 'temporal',
+      visibilityDatabase: 'temporal_visibility',
+      maxConns: 20,
+    });
+    expect(dflt.http.reusePort).toBe(false);
+    const file = parseConfig(
+      [
+        'version: 1',
+        'temporal:',
+        '  embedded: server',
+        '  server:',
+        '    shards: 16',
+        'http:',
+        '  reusePort: true',
+      ].join('\n'),
+    );
+    expect(file.temporal.embedded).toBe('server');
+    expect(file.temporal.server.shards).toBe(16);
+    expect(file.temporal.server.database).toBe('temporal');
+    expect(file.http.reusePort).toBe(true);
+
+    const env = applyEnvOverrides(dflt, {
+      CTEM_TEMPORAL_EMBEDDED: 'server',
+      CTEM_TEMPORAL_SHARDS: '8',
+      CTEM_HTTP_REUSE_PORT: '1',
+      CTEM_TEMPORAL_TLS_CERT_FILE: '/run/secrets/client.pem',
+      CTEM_TEMPORAL_TLS_KEY_FILE: '/run/secrets/client.key',
+    });
+    expect(env.temporal.embedded).toBe('server');
+    expect(env.temporal.server.shards).toBe(8);
+    expect(env.http.reusePort).toBe(true);
+    expect(env.temporal.tls).toEqual({
+      certFile: '/run/secrets/client.pem',
+      keyFile: '/run/secrets/client.key',
+    });
+    expect(() => applyEnvOverrides(dflt, { CTEM_TEMPORAL_EMBEDDED: 'cluster' })).toThrow(
+      'CTEM_TEMPORAL_EMBEDDED: must be dev or server',
+    );
+    expect(() => applyEnvOverrides(dflt, { CTEM_TEMPORAL_SHARDS: '0' })).toThrow(
+      'CTEM_TEMPORAL_SHARDS: must be a whole number 1-16384',
+    );
+    expect(() => applyEnvOverrides(dflt, { CTEM_HTTP_REUSE_PORT: 'yes' })).toThrow(
+      'CTEM_HTTP_REUSE_PORT: must be 0 or 1',
+    );
+    // A Temporal of its own and an address of another are two answers to one question.
+    expect(() =>
+      applyEnvOverrides(dflt, { CTEM_TEMPORAL_EMBEDDED: 'server', CTEM_TEMPORAL_ADDRESS: 'temporal:7233' }),
+    ).toThrow(/cannot be combined with a temporal.address/);
+    const [both] = problems(
+      ['version: 1', 'temporal:', '  address: temporal:7233', '  embedded: server'].join('\n'),
+    );
+    expect(both).toMatchObject({ field: 'temporal.embedded' });
+    const [shards] = problems(['version: 1', 'temporal:', '  server:', '    shards: 0'].join('\n'));
+    expect(shards).toMatchObject({ field: 'temporal.server.shards', line: 4 });
+  });
+
   it('reads secrets from the environment or a file, and says which one is missing', () => {
     expect(resolveSecret('env:CTEM_T_SECRET', { CTEM_T_SECRET: 's3cr3t' })).toBe('s3cr3t');
     expect(() => resolveSecret('env:CTEM_T_MISSING', {})).toThrow(

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../runtime/ports.ts';
+import { freePort, isPortFree } from '../../runtime/ports.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin/ctem.js');
@@ -33,13 +33,29 @@ async function stackEnv() {
   };
 }
 
-function startUp(env: NodeJS.ProcessEnv): {
+/** A free frontend port whose neighbours (the Temporal server's other services) are free too, below 33061. */
+async function lowPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const all = [0, 1, 2, 6, 10, -300, -299, -298, -294].map((d) => port + d);
+    if ((await Promise.all(all.map((p) => isPortFree(p)))).every(Boolean)) return port;
+  }
+}
+
+function startUp(
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+): {
   child: ChildProcess;
   ready: Promise<string>;
   exited: Promise<number | null>;
   stderr: () => string;
 } {
-  const child = spawn(process.execPath, [bin, 'up'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'up', ...args], {
+    env,
+    cwd: home,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let err = '';
   const ready = new Promise<string>((resolve, reject) => {
@@ -91,7 +107,11 @@ describe('ctem up', () => {
     expect(metrics).toMatch(/^# TYPE ctem_exposures gauge$/m);
     expect(metrics).toMatch(/^ctem_process_resident_memory_bytes \d+/m);
     const ready = await fetch(`http://127.0.0.1:${env.CTEM_HTTP_PORT}/readyz`);
-    expect(await ready.json()).toEqual({ database: true, worker: 'RUNNING' });
+    expect(await ready.json()).toEqual({
+      database: true,
+      worker: 'RUNNING',
+      instance: `${first.child.pid}@${os.hostname()}`,
+    });
 
     const credDir = path.join(home, 'postgres');
     const creds = JSON.parse(readFileSync(path.join(credDir, 'credentials.json'), 'utf8')) as {
@@ -126,6 +146,69 @@ describe('ctem up', () => {
     expect(await beats()).toBe(2);
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+
+  it('--temporal server: the real Temporal server on the embedded PostgreSQL, stopped with the stack, its schemas kept', async () => {
+    const serverHome = mkdtempSync(path.join(os.tmpdir(), 'ctem-up-server-'));
+    chmodSync(serverHome, 0o755);
+    const env = { ...(await stackEnv()), CTEM_HOME: serverHome, CTEM_TEMPORAL_PORT: String(await lowPort()) };
+    try {
+      const first = startUp(env, ['--temporal', 'server']);
+      const said = await first.ready;
+      expect(said).toContain('starting the Temporal server 1.29.1 on PostgreSQL (4 history shards)');
+      expect(said).toContain(
+        `Temporal   127.0.0.1:${env.CTEM_TEMPORAL_PORT} (Temporal server on PostgreSQL)`,
+      );
+      expect(status(env).json.healthy).toBe(true);
+      const info = JSON.parse(readFileSync(path.join(serverHome, 'stack.json'), 'utf8')) as {
+        temporal: { engine: string; embedded: boolean };
+      };
+      expect(info.temporal).toMatchObject({ engine: 'server', embedded: true });
+      // Its configuration names the password only as a template reference.
+      const rendered = readFileSync(path.join(serverHome, 'temporal-server', 'config', 'ctem.yaml'), 'utf8');
+      const creds = JSON.parse(
+        readFileSync(path.join(serverHome, 'postgres', 'credentials.json'), 'utf8'),
+      ) as {
+        password: string;
+      };
+      expect(rendered).not.toContain(creds.password);
+      expect(rendered).toContain('numHistoryShards: 4');
+
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      expect(await portOpen(Number(env.CTEM_TEMPORAL_PORT))).toBe(false);
+
+      // Again on the same state: the schemas are there already, the namespace too.
+      const second = startUp(env, ['--temporal', 'server']);
+      await second.ready;
+      expect(status(env).json.healthy).toBe(true);
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+      expect(await portOpen(Number(env.CTEM_TEMPORAL_PORT))).toBe(false);
+    } finally {
+      rmSync(serverHome, { recursive: true, force: true });
+    }
+  });
+
+  it('--temporal takes dev or server, and not with a temporal.address', async () => {
+    const env = await stackEnv();
+    const bogus = spawnSync(process.execPath, [bin, 'up', '--temporal', 'cluster'], {
+      env,
+      cwd: home,
+      encoding: 'utf8',
+    });
+    expect(bogus.status).toBe(2);
+    expect(bogus.stderr).toBe('ctem: --temporal takes dev or server, not "cluster"\n');
+    const both = spawnSync(process.execPath, [bin, 'up', '--temporal', 'server'], {
+      env: { ...env, CTEM_TEMPORAL_ADDRESS: 'temporal.internal:7233' },
+      cwd: home,
+      encoding: 'utf8',
+    });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain(
+      '--temporal server starts a Temporal of its own, and temporal.address (temporal.internal:7233)',
+    );
+    expect(await portOpen(Number(env.CTEM_PG_PORT))).toBe(false);
   });
 
   it('refuses a port in use with one sentence and starts nothing', async () => {
