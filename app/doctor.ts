@@ -122,7 +122,14 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   // Temporal
   const address = config.temporal.address ?? opts.temporalAddress;
   if (!address)
-    checks.push({ name: 'temporal', status: 'skip', detail: 'embedded: `ctem up` starts the dev server' });
+    checks.push({
+      name: 'temporal',
+      status: 'skip',
+      detail:
+        config.temporal.embedded === 'server'
+          ? `embedded: \`ctem up\` starts the Temporal server on PostgreSQL (${config.temporal.server.shards} history shards)`
+          : 'embedded: `ctem up` starts the dev server',
+    });
   else
     await run('temporal', async () => {
       const connection = await connectClient(config, address, baseDir);
