@@ -7,6 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Context } from '@temporalio/activity';
+import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 import { testDatabase, type TestDatabase } from '../support/db.ts';
 import { testTemporal, type TestTemporal } from '../support/temporal.ts';
 import { dispatchChanges } from '../../lifecycle/dispatch.ts';
@@ -354,6 +356,73 @@ describe('durability', () => {
       });
       await handle.result();
       await keepHistory(temporal.client, db.pool, snoozed, 'campaign-continued-as-new');
+    });
+  }, 300_000);
+
+  it('continues as new when full even if a message arrives during every round of records (never idle)', async () => {
+    const config = lifecycleConfig();
+    const taskQueue = temporal.taskQueue('busy');
+    // Each round's records are in PostgreSQL before the worker hears back from writing them: the
+    // next re-score (sent as soon as the record shows) always lands while the campaign is busy.
+    const slowRecords = (ctx: Context) => ({
+      inbound: {
+        execute: async (
+          input: ActivityExecuteInput,
+          next: Next<ActivityInboundCallsInterceptor, 'execute'>,
+        ) => {
+          const result: unknown = await next(input);
+          if (ctx.info.activityType === 'recordLifecycle') await new Promise((r) => setTimeout(r, 300));
+          return result;
+        },
+      },
+    });
+    const ports = recordingPorts(newPortLog());
+    const worker = await temporal.worker({
+      taskQueue,
+      pool: db.pool,
+      config,
+      registry: ports,
+      extra: { interceptors: { activity: [slowRecords] } },
+    });
+    await worker.runUntil(async () => {
+      const s = await seedExposures(db.pool, {
+        scope: 'prod',
+        weaknesses: ['CVE-2099-4012'],
+        package: { name: `busy-${process.pid}`, fixedVersion: '2.0' },
+      });
+      const [id] = s.ids as [string];
+      await dispatchChanges(
+        testDeps({ pool: db.pool, config, registry: ports }),
+        temporal.client,
+        [{ exposureId: id, change: 'new' as const, scanId: s.scanId, at: s.at }],
+        { taskQueue, historyLimit: 40 },
+      );
+      await untilState(temporal.client, db.pool, id, 'awaiting-decision');
+      const handle = temporal.client.workflow.getHandle((await campaignOf(db.pool, id)).workflowId);
+      const runs = new Set<string>([(await handle.describe()).runId]);
+      for (let i = 1; i <= 30; i++) {
+        await handle.signal(rescoredSignal, [
+          {
+            exposureId: id,
+            priority: 'Attend',
+            slaDue: new Date(Date.parse(s.at) + i * 60_000).toISOString(),
+            policyVersion: `busy-${i}`,
+          },
+        ]);
+        await eventually(
+          `re-score ${i}`,
+          () => view(temporal.client, db.pool, id),
+          (v) => v.policyVersion === `busy-${i}`,
+        );
+        runs.add((await handle.describe()).runId);
+      }
+      // Without continuing as new while busy, one run would hold every round (about 150 events).
+      expect(runs.size).toBeGreaterThan(1);
+      expect((await handle.describe()).historyLength).toBeLessThan(100);
+      expect(await view(temporal.client, db.pool, id)).toMatchObject({
+        policyVersion: 'busy-30',
+        priority: 'Attend',
+      });
     });
   }, 300_000);
 });

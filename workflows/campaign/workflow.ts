@@ -24,6 +24,7 @@ import {
   condition,
   continueAsNew,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -630,11 +631,39 @@ class CampaignRun {
     );
   }
 
+  /** Continue as new with everything this run holds, the messages not yet handled included. */
+  private async continueNow(): Promise<never> {
+    return await continueAsNew<typeof campaignWorkflow>({
+      ...this.input,
+      admissions: [],
+      carried: {
+        cells: [...this.cells.values()],
+        turn: this.turnNo,
+        round: this.round,
+        inbox: [...this.inbox],
+        ...(this.ticket ? { ticket: this.ticket } : {}),
+      },
+    });
+  }
+
   async run(): Promise<void> {
     for (const a of this.input.admissions) this.admit(a);
     this.installHandlers();
     for (;;) {
-      if (await this.work()) continue;
+      if (await this.work()) {
+        // A campaign that never runs out of work (a message arriving during each round's records)
+        // still continues as new when its history is full, carrying the messages it has not handled.
+        if (
+          this.historyFull() &&
+          allHandlersFinished() &&
+          this.turn.isEmpty() &&
+          this.leaving.size === 0 &&
+          this.cells.size > 0 &&
+          patched('continue-as-new-while-busy')
+        )
+          return await this.continueNow();
+        continue;
+      }
       if (this.cells.size === 0) {
         this.wakeAt(undefined);
         // Finish when all handlers are done; an admission that raced the end is handled above.
@@ -651,17 +680,7 @@ class CampaignRun {
           this.turn.isEmpty() &&
           this.leaving.size === 0
         ) {
-          return await continueAsNew<typeof campaignWorkflow>({
-            ...this.input,
-            admissions: [],
-            carried: {
-              cells: [...this.cells.values()],
-              turn: this.turnNo,
-              round: this.round,
-              inbox: [],
-              ...(this.ticket ? { ticket: this.ticket } : {}),
-            },
-          });
+          return await this.continueNow();
         }
         continue;
       }
