@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { supervise } from './child.ts';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -102,16 +103,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   for (const [k, v] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${k}=${v}`);
 
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const collect = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    output.push(text);
-    if (output.length > 100) output.shift();
-    opts.onOutput?.(text);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { output, exited, stop } = supervise(child, opts.onOutput);
 
   const ready = waitForPort(opts.port, '127.0.0.1', 60_000).then(() => 'ready' as const);
   const outcome = await Promise.race([ready, exited.then(() => 'exited' as const)]);
@@ -128,14 +120,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
     address: `127.0.0.1:${opts.port}`,
     uiUrl: opts.headless ? undefined : `http://127.0.0.1:${opts.uiPort ?? opts.port + 1000}`,
     process: child,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      })()),
+    stop: () => (stopping ??= stop(10_000)),
   };
 }
 

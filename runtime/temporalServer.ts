@@ -4,6 +4,7 @@
 // and the four services (frontend, history, matching, worker) in one process. `npm run setup --
 // --temporal-server` builds both binaries into .ctem/bin.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { supervise } from './child.ts';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -339,24 +340,13 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
     ['--root', opts.dir, '--config', 'config', '--env', 'ctem', '--allow-no-auth', 'start'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [PASSWORD_ENV]: target.password } },
   );
-  const output: string[] = [];
-  const collect = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
+  const supervised = supervise(child, (text) => {
     log.write(text);
-    output.push(text);
-    if (output.length > 100) output.shift();
     opts.onOutput?.(text);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  });
+  const { output, exited } = supervised;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await supervised.stop(20_000);
     await new Promise((resolve) => log.end(resolve));
   };
 
