@@ -16,7 +16,7 @@ export interface AuthorizationContext {
 export interface DecisionSubject {
   /** SSVC outcome label: "Act", "Attend", "Track*", "Track". */
   priority: string;
-  /** The person currently assigned (after a reassign, this person acts as its owner). */
+  /** The person currently assigned; being assigned grants nothing beyond the roles they hold. */
   owner?: string;
 }
 
@@ -49,11 +49,20 @@ export function authorizationContext(config: Config, scopeName: string): Authori
   };
 }
 
-/** The roles a person holds in the scope; the exposure's assigned owner counts as an owner. */
-export function rolesOf(ctx: AuthorizationContext, personId: string, subject: DecisionSubject): RoleName[] {
-  const held = (Object.keys(ctx.roles) as RoleName[]).filter((role) => ctx.roles[role].includes(personId));
-  if (subject.owner === personId && !held.includes('owner')) held.unshift('owner');
-  return held;
+/**
+ * The roles a person holds in the scope. Being the exposure's assignee adds none: decision rights come
+ * from ctem.yaml's roles only, so a reassign cannot hand them out.
+ */
+export function rolesOf(ctx: AuthorizationContext, personId: string): RoleName[] {
+  return (Object.keys(ctx.roles) as RoleName[]).filter((role) => ctx.roles[role].includes(personId));
+}
+
+/** Why a person cannot be assigned exposures of the scope (holds no role there), or undefined. */
+export function notAssignable(ctx: AuthorizationContext, personId: string): string | undefined {
+  if (rolesOf(ctx, personId).length > 0) return undefined;
+  return `${personId} holds no role in scope ${ctx.scope}; the assignee must be ${Object.values(roleWords)
+    .join(', ')
+    .replace(/, ([^,]*)$/, ' or $1')} there`;
 }
 
 export function authorizeDecision(
@@ -66,7 +75,7 @@ export function authorizeDecision(
     return { ok: false, reason: `unknown person "${person}": only people listed in ctem.yaml may decide` };
   const allowed =
     decision.kind === 'acceptRisk' && subject.priority === 'Act' ? acceptRiskOnAct : mayDecide[decision.kind];
-  const held = rolesOf(ctx, person, subject);
+  const held = rolesOf(ctx, person);
   const as = allowed.find((role) => held.includes(role));
   if (as) return { ok: true, as };
   const roles = held.length ? `holds ${held.join(', ')}` : 'holds no role';

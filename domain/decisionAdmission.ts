@@ -1,6 +1,6 @@
 // Whether a decision is admitted: well-formed, by someone authorized, in a state that allows it.
 // Pure and deterministic: it runs in the update validators (on workflow time) and in tests.
-import { authorizeDecision, type AuthorizationContext } from './authorization.ts';
+import { authorizeDecision, notAssignable, type AuthorizationContext } from './authorization.ts';
 import type { Decision, DecisionKind, ExposureState } from './exposure.ts';
 import type { LifecycleRules } from './sla.ts';
 
@@ -127,6 +127,10 @@ export function refusal(
       if (typeof decision.to !== 'string' || !ctx.people.includes(decision.to))
         return `cannot reassign to "${String(decision.to)}": not a person in ctem.yaml`;
       if (decision.to === subject.owner) return `${decision.to} already owns this exposure`;
+      {
+        const why = notAssignable(ctx, decision.to);
+        if (why) return `cannot reassign to ${decision.to}: ${why}`;
+      }
       break;
     default:
       return `unknown decision "${(decision as { kind: string }).kind}"`;
