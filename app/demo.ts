@@ -151,6 +151,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const stepTimeout = opts.stepTimeoutMs ?? 120_000;
   const config = parseConfig(await readFile(path.join(demoDir, 'ctem.yaml'), 'utf8'), 'demo/ctem.yaml');
   config.http.port = 0;
+  config.metrics.port = 0;
   const home = await mkdtemp(path.join(os.tmpdir(), 'ctem-demo-'));
   // PostgreSQL runs as the postgres user when we are root: it must be able to enter the folder.
   await chmod(home, 0o755);

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import os from 'node:os';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -175,11 +176,6 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
         instance: `${process.pid}@${os.hostname()}`,
       });
     });
-    http.route('GET', '/metrics', async (_req, res) => {
-      const body = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      res.end(body);
-    });
     registerTicketWebhooks(http, config, { pool, client, log: log.child({ part: 'tickets' }), baseDir });
     // Slack and Teams (when configured) register their endpoints on the same server.
     const chat = await startChatBots({ http, config, chat: composition.chat, client, log, baseDir, env });
@@ -199,6 +195,10 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       reusePort: config.http.reusePort,
     });
     stops.push(() => http.close());
+    // Metrics on a listener of their own (loopback unless metrics.host says otherwise).
+    const metricsAt = config.metrics.enabled
+      ? await serveMetrics(metrics, config, baseDir, env, log, stops)
+      : undefined;
 
     const info: StackInfo = {
       pid: process.pid,
@@ -213,6 +213,7 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
       },
       taskQueue: config.temporal.taskQueue,
       http: { host: config.http.host, port: httpPort },
+      ...(metricsAt ? { metrics: metricsAt } : {}),
     };
     const stackFile = path.join(home, STACK_FILE);
     await writeFile(stackFile, JSON.stringify(info, null, 2));
@@ -223,4 +224,37 @@ export async function startStack(opts: StartStackOptions): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+/** The metrics listener: GET /metrics, with the bearer token when metrics.token is set. */
+async function serveMetrics(
+  metrics: CtemMetrics,
+  config: Config,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  stops: (() => Promise<void>)[],
+): Promise<{ host: string; port: number }> {
+  const token = config.metrics.token ? resolveSecret(config.metrics.token, env, baseDir) : undefined;
+  const server = new HttpServer(log.child({ part: 'metrics' }));
+  server.route('GET', '/metrics', async (req, res) => {
+    if (token !== undefined && !sameSecret(req.headers.authorization ?? '', `Bearer ${token}`)) {
+      sendJson(res, 401, { error: 'a bearer token is required (metrics.token)' });
+      return;
+    }
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    res.end(body);
+  });
+  const port = await server.listen(config.metrics.port, config.metrics.host, {
+    what: 'The metrics listener',
+    settings: 'metrics.port in ctem.yaml or CTEM_METRICS_PORT (0 for any free port)',
+  });
+  stops.push(() => server.close());
+  return { host: config.metrics.host, port };
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const [x, y] = [createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest()];
+  return timingSafeEqual(x, y);
 }

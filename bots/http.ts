@@ -37,13 +37,19 @@ export class HttpServer {
   }
 
   /** Listen on host:port; with reusePort, other processes may listen there too (SO_REUSEPORT). */
-  async listen(port: number, host: string, opts: { reusePort?: boolean } = {}): Promise<number> {
+  async listen(
+    port: number,
+    host: string,
+    opts: { reusePort?: boolean; what?: string; settings?: string } = {},
+  ): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
           err.code === 'EADDRINUSE'
             ? new Error(
-                `the HTTP server cannot listen on ${host}:${port} because the port is in use; set http.port in ctem.yaml or CTEM_HTTP_PORT${opts.reusePort ? '' : ' (or http.reusePort: true in every ctem process meant to share it)'}`,
+                opts.what
+                  ? `${opts.what} cannot listen on ${host}:${port} because the port is in use; set ${opts.settings ?? 'another port'}`
+                  : `the HTTP server cannot listen on ${host}:${port} because the port is in use; set http.port in ctem.yaml or CTEM_HTTP_PORT${opts.reusePort ? '' : ' (or http.reusePort: true in every ctem process meant to share it)'}`,
               )
             : err,
         );

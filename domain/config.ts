@@ -197,6 +197,21 @@ export const configSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8080, reusePort: false }),
+    /**
+     * Prometheus metrics (counts per scope, state and priority: not for the public). On a listener of
+     * their own, loopback by default; never on the HTTP server the bots and the dashboard answer on.
+     */
+    metrics: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        /** 0 = any free port (the one taken is printed by `ctem up` and kept in stack.json). */
+        port: z.number().int().min(0).max(65535).default(9464),
+        /** When set, a scrape must send `Authorization: Bearer <token>`. */
+        token: secretRef.optional(),
+      })
+      .strict()
+      .default({ enabled: true, host: '127.0.0.1', port: 9464 }),
     people: z.array(personSchema).default([]),
     scopes: z.array(scopeSchema).default([]),
     /** Policy name → YAML file path (relative to ctem.yaml). "default" is built in. */
@@ -361,6 +376,16 @@ export function applyEnvOverrides(cfg: Config, env: Record<string, string | unde
     out.http.port = port;
   }
   if (env.CTEM_HTTP_HOST) out.http.host = env.CTEM_HTTP_HOST;
+  if (env.CTEM_METRICS_PORT) {
+    const port = Number(env.CTEM_METRICS_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ConfigError([
+        { file: 'environment', field: 'CTEM_METRICS_PORT', message: 'must be a port number 0-65535' },
+      ]);
+    out.metrics.port = port;
+  }
+  if (env.CTEM_METRICS_HOST) out.metrics.host = env.CTEM_METRICS_HOST;
+  if (env.CTEM_METRICS_TOKEN) out.metrics.token = 'env:CTEM_METRICS_TOKEN';
   if (env.CTEM_HTTP_REUSE_PORT !== undefined && env.CTEM_HTTP_REUSE_PORT !== '') {
     if (!['0', '1'].includes(env.CTEM_HTTP_REUSE_PORT))
       throw new ConfigError([

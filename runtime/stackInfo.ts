@@ -14,6 +14,8 @@ export interface StackInfo {
   };
   taskQueue: string;
   http: { host: string; port: number };
+  /** Where Prometheus scrapes GET /metrics (absent when metrics.enabled is false). */
+  metrics?: { host: string; port: number };
 }
 
 export const STACK_FILE = 'stack.json';

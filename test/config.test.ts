@@ -81,6 +81,17 @@ describe('ctem.yaml', () => {
     expect(cfg.database.url).toBe('env:DATABASE_URL');
     expect(cfg.http.port).toBe(9090);
     expect(() => applyEnvOverrides(cfg, { CTEM_HTTP_PORT: 'eighty' })).toThrow(/CTEM_HTTP_PORT/);
+    // Metrics: a loopback listener of their own unless said otherwise.
+    expect(parseConfig('version: 1').metrics).toEqual({ enabled: true, host: '127.0.0.1', port: 9464 });
+    const m = applyEnvOverrides(cfg, {
+      CTEM_METRICS_PORT: '0',
+      CTEM_METRICS_HOST: '0.0.0.0',
+      CTEM_METRICS_TOKEN: 't',
+    });
+    expect(m.metrics).toEqual({ enabled: true, host: '0.0.0.0', port: 0, token: 'env:CTEM_METRICS_TOKEN' });
+    expect(() => applyEnvOverrides(cfg, { CTEM_METRICS_PORT: '70000' })).toThrow(
+      'CTEM_METRICS_PORT: must be a port number 0-65535',
+    );
   });
 
   it('chooses the embedded Temporal (dev server or Temporal server) and its settings, in the file or the environment', () => {

@@ -36,6 +36,7 @@ export function defineUp(cmd: Command, services: CliServices): void {
     const { info } = stack;
     say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     say(`  HTTP       http://${info.http.host}:${info.http.port}  (/healthz, /readyz)`);
+    if (info.metrics) say(`  metrics    http://${info.metrics.host}:${info.metrics.port}/metrics`);
     const engine =
       info.temporal.engine === 'server'
         ? ' (Temporal server on PostgreSQL)'

@@ -30,6 +30,7 @@ async function stackEnv() {
     CTEM_TEMPORAL_PORT: String(await freePort()),
     CTEM_TEMPORAL_UI: '0',
     CTEM_HTTP_PORT: String(await freePort()),
+    CTEM_METRICS_PORT: String(await freePort()),
   };
 }
 
@@ -103,7 +104,10 @@ describe('ctem up', () => {
     ]);
     expect(s1.code).toBe(0);
 
-    const metrics = await (await fetch(`http://127.0.0.1:${env.CTEM_HTTP_PORT}/metrics`)).text();
+    // Metrics are on their own loopback listener, not on the address the bots and dashboard answer on.
+    expect(first.stderr()).toContain(`metrics    http://127.0.0.1:${env.CTEM_METRICS_PORT}/metrics`);
+    expect((await fetch(`http://127.0.0.1:${env.CTEM_HTTP_PORT}/metrics`)).status).toBe(404);
+    const metrics = await (await fetch(`http://127.0.0.1:${env.CTEM_METRICS_PORT}/metrics`)).text();
     expect(metrics).toMatch(/^# TYPE ctem_exposures gauge$/m);
     expect(metrics).toMatch(/^ctem_process_resident_memory_bytes \d+/m);
     const ready = await fetch(`http://127.0.0.1:${env.CTEM_HTTP_PORT}/readyz`);
@@ -151,7 +155,12 @@ describe('ctem up', () => {
   it('--temporal server: the real Temporal server on the embedded PostgreSQL, stopped with the stack, its schemas kept', async () => {
     const serverHome = mkdtempSync(path.join(os.tmpdir(), 'ctem-up-server-'));
     chmodSync(serverHome, 0o755);
-    const env = { ...(await stackEnv()), CTEM_HOME: serverHome, CTEM_TEMPORAL_PORT: String(await lowPort()) };
+    const env = {
+      ...(await stackEnv()),
+      CTEM_HOME: serverHome,
+      CTEM_TEMPORAL_PORT: String(await lowPort()),
+      CTEM_METRICS_TOKEN: 'scrape-token-1',
+    };
     try {
       const first = startUp(env, ['--temporal', 'server']);
       const said = await first.ready;
@@ -164,6 +173,13 @@ describe('ctem up', () => {
         temporal: { engine: string; embedded: boolean };
       };
       expect(info.temporal).toMatchObject({ engine: 'server', embedded: true });
+      // metrics.token: a scrape without the bearer token is refused.
+      const scrape = `http://127.0.0.1:${env.CTEM_METRICS_PORT}/metrics`;
+      expect((await fetch(scrape)).status).toBe(401);
+      expect((await fetch(scrape, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      const scraped = await fetch(scrape, { headers: { authorization: 'Bearer scrape-token-1' } });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/^# TYPE ctem_exposures gauge$/m);
       // Its configuration names the password only as a template reference.
       const rendered = readFileSync(path.join(serverHome, 'temporal-server', 'config', 'ctem.yaml'), 'utf8');
       const creds = JSON.parse(

@@ -195,6 +195,7 @@ describe('two ctem processes on one Temporal and one PostgreSQL', () => {
       CTEM_TASK_QUEUE: taskQueue,
       CTEM_HTTP_PORT: String(port),
       CTEM_HTTP_REUSE_PORT: '1',
+      CTEM_METRICS_PORT: '0',
       CTEM_LOG_LEVEL: 'error',
     };
     const [a, b] = await Promise.all([ctemUp(env, configFile), ctemUp(env, configFile)]);
