@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { campaignOf } from '../lifecycle/support.ts';
 import { testDatabase } from '../support/db.ts';
 import { testTemporal } from '../support/temporal.ts';
+import { FakeSlackApi } from '../fakes/slack-api.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin/ctem.js');
@@ -204,6 +205,64 @@ describe('ctem ingest with Temporal', () => {
 });
 
 /** This process's environment without any Temporal address a developer may have set. */
+describe('ctem ingest with chat configured', () => {
+  it('exits once done, after starting workflows (the chat runtime keeps nothing alive)', async () => {
+    const db = await testDatabase();
+    const t = await testTemporal();
+    const slack = await new FakeSlackApi({ token: 'xoxb-ingest-exit' }).start();
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'ctem-ingest-cli-chat-'));
+      writeFileSync(
+        path.join(dir, 'ctem.yaml'),
+        [
+          'version: 1',
+          'people:',
+          '  - { id: olivia, name: Olivia, slack: U0OLIVIA }',
+          'integrations:',
+          '  slack:',
+          '    botToken: env:CTEM_T_SLACK_BOT',
+          '    signingSecret: env:CTEM_T_SLACK_SIGNING',
+          `    apiUrl: ${slack.url}`,
+          'scopes:',
+          '  - name: apps',
+          '    match: { cidrs: [10.20.0.0/16] }',
+          '    roles: { owner: [olivia] }',
+          '    internetFacing: true',
+          '    criticality: critical',
+        ].join('\n'),
+      );
+      const report = path.join(dir, 'week1.xml');
+      writeFileSync(report, nmapReport(1_700_000_000, [22, 80]));
+      const started = Date.now();
+      const r = spawnSync(process.execPath, [bin, 'ingest', report, '--json'], {
+        cwd: dir,
+        env: {
+          ...withoutTemporal(),
+          DATABASE_URL: db.url,
+          CTEM_CONFIG: '',
+          CTEM_HOME: path.join(dir, '.ctem'),
+          CTEM_TEMPORAL_ADDRESS: t.address,
+          CTEM_TASK_QUEUE: t.taskQueue('ingest-exit'),
+          CTEM_T_SLACK_BOT: 'xoxb-ingest-exit',
+          CTEM_T_SLACK_SIGNING: 'signing-secret',
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      // Killed by the timeout, it would have signal SIGTERM and no status.
+      expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({
+        signal: null,
+        status: 0,
+        stderr: '',
+      });
+      expect(Date.now() - started).toBeLessThan(60_000);
+      expect(JSON.parse(r.stdout).files[0].lifecycle).toMatchObject({ status: 'dispatched', started: 2 });
+    } finally {
+      await slack.stop();
+    }
+  }, 120_000);
+});
+
 function withoutTemporal(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.CTEM_TEMPORAL_ADDRESS;
