@@ -144,12 +144,14 @@ export class TeamsBot {
   private readonly adapter = new SharedServerAdapter();
   private readonly side: TeamsSide;
   private readonly now: () => number;
+  private readonly audit: RefusalAudit;
 
   private constructor(private readonly deps: TeamsBotDeps) {
     const side = deps.runtime.teams;
     if (!side) throw new Error('integrations.teams is not configured');
     this.side = side;
     this.now = deps.now ?? Date.now;
+    this.audit = new RefusalAudit(deps.runtime.pool, deps.log.child({ part: 'teams' }));
     const cfg = side.config;
     const cloud = withOverrides(PUBLIC, {
       ...(cfg.endpoints.login ? { loginEndpoint: cfg.endpoints.login.replace(/\/+$/, '') } : {}),
@@ -182,16 +184,25 @@ export class TeamsBot {
   }
 
   mount(http: HttpServer): void {
-    this.adapter.mount(
-      http,
-      new RefusalAudit(this.deps.runtime.pool, this.deps.log.child({ part: 'teams' })),
-    );
+    this.adapter.mount(http, this.audit);
   }
 
   private listen(): void {
     // Every activity tells us where we may write later (installation, messages, card actions).
     this.app.use(async (ctx) => {
       const a = ctx.activity;
+      // A valid Bot Framework token says the activity came through the Bot Connector, not from which
+      // organisation: only the configured tenant may bind a conversation or decide.
+      const tenant = a.conversation?.tenantId ?? a.channelData?.tenant?.id;
+      if (tenant !== this.side.config.tenantId) {
+        await this.audit.record({
+          channel: 'teams',
+          route: this.side.config.path,
+          status: 403,
+          reason: `activity ${a.type} from tenant ${tenant ?? '(none)'}, not the configured tenant: ignored`,
+        });
+        return undefined as never;
+      }
       const person = this.deps.decisions.people.resolve({
         transport: 'teams',
         userIds: [a.from?.aadObjectId, a.from?.id].filter((x): x is string => !!x),

@@ -34,6 +34,8 @@ export class TeamsConversations {
     const serviceUrl = activity.serviceUrl;
     if (!conversationId || !serviceUrl) return;
     const tenantId = activity.conversation?.tenantId ?? activity.channelData?.tenant?.id ?? null;
+    // Only the configured tenant's conversations are ever written to (the bot refuses the others first).
+    if (tenantId !== this.config.tenantId) return;
     const userId = activity.from?.aadObjectId ?? activity.from?.id ?? null;
     const subjects = [`conversation:${conversationId}`];
     if (activity.conversation?.conversationType === 'personal' && personId)

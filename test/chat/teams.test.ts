@@ -140,6 +140,37 @@ describe('Teams: requests are authenticated', () => {
   });
 });
 
+describe('Teams: only the configured tenant', () => {
+  it('stops an activity from another tenant before anything handles it: no conversation bound, the refusal audited', async () => {
+    const OTHER = '99999999-8888-4777-8666-555555555555';
+    const foreign = (activity: Record<string, unknown>) => ({
+      ...activity,
+      conversation: { ...(activity.conversation as object), tenantId: OTHER },
+      channelData: { tenant: { id: OTHER } },
+    });
+    const bound = async () =>
+      (
+        await world.db.pool.query<{ conversation_id: string }>(
+          `select conversation_id from teams_conversations where subject = 'person:olivia'`,
+        )
+      ).rows;
+    const before = await bound();
+    // An installation in the attacker's tenant, from a user carrying olivia's AAD object id.
+    await postActivity(world, foreign(installActivity(world, OLIVIA_AAD, 'a:1attacker-chat')), bearer(world));
+    expect(await bound()).toEqual(before);
+    const { rows: seen } = await world.db.pool.query(
+      `select 1 from teams_conversations where conversation_id = 'a:1attacker-chat'`,
+    );
+    expect(seen).toHaveLength(0);
+    const { rows: audited } = await world.db.pool.query<{ reason: string }>(
+      `select reason from events where type = 'request-refused' and reason like '%tenant ${OTHER}%'`,
+    );
+    expect(audited.map((r) => r.reason)).toEqual([
+      `activity installationUpdate from tenant ${OTHER}, not the configured tenant: ignored`,
+    ]);
+  });
+});
+
 describe('Teams: the owner decides on the card', () => {
   it('sends the decision request proactively, approves from Action.Execute, answers with the refreshed card', async () => {
     const ids = await world.exposures({
