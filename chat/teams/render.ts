@@ -16,6 +16,7 @@ import {
 } from '../messages.ts';
 import { buildDigestView, buildView, type ViewContext } from '../views.ts';
 import { jsonTemplate } from '../templates.ts';
+import { plainCard } from './markdown.ts';
 import type { TeamsActivityPayload } from './transport.ts';
 
 const DAY_MS = 86_400_000;
@@ -52,6 +53,10 @@ export class TeamsRenderer {
 
   /** The card of a campaign's message, or of a digest: what an invoke is answered with. */
   card(model: ChatMessageModel | DigestModel, ctx: RenderContext = { inThread: false }): unknown {
+    return plainCard(this.rawCard(model, ctx));
+  }
+
+  private rawCard(model: ChatMessageModel | DigestModel, ctx: RenderContext): unknown {
     if (isDigest(model))
       return this.digestTemplate({ ...buildDigestView(model, this.viewContext()), key: model.digest.key });
     const scope = model.notification.campaign.scope;
@@ -87,7 +92,7 @@ export class TeamsRenderer {
       return {
         type: 'message',
         summary: model.title,
-        attachments: [adaptive(this.alertTemplate({ ...model, at: formatTime(model.at) }))],
+        attachments: [adaptive(plainCard(this.alertTemplate({ ...model, at: formatTime(model.at) })))],
       };
     if (isDigest(model))
       return { type: 'message', summary: model.digest.title, attachments: [adaptive(this.card(model))] };
