@@ -97,6 +97,24 @@ export function checkIngestOptions(
     throw new Error('an authoritative check must name the weakness keys it covers (coveredKeys)');
 }
 
+/**
+ * How far ahead of this machine's clock a report's scan time may be. A report from the future would
+ * mark exposures fixed "later" than any genuine re-scan and so hide their return. Scanners that write
+ * local times without a zone (Nessus's HOST_START, for one) read as UTC land up to 14 h ahead east of
+ * Greenwich, hence a day rather than minutes.
+ */
+export const FUTURE_SCAN_ALLOWANCE_MS = 24 * 3_600_000;
+
+function refuseFutureScan(source: string, seenAt: Date, now: Date): void {
+  const ahead = seenAt.getTime() - now.getTime();
+  if (ahead <= FUTURE_SCAN_ALLOWANCE_MS) return;
+  const hours = ahead / 3_600_000;
+  const howFar = hours >= 48 ? `${Math.floor(hours / 24)} days` : `${Math.floor(hours)} hours`;
+  throw new InputError(
+    `${source}: the report says its scan ran at ${seenAt.toISOString()}, ${howFar} ahead of this machine's clock (${now.toISOString()}); more than 24 hours ahead is refused, as a report from the future would mark exposures fixed and hide their return: check the scanner's clock or the file`,
+  );
+}
+
 export async function ingestReport(
   pool: Pool,
   report: ReportInput,
@@ -147,6 +165,7 @@ export async function ingestReport(
     await syncScopes(client, opts.scopes);
     const now = new Date((opts.clock ?? systemClock)());
     const seenAt = opts.scanTime ?? staged.latest ?? now;
+    refuseFutureScan(report.source, seenAt, now);
     const scanner = staged.scanner ?? opts.scanner ?? report.format;
     const cycleScope = opts.cycle ? opts.scope : undefined;
     const { rows } = await client.query<{ id: number }>(

@@ -433,3 +433,35 @@ describe('ingest: per-asset coverage of a check', () => {
     );
   });
 });
+
+describe('ingest: a report from the future', () => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  const clock = () => now;
+  const web = host('web-future.example.com', '10.9.0.5');
+
+  it('is refused with a sentence and writes nothing; a day of clock skew is allowed', async () => {
+    const before = await ingest([finding(web, 'CVE-2021-44228', { scanTime: '2026-12-07T11:00:00Z' })], {
+      clock,
+    });
+    expect(before.exposures.new).toBe(1);
+    const scans = async () =>
+      (await db.pool.query<{ n: number }>('select count(*)::int as n from scans')).rows[0]!.n;
+    const exposures = async () =>
+      (await db.pool.query<{ present: boolean }>('select present from exposures')).rows.map((r) => r.present);
+
+    // CreatedAt 2030: the CVE is no longer listed, which would have "fixed" it as of 2030.
+    await expect(
+      ingest([finding(web, 'CVE-2099-0001', { scanTime: '2030-01-01T00:00:00Z' })], { clock }),
+    ).rejects.toThrow(
+      /report-\d+\.nessus: the report says its scan ran at 2030-01-01T00:00:00\.000Z, 1120 days ahead of this machine's clock \(2026-12-07T12:00:00\.000Z\); more than 24 hours ahead is refused/,
+    );
+    expect(await scans()).toBe(1);
+    expect(await exposures()).toEqual([true]);
+
+    // Twenty hours ahead (a scanner writing local time east of Greenwich) is taken.
+    const skewed = await ingest([finding(web, 'CVE-2021-44228', { scanTime: '2026-12-08T08:00:00Z' })], {
+      clock,
+    });
+    expect(skewed.exposures.stillPresent).toBe(1);
+  });
+});
