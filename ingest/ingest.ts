@@ -99,9 +99,9 @@ export function checkIngestOptions(
 
 /**
  * How far ahead of this machine's clock a report's scan time may be. A report from the future would
- * mark exposures fixed "later" than any genuine re-scan and so hide their return. Scanners that write
- * local times without a zone (Nessus's HOST_START, for one) read as UTC land up to 14 h ahead east of
- * Greenwich, hence a day rather than minutes.
+ * mark exposures fixed "later" than any genuine re-scan and so hide their return. A day rather than
+ * minutes: a scanner host whose clock or time zone is wrong (local time written as UTC lands up to
+ * 14 h ahead east of Greenwich) is common and harmless at that scale; a report from next year is not.
  */
 export const FUTURE_SCAN_ALLOWANCE_MS = 24 * 3_600_000;
 
