@@ -95,7 +95,8 @@ export function defineExposure(exposure: Command): void {
       const db = await openDatabase(load(cmd.optsWithGlobals<GlobalOptions>()));
       try {
         const t = await exposureTimeline(db.pool, id);
-        if (!t) throw new UserError(`no exposure ${id}; list them with ctem exposures list --all`);
+        // An unknown id is bad input, as for `ctem explain`: exit code 2.
+        if (!t) throw new UserError(`no exposure ${id}; list them with ctem exposures list --all`, 2);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(t)}\n`);
           return;

@@ -125,7 +125,10 @@ describe('ctem exposures list / ctem exposure show', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--state sleeping is not a state; use one of open, triaged/);
     const missing = await ctem(['exposure', 'show', '999:CVE-0']);
-    expect(missing.code).toBe(1);
+    // Bad input, the same exit code as `ctem explain` gives for an unknown id.
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toBe('ctem: no exposure 999:CVE-0; list them with ctem exposures list --all\n');
+    const explained = await ctem(['explain', '999:CVE-0']);
+    expect(explained.code).toBe(2);
   });
 });
