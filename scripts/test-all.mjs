@@ -23,14 +23,12 @@ if (!process.env.CTEM_SETUP_DONE) {
   if (setup.status !== 0) process.exit(setup.status ?? 1);
   process.env.CTEM_SETUP_DONE = '1';
 }
-// Setup installed Node 24 where the machine's is older: the tests run on it (this script again, as a
-// child on that Node, when this one is older).
 
 /**
  * The files that drive workflows — every workflow type (campaign, patch rollout, ticket poller,
  * schedules, health probe), every update, signal and query, the chat and ticket paths, the worker
- * crash tests and two `ctem up` processes sharing the work (test/cluster) — run again on the real Temporal server (PostgreSQL persistence and visibility, 4
- * shards). Also `npm run test:server`.
+ * crash tests and two `ctem up` processes sharing the work (test/cluster) — run again on the real
+ * Temporal server (PostgreSQL persistence and visibility, 4 shards). Also `npm run test:server`.
  */
 export const SERVER_SUBSET = [
   'test/lifecycle',
@@ -120,4 +118,6 @@ function runAll(args) {
   process.exit(sum('failed') > 0 || runs.some((r) => r.status !== 0) ? 1 : 0);
 }
 
+// Setup installed Node 24 where the machine's is older: the tests run on it (this script again, as a
+// child on that Node, when this one is older).
 if (onSupportedNode(fileURLToPath(import.meta.url))) runAll(process.argv.slice(2));
