@@ -351,6 +351,16 @@ export function defaultConfig(): Config {
   return configSchema.parse({ version: 1 });
 }
 
+/** A port number from the environment (absent when unset), or a ConfigError naming the variable. */
+function envPort(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError([{ file: 'environment', field: name, message: 'must be a port number 0-65535' }]);
+  return port;
+}
+
 /** Environment overrides applied after the file (production settings without editing the file). */
 export function applyEnvOverrides(cfg: Config, env: Record<string, string | undefined>): Config {
   const out: Config = structuredClone(cfg);
@@ -367,23 +377,11 @@ export function applyEnvOverrides(cfg: Config, env: Record<string, string | unde
   };
   for (const [k, v] of Object.entries(tlsEnv)) if (v) out.temporal.tls = { ...out.temporal.tls, [k]: v };
   if (env.DATABASE_URL) out.database.url = 'env:DATABASE_URL';
-  if (env.CTEM_HTTP_PORT) {
-    const port = Number(env.CTEM_HTTP_PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new ConfigError([
-        { file: 'environment', field: 'CTEM_HTTP_PORT', message: 'must be a port number 0-65535' },
-      ]);
-    out.http.port = port;
-  }
+  const httpPort = envPort(env, 'CTEM_HTTP_PORT');
+  if (httpPort !== undefined) out.http.port = httpPort;
   if (env.CTEM_HTTP_HOST) out.http.host = env.CTEM_HTTP_HOST;
-  if (env.CTEM_METRICS_PORT) {
-    const port = Number(env.CTEM_METRICS_PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new ConfigError([
-        { file: 'environment', field: 'CTEM_METRICS_PORT', message: 'must be a port number 0-65535' },
-      ]);
-    out.metrics.port = port;
-  }
+  const metricsPort = envPort(env, 'CTEM_METRICS_PORT');
+  if (metricsPort !== undefined) out.metrics.port = metricsPort;
   if (env.CTEM_METRICS_HOST) out.metrics.host = env.CTEM_METRICS_HOST;
   if (env.CTEM_METRICS_TOKEN) out.metrics.token = 'env:CTEM_METRICS_TOKEN';
   if (env.CTEM_HTTP_REUSE_PORT !== undefined && env.CTEM_HTTP_REUSE_PORT !== '') {
