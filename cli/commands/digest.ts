@@ -2,7 +2,8 @@
 // a standalone HTML page (charts included, no external resource). --format picks the e-mail, the
 // plain text or the figures as JSON instead; --send delivers it through the configured channels
 // now, as the Temporal Schedule does on its weekday (each channel once per week).
-import { rename, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../../runtime/log.ts';
@@ -54,6 +55,15 @@ export function defineDigest(cmd: Command, services: CliServices): void {
         throw new UserError(`--week ${opts.week} is not an ISO week; write it as YYYY-Www, e.g. 2026-W47`, 2);
       if (week.start.getTime() > now.getTime())
         throw new UserError(`--week ${week.label} has not started yet; pick a past or the current week`, 2);
+      if (opts.out) {
+        // Said before any work, in one sentence, rather than as ENOENT on a temporary file at the end.
+        const dir = path.dirname(path.resolve(opts.out));
+        if (!existsSync(dir) || !statSync(dir).isDirectory())
+          throw new UserError(
+            `--out ${opts.out}: the folder ${dir} does not exist; create it first (nothing was written)`,
+            2,
+          );
+      }
       const db = await openDatabase(loaded);
       try {
         const report = await buildDigest(db.pool, loaded.config, week, {
@@ -73,8 +83,14 @@ export function defineDigest(cmd: Command, services: CliServices): void {
           // Written beside the target and renamed, so a reader never sees half a file.
           const target = path.resolve(opts.out);
           const partial = `${target}.${process.pid}.partial`;
-          await writeFile(partial, body);
-          await rename(partial, target);
+          try {
+            await writeFile(partial, body);
+            await rename(partial, target);
+          } catch (err) {
+            await rm(partial, { force: true });
+            const code = (err as NodeJS.ErrnoException).code ?? String(err);
+            throw new UserError(`--out ${opts.out}: the digest could not be written there (${code})`, 1);
+          }
           process.stderr.write(
             `ctem: digest ${week.label} written to ${opts.out} (health ${report.health.score}, ${report.health.delta >= 0 ? '+' : ''}${report.health.delta} vs last week)\n`,
           );

@@ -54,6 +54,14 @@ scopes:
 });
 
 describe('ctem digest', { timeout: 180_000 }, () => {
+  it('says in a sentence that the --out folder does not exist, before any work', async () => {
+    const r = await ctem(['digest', '--week', '2026-W47', '--out', 'no-such-folder/digest.html']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `ctem: --out no-such-folder/digest.html: the folder ${path.join(cwd, 'no-such-folder')} does not exist; create it first (nothing was written)\n`,
+    );
+  });
+
   it('writes the standalone page of the asked week to --out', async () => {
     const r = await ctem(['digest', '--week', '2026-W47', '--out', 'digest.html']);
     expect(r.code).toBe(0);
