@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Connection } from '@temporalio/client';
 import { supervise } from './child.ts';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -124,27 +125,46 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   };
 }
 
-/** Wait until the namespace can be described through a real gRPC call. */
-export async function waitForNamespace(address: string, namespace: string, timeoutMs: number): Promise<void> {
-  const { Connection } = await import('@temporalio/client');
+/**
+ * Call `fn` on a fresh connection to the frontend until it succeeds (the server may still be starting),
+ * pausing `pauseMs` between tries; after `timeoutMs`, one error saying what did not happen.
+ */
+export async function untilTemporalAnswers<T>(
+  address: string,
+  timeoutMs: number,
+  fn: (conn: Connection) => Promise<T>,
+  opts: { pauseMs?: number; what?: string } = {},
+): Promise<T> {
+  const client = await import('@temporalio/client');
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     try {
-      const conn = await Connection.connect({ address, connectTimeout: 2_000 });
+      const conn = await client.Connection.connect({ address, connectTimeout: 2_000 });
       try {
-        await conn.workflowService.describeNamespace({ namespace });
-        return;
+        return await fn(conn);
       } finally {
         await conn.close();
       }
     } catch (err) {
       lastError = err;
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, opts.pauseMs ?? 250));
     }
   }
   throw new Error(
-    `Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`,
+    `Temporal at ${address} did not ${opts.what ?? 'answer'} within ${timeoutMs} ms: ${String(lastError)}`,
+  );
+}
+
+/** Wait until the namespace can be described through a real gRPC call. */
+export async function waitForNamespace(address: string, namespace: string, timeoutMs: number): Promise<void> {
+  await untilTemporalAnswers(
+    address,
+    timeoutMs,
+    async (conn) => {
+      await conn.workflowService.describeNamespace({ namespace });
+    },
+    { what: `serve namespace ${namespace}` },
   );
 }
 

@@ -8,12 +8,11 @@ import { supervise } from './child.ts';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { msNumberToTs } from '@temporalio/common';
 import { bundledBinDir } from './paths.ts';
 import { isPortFree, PortInUseError, waitForPort } from './ports.ts';
-import { SEARCH_ATTRIBUTES, waitForNamespace, type RunningTemporal } from './temporal.ts';
+import { SEARCH_ATTRIBUTES, untilTemporalAnswers, type RunningTemporal } from './temporal.ts';
 
 /** The server release the project pins (the one Temporal CLI 1.5.1 embeds as its dev server). */
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
@@ -361,8 +360,8 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
     const address = `127.0.0.1:${ports.frontend}`;
     const registered = (async () => {
       await registerNamespace(address, namespace, opts.retentionDays ?? 30);
+      // Listing its search attributes needs the namespace served: no separate wait for it.
       await registerSearchAttributes(address, namespace);
-      await waitForNamespace(address, namespace, 60_000);
       return 'ready' as const;
     })();
     if ((await Promise.race([registered, exited.then(() => 'exited' as const)])) === 'exited') {
@@ -394,36 +393,12 @@ function lastLines(output: string[]): string {
     .join(' | ');
 }
 
-async function withConnection<T>(
-  address: string,
-  timeoutMs: number,
-  fn: (conn: Connection) => Promise<T>,
-): Promise<T> {
-  const client = await import('@temporalio/client');
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const conn = await client.Connection.connect({ address, connectTimeout: 2_000 });
-      try {
-        return await fn(conn);
-      } finally {
-        await conn.close();
-      }
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  throw new Error(`Temporal at ${address} did not answer within ${timeoutMs} ms: ${String(lastError)}`);
-}
-
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 
 /** Register the namespace once (a server keeps it in its database across restarts). */
 async function registerNamespace(address: string, namespace: string, retentionDays: number): Promise<void> {
-  await withConnection(address, 120_000, async (conn) => {
+  await untilTemporalAnswers(address, 120_000, async (conn) => {
     try {
       await conn.workflowService.describeNamespace({ namespace });
       return;
@@ -447,7 +422,7 @@ const INDEXED_VALUE_TYPE = { Keyword: 2, Double: 4, Datetime: 6 } as const;
 
 /** The search attributes `start-dev --search-attribute` registers, added on a cluster through the operator API. */
 async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
-  await withConnection(address, 60_000, async (conn) => {
+  await untilTemporalAnswers(address, 60_000, async (conn) => {
     const listed = await conn.operatorService.listSearchAttributes({ namespace });
     const have = new Set(Object.keys(listed.customAttributes ?? {}));
     const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !have.has(name));

@@ -49,12 +49,7 @@ describe('ctem ingest', () => {
     const ctem = (...args: string[]) =>
       spawnSync(process.execPath, [bin, ...args], {
         cwd: dir,
-        env: {
-          ...withoutTemporal(),
-          DATABASE_URL: db.url,
-          CTEM_CONFIG: '',
-          CTEM_HOME: path.join(dir, '.ctem'),
-        },
+        env: ctemEnv(dir, db.url),
         encoding: 'utf8',
       });
 
@@ -129,13 +124,11 @@ describe('ctem ingest with Temporal', () => {
     const ctem = (temporal: boolean, ...args: string[]) =>
       spawnSync(process.execPath, [bin, ...args], {
         cwd: dir,
-        env: {
-          ...withoutTemporal(),
-          DATABASE_URL: db.url,
-          CTEM_CONFIG: '',
-          CTEM_HOME: path.join(dir, '.ctem'),
-          ...(temporal ? { CTEM_TEMPORAL_ADDRESS: t.address, CTEM_TASK_QUEUE: taskQueue } : {}),
-        },
+        env: ctemEnv(
+          dir,
+          db.url,
+          temporal ? { CTEM_TEMPORAL_ADDRESS: t.address, CTEM_TASK_QUEUE: taskQueue } : {},
+        ),
         encoding: 'utf8',
       });
     /** The exposure was filed into a campaign whose workflow runs (no worker runs here: not queried). */
@@ -236,16 +229,12 @@ describe('ctem ingest with chat configured', () => {
       const started = Date.now();
       const r = spawnSync(process.execPath, [bin, 'ingest', report, '--json'], {
         cwd: dir,
-        env: {
-          ...withoutTemporal(),
-          DATABASE_URL: db.url,
-          CTEM_CONFIG: '',
-          CTEM_HOME: path.join(dir, '.ctem'),
+        env: ctemEnv(dir, db.url, {
           CTEM_TEMPORAL_ADDRESS: t.address,
           CTEM_TASK_QUEUE: t.taskQueue('ingest-exit'),
           CTEM_T_SLACK_BOT: 'xoxb-ingest-exit',
           CTEM_T_SLACK_SIGNING: 'signing-secret',
-        },
+        }),
         encoding: 'utf8',
         timeout: 60_000,
       });
@@ -262,6 +251,17 @@ describe('ctem ingest with chat configured', () => {
     }
   }, 120_000);
 });
+
+/** The environment of a `ctem` child: this file's database, no ctem.yaml but the folder's, its own home. */
+function ctemEnv(dir: string, databaseUrl: string, more: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...withoutTemporal(),
+    DATABASE_URL: databaseUrl,
+    CTEM_CONFIG: '',
+    CTEM_HOME: path.join(dir, '.ctem'),
+    ...more,
+  };
+}
 
 function withoutTemporal(): NodeJS.ProcessEnv {
   const env = { ...process.env };
